@@ -1,0 +1,253 @@
+// The only file that knows about Python: checks every array that crosses into the core
+// (dtype, rank, shape, C order), allocates results, and releases the GIL around compute.
+// The Python layer (pyrnn/nn) converts user input first; these checks make the core safe
+// to call directly too. std::invalid_argument -> ValueError, bad_alloc -> MemoryError.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <climits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cpu.h"
+#include "kernels/kernels.h"
+#include "layer.h"
+#include "parallel.h"
+
+namespace py = pybind11;
+using pyrnn::Cell;
+
+namespace {
+
+Cell parse_cell(const std::string& name) {
+  if (name == "rnn_tanh") return Cell::rnn_tanh;
+  if (name == "rnn_relu") return Cell::rnn_relu;
+  if (name == "gru") return Cell::gru;
+  if (name == "gru_reset_before") return Cell::gru_reset_before;
+  if (name == "lstm") return Cell::lstm;
+  throw std::invalid_argument("cell must be one of rnn_tanh, rnn_relu, gru, gru_reset_before, lstm; got '" + name + "'");
+}
+
+std::string shape_str(const std::vector<py::ssize_t>& s) {
+  std::ostringstream o;
+  o << "(";
+  for (std::size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << (s.size() == 1 ? ",)" : ")");
+  return o.str();
+}
+
+template <class T>
+const char* dtype_name() {
+  return sizeof(T) == 4 ? "float32" : "float64";
+}
+
+// The data of `obj` if it is a C-contiguous T array of exactly `shape`; else a clear error.
+template <class T>
+T* checked(const py::handle& obj, const char* name, const std::vector<py::ssize_t>& shape, bool writable = false) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + ": expected a numpy array, got " + std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+  auto arr = py::reinterpret_borrow<py::array>(obj);
+  if (!arr.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(name) + ": expected dtype " + dtype_name<T>() + ", got " +
+                         std::string(py::str(arr.dtype())));
+  std::vector<py::ssize_t> got(arr.shape(), arr.shape() + arr.ndim());
+  if (got != shape)
+    throw std::invalid_argument(std::string(name) + ": expected shape " + shape_str(shape) + ", got " + shape_str(got));
+  if (!(arr.flags() & py::array::c_style))
+    throw std::invalid_argument(std::string(name) + ": expected a C-contiguous array");
+  if (writable && !arr.writeable()) throw std::invalid_argument(std::string(name) + ": expected a writable array");
+  return static_cast<T*>(const_cast<void*>(arr.data()));
+}
+
+template <class T>
+T* optional(const py::object& obj, const char* name, const std::vector<py::ssize_t>& shape) {
+  return obj.is_none() ? nullptr : checked<T>(obj, name, shape);
+}
+
+struct Dims {
+  py::ssize_t steps, B, I, H, G;
+};
+
+template <class T>
+Dims dims_of(Cell cell, const py::array& x, const py::array& w_hh) {
+  if (x.ndim() != 3)
+    throw std::invalid_argument("x: expected a 3-D array (T, B, I), got " + std::to_string(x.ndim()) + "-D");
+  if (w_hh.ndim() != 2) throw std::invalid_argument("w_hh: expected a 2-D array (G*H, H)");
+  Dims d{x.shape(0), x.shape(1), x.shape(2), w_hh.shape(1), pyrnn::gate_count(cell)};
+  if (d.I < 1 || d.H < 1) throw std::invalid_argument("input and hidden sizes must be at least 1");
+  // Row counts and flattened sizes must fit the kernels' int indices.
+  if (d.steps * d.B > INT_MAX / 8 || d.G * d.H > INT_MAX / 8 || d.I > INT_MAX / 8)
+    throw std::invalid_argument("sizes too large: T*B, G*H and I must each be below 2^28");
+  return d;
+}
+
+template <class T>
+py::tuple forward_t(Cell cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
+                    const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training) {
+  const Dims d = dims_of<T>(cell, x, w_hh);
+  pyrnn::LayerArgs<T> a;
+  a.steps = static_cast<int>(d.steps);
+  a.B = static_cast<int>(d.B);
+  a.I = static_cast<int>(d.I);
+  a.H = static_cast<int>(d.H);
+  a.x = checked<T>(x, "x", {d.steps, d.B, d.I});
+  a.h0 = checked<T>(h0, "h0", {d.B, d.H});
+  a.w_ih = checked<T>(w_ih, "w_ih", {d.G * d.H, d.I});
+  a.w_hh = checked<T>(w_hh, "w_hh", {d.G * d.H, d.H});
+  a.b_ih = optional<T>(b_ih, "b_ih", {d.G * d.H});
+  a.b_hh = optional<T>(b_hh, "b_hh", {d.G * d.H});
+  const bool lstm = cell == Cell::lstm;
+  if (lstm) {
+    if (c0.is_none()) throw std::invalid_argument("c0: required for lstm");
+    a.c0 = checked<T>(c0, "c0", {d.B, d.H});
+  }
+  py::array_t<T> out({d.steps, d.B, d.H}), hn({d.B, d.H});
+  py::object cn = py::none(), ws = py::none();
+  a.out = out.mutable_data();
+  a.hn = hn.mutable_data();
+  if (lstm) {
+    py::array_t<T> c({d.B, d.H});
+    a.cn = c.mutable_data();
+    cn = c;
+  }
+  if (training) {
+    py::array_t<T> w(static_cast<py::ssize_t>(pyrnn::workspace_size(cell, d.steps, d.B, d.H)));
+    a.workspace = w.mutable_data();
+    ws = w;
+  }
+  {
+    py::gil_scoped_release nogil;
+    pyrnn::forward<T>(cell, a);
+  }
+  return py::make_tuple(out, hn, cn, ws);
+}
+
+template <class T>
+py::tuple backward_t(Cell cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
+                     const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, const py::array& out,
+                     const py::array& workspace, const py::array& grad_out, const py::array& grad_hn,
+                     const py::object& grad_cn) {
+  const Dims d = dims_of<T>(cell, x, w_hh);
+  pyrnn::LayerArgs<T> a;
+  a.steps = static_cast<int>(d.steps);
+  a.B = static_cast<int>(d.B);
+  a.I = static_cast<int>(d.I);
+  a.H = static_cast<int>(d.H);
+  a.x = checked<T>(x, "x", {d.steps, d.B, d.I});
+  a.h0 = checked<T>(h0, "h0", {d.B, d.H});
+  a.w_ih = checked<T>(w_ih, "w_ih", {d.G * d.H, d.I});
+  a.w_hh = checked<T>(w_hh, "w_hh", {d.G * d.H, d.H});
+  a.b_ih = optional<T>(b_ih, "b_ih", {d.G * d.H});
+  a.b_hh = optional<T>(b_hh, "b_hh", {d.G * d.H});
+  a.out = checked<T>(out, "out", {d.steps, d.B, d.H});
+  // backward turns the saved gates into gate gradients in place: the workspace is used up.
+  a.workspace = checked<T>(workspace, "workspace",
+                           {static_cast<py::ssize_t>(pyrnn::workspace_size(cell, d.steps, d.B, d.H))}, true);
+  pyrnn::LayerGrads<T> g;
+  g.grad_out = checked<T>(grad_out, "grad_out", {d.steps, d.B, d.H});
+  g.grad_hn = checked<T>(grad_hn, "grad_hn", {d.B, d.H});
+  const bool lstm = cell == Cell::lstm;
+  if (lstm) {
+    if (c0.is_none() || grad_cn.is_none()) throw std::invalid_argument("c0 and grad_cn: required for lstm");
+    a.c0 = checked<T>(c0, "c0", {d.B, d.H});
+    g.grad_cn = checked<T>(grad_cn, "grad_cn", {d.B, d.H});
+  }
+  py::array_t<T> dx({d.steps, d.B, d.I}), dh0({d.B, d.H}), dw_ih({d.G * d.H, d.I}), dw_hh({d.G * d.H, d.H});
+  py::object dc0 = py::none(), db_ih = py::none(), db_hh = py::none();
+  g.dx = dx.mutable_data();
+  g.dh0 = dh0.mutable_data();
+  g.dw_ih = dw_ih.mutable_data();
+  g.dw_hh = dw_hh.mutable_data();
+  if (lstm) {
+    py::array_t<T> dc({d.B, d.H});
+    g.dc0 = dc.mutable_data();
+    dc0 = dc;
+  }
+  if (a.b_ih) {
+    py::array_t<T> db(d.G * d.H);
+    g.db_ih = db.mutable_data();
+    db_ih = db;
+  }
+  if (a.b_hh) {
+    py::array_t<T> db(d.G * d.H);
+    g.db_hh = db.mutable_data();
+    db_hh = db;
+  }
+  {
+    py::gil_scoped_release nogil;
+    pyrnn::backward<T>(cell, a, g);
+  }
+  return py::make_tuple(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh);
+}
+
+// Dispatches on x's dtype; every other array must match it.
+template <class F32, class F64>
+auto by_dtype(const py::array& x, F32 f32, F64 f64) {
+  if (x.dtype().is(py::dtype::of<float>())) return f32();
+  if (x.dtype().is(py::dtype::of<double>())) return f64();
+  throw py::type_error("x: expected dtype float32 or float64, got " + std::string(py::str(x.dtype())));
+}
+
+py::array activation(const std::string& name, const py::array& x) {
+  if (name != "tanh" && name != "sigmoid") throw std::invalid_argument("activation must be tanh or sigmoid");
+  auto run = [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    py::array_t<T> y(x.size());
+    std::memcpy(y.mutable_data(), checked<T>(x, "x", {x.size()}), sizeof(T) * x.size());
+    const auto& k = pyrnn::kernels<T>();
+    pyrnn::DenormalGuard ftz;
+    (name == "tanh" ? k.tanh : k.sigmoid)(y.mutable_data(), x.size());
+    return y;
+  };
+  return by_dtype(x, [&] { return run(0.0f); }, [&] { return run(0.0); });
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "pyrnn's C++ core: sequence forward and backward for RNN, GRU and LSTM layers.";
+  m.def("isa", [] { return std::string(pyrnn::isa_name(pyrnn::active_isa())); },
+        "The instruction set the kernels use: 'avx512', 'avx2' or 'scalar' (PYRNN_ISA forces one).");
+  m.def("supported_isas", [] {
+    py::list out;
+    for (auto isa : {pyrnn::Isa::scalar, pyrnn::Isa::avx2, pyrnn::Isa::avx512})
+      if (pyrnn::isa_supported(isa)) out.append(pyrnn::isa_name(isa));
+    return out;
+  });
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw std::invalid_argument("num_threads must be >= 1, got " + std::to_string(n));
+    pyrnn::set_num_threads(n);
+  });
+  m.def("get_num_threads", &pyrnn::get_num_threads);
+  m.def("workspace_size", [](const std::string& cell, std::size_t steps, std::size_t B, std::size_t H) {
+    return pyrnn::workspace_size(parse_cell(cell), steps, B, H);
+  });
+  m.def(
+      "forward",
+      [](const std::string& cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
+         const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training) {
+        const Cell c = parse_cell(cell);
+        return by_dtype(
+            x, [&] { return forward_t<float>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training); },
+            [&] { return forward_t<double>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training); });
+      },
+      py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
+      py::arg("b_hh"), py::arg("training"),
+      "One layer over a time-major sequence. Returns (out, h_n, c_n or None, workspace or None).");
+  m.def(
+      "backward",
+      [](const std::string& cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
+         const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, const py::array& out,
+         const py::array& workspace, const py::array& grad_out, const py::array& grad_hn, const py::object& grad_cn) {
+        const Cell c = parse_cell(cell);
+        return by_dtype(
+            x,
+            [&] { return backward_t<float>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn, grad_cn); },
+            [&] { return backward_t<double>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn, grad_cn); });
+      },
+      py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
+      py::arg("b_hh"), py::arg("out"), py::arg("workspace"), py::arg("grad_out"), py::arg("grad_hn"), py::arg("grad_cn"),
+      "BPTT through one layer; consumes the forward's workspace. Returns (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh).");
+  m.def("_activation", &activation, "The kernels' vectorised tanh/sigmoid on a 1-D array (for accuracy tests).");
+}

@@ -1,0 +1,28 @@
+// Packed, blocked GEMM over the active ISA's micro-tile: C[M,N] (+)= A[M,K] · B[K,N] with
+// arbitrary strides, A(i,k) = a[i*rsa + k*csa], B(k,j) = b[k*rsb + j*csb], so transposes
+// are free. Every C element is one task's, summed over k in a fixed order: the result does
+// not depend on the number of threads.
+#pragma once
+#include <cstddef>
+#include <vector>
+
+namespace pyrnn {
+
+// B packed once into k-blocks of column strips (the micro-tile's nr wide), for reuse
+// across many products (weights inside the time loop).
+template <class T>
+struct PackedB {
+  int K = 0, N = 0, nr = 0;
+  std::vector<T> data;
+  void pack(int K, int N, const T* b, std::ptrdiff_t rsb, std::ptrdiff_t csb);
+};
+
+template <class T>
+void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const PackedB<T>& b, T* c, std::ptrdiff_t ldc,
+          bool accumulate);
+
+template <class T>
+void gemm(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const T* b, std::ptrdiff_t rsb,
+          std::ptrdiff_t csb, T* c, std::ptrdiff_t ldc, bool accumulate);
+
+}  // namespace pyrnn

@@ -1,0 +1,142 @@
+// GRU (PyTorch gate order r, z, n):
+//   r = σ(W_ir x + b_ir + W_hr h + b_hr),  z = σ(W_iz x + b_iz + W_hz h + b_hz)
+//   reset after  (PyTorch, cuDNN, Keras reset_after=True): n = tanh(W_in x + b_in + r*(W_hn h + b_hn))
+//   reset before (Keras reset_after=False, ONNX default):  n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)
+//   h_t = (1 - z)*n + z*h_{t-1}
+// Reset after is one fused [3H] product per step. Reset before needs r before the n-product:
+// two dependent products, [r z] then n.
+// Workspace: reset after: [r z n W_hn h + b_hn] as [T, B, 4H]; reset before: [r z n] as
+// [T, B, 3H] and r*h_{t-1} as [T, B, H].
+#include "cpu.h"
+#include "layer_common.h"
+
+namespace pyrnn {
+
+template <class T>
+void gru_forward(const LayerArgs<T>& a, bool reset_after) {
+  DenormalGuard ftz;
+  const Kernels<T>& k = kernels<T>();
+  const int B = a.B, H = a.H;
+  const std::size_t BH = static_cast<std::size_t>(B) * H;
+  const bool training = a.workspace != nullptr;
+  const int ld = reset_after && training ? 4 * H : 3 * H;
+  const std::size_t step = ld * static_cast<std::size_t>(B);
+  std::vector<T> scratch;
+  T* gates;
+  T* rh = nullptr;
+  if (training) {
+    gates = a.workspace;
+    rh = a.workspace + a.steps * step;
+  } else {
+    scratch.resize(a.steps * step + (reset_after ? 0 : BH));
+    gates = scratch.data();
+    rh = gates + a.steps * step;
+  }
+  input_projection(a, 3, gates, ld, /*inner_gate=*/2);
+  const T* bias_hn = a.b_hh ? a.b_hh + 2 * H : nullptr;
+  const std::vector<T> w = reset_after ? packed_recurrent(a.w_hh, 3, H) : packed_recurrent(a.w_hh, 2, H);
+  const std::vector<T> w_n = reset_after ? std::vector<T>() : packed_recurrent(a.w_hh + 2 * static_cast<std::size_t>(H) * H, 1, H);
+  for (int t = 0; t < a.steps; ++t) {
+    StepArgs<T> s;
+    s.B = B;
+    s.H = H;
+    s.h_in = s.h_prev = t == 0 ? a.h0 : a.out + (t - 1) * BH;
+    s.ld_h_in = s.ld_h_prev = H;
+    s.gates = gates + t * step;
+    s.ld_gates = ld;
+    s.store_gates = training;
+    s.bias_hn = bias_hn;
+    s.h_out = a.out + t * BH;
+    s.ld_h_out = H;
+    if (reset_after) {
+      s.w = w.data();
+      run_step(k.gru_step, s, 3);
+    } else {
+      s.w = w.data();
+      s.rh_out = training ? rh + t * BH : rh;
+      run_step(k.gru_rz_step, s, 2);
+      s.w = w_n.data();
+      s.h_in = s.rh_out;
+      run_step(k.gru_n_step, s, 1);
+    }
+  }
+  std::memcpy(a.hn, a.steps ? a.out + (a.steps - 1) * BH : a.h0, sizeof(T) * BH);
+}
+
+template <class T>
+void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_after) {
+  if (a.steps == 0) return backward_empty(a, g, 3);
+  DenormalGuard ftz;
+  const Kernels<T>& k = kernels<T>();
+  const int B = a.B, H = a.H, I = a.I;
+  const std::size_t BH = static_cast<std::size_t>(B) * H;
+  const int ld = reset_after ? 4 * H : 3 * H;
+  const std::size_t step = ld * static_cast<std::size_t>(B);
+  const std::ptrdiff_t rows = static_cast<std::ptrdiff_t>(a.steps) * B;
+  const int R = static_cast<int>(rows);
+  T* gates = a.workspace;
+  std::vector<T> dh_rec(g.grad_hn, g.grad_hn + BH), dh_next(BH), d_rh;
+  PackedB<T> w_hh, w_rz, w_n;
+  if (reset_after) {
+    w_hh.pack(3 * H, H, a.w_hh, H, 1);
+  } else {
+    w_rz.pack(2 * H, H, a.w_hh, H, 1);
+    w_n.pack(H, H, a.w_hh + 2 * static_cast<std::size_t>(H) * H, H, 1);
+    d_rh.resize(BH);
+  }
+  for (int t = a.steps - 1; t >= 0; --t) {
+    BackArgs<T> b;
+    b.B = B;
+    b.H = H;
+    b.grad_out = g.grad_out + t * BH;
+    b.dh_rec = dh_rec.data();
+    b.gates = gates + t * step;
+    b.ld_gates = ld;
+    b.h_prev = t == 0 ? a.h0 : a.out + (t - 1) * BH;
+    b.ld_h_prev = H;
+    b.dh_prev = dh_next.data();
+    if (reset_after) {
+      run_back(k.gru_back, b);  // gates -> [dr dz dn*r dn]; dh_prev = dh*z
+      gemm<T>(B, b.gates, ld, 1, w_hh, dh_next.data(), H, true);
+    } else {
+      run_back(k.gru_zn_back, b);  // gates -> [r dz dn]; dh_prev = dh*z
+      gemm<T>(B, b.gates + 2 * H, ld, 1, w_n, d_rh.data(), H, false);
+      b.d_rh = d_rh.data();
+      run_back(k.gru_r_back, b);  // gates -> [dr dz dn]; dh_prev += d(rh)*r
+      gemm<T>(B, b.gates, ld, 1, w_rz, dh_next.data(), H, true);
+    }
+    dh_rec.swap(dh_next);
+  }
+  std::memcpy(g.dh0, dh_rec.data(), sizeof(T) * BH);
+  const std::size_t HI = static_cast<std::size_t>(H) * I;
+  if (reset_after) {
+    // Input-side gradients are [dr dz dn] = columns [0, 2H) and [3H, 4H); hidden-side [0, 3H).
+    gemm<T>(R, I, 2 * H, gates, ld, 1, a.w_ih, I, 1, g.dx, I, false);
+    gemm<T>(R, I, H, gates + 3 * H, ld, 1, a.w_ih + 2 * HI, I, 1, g.dx, I, true);
+    gemm<T>(2 * H, I, R, gates, 1, ld, a.x, I, 1, g.dw_ih, I, false);
+    gemm<T>(H, I, R, gates + 3 * H, 1, ld, a.x, I, 1, g.dw_ih + 2 * HI, I, false);
+    recurrent_weight_grad(a, gates, ld, 3 * H, g.dw_hh);
+    std::vector<T> sums(4 * static_cast<std::size_t>(H));
+    column_sums(gates, rows, 4 * H, ld, sums.data());
+    if (g.db_ih) {
+      std::copy(sums.begin(), sums.begin() + 2 * H, g.db_ih);
+      std::copy(sums.begin() + 3 * H, sums.end(), g.db_ih + 2 * H);
+    }
+    if (g.db_hh) std::copy(sums.begin(), sums.begin() + 3 * H, g.db_hh);
+  } else {
+    const T* rh = a.workspace + a.steps * step;
+    gemm<T>(R, I, 3 * H, gates, ld, 1, a.w_ih, I, 1, g.dx, I, false);
+    gemm<T>(3 * H, I, R, gates, 1, ld, a.x, I, 1, g.dw_ih, I, false);
+    recurrent_weight_grad(a, gates, ld, 2 * H, g.dw_hh);
+    gemm<T>(H, H, R, gates + 2 * H, 1, ld, rh, H, 1, g.dw_hh + 2 * static_cast<std::size_t>(H) * H, H, false);
+    if (g.db_ih) column_sums(gates, rows, 3 * H, ld, g.db_ih);
+    if (g.db_hh) column_sums(gates, rows, 3 * H, ld, g.db_hh);
+  }
+}
+
+template void gru_forward<float>(const LayerArgs<float>&, bool);
+template void gru_forward<double>(const LayerArgs<double>&, bool);
+template void gru_backward<float>(const LayerArgs<float>&, const LayerGrads<float>&, bool);
+template void gru_backward<double>(const LayerArgs<double>&, const LayerGrads<double>&, bool);
+
+}  // namespace pyrnn

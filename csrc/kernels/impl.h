@@ -1,0 +1,407 @@
+// Kernel templates, written once over the Simd<T> wrapper (simd.h) and compiled once per
+// ISA by scalar.cpp / avx2.cpp / avx512.cpp. Include only from those files.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+#include "kernels.h"
+#include "simd.h"
+
+namespace pyrnn {
+namespace PYRNN_KERNEL_NS {
+
+// ---------------------------------------------------------------------------------------
+// Activations. float: exp by range reduction (x = n ln2 + r, |r| <= ln2/2, Cody-Waite split
+// of ln2) and a degree-7 Taylor polynomial (truncation < 6e-9 relative); tanh near zero by
+// its odd Taylor series to x^15 (|x| < 0.5, truncation < 1e-8 relative), elsewhere
+// 1 - 2/(e^{2|x|} + 1). The bound is tested (tests/test_kernels.py). double: libm, exact.
+// ---------------------------------------------------------------------------------------
+template <class S>
+inline typename S::reg exp_f32(typename S::reg x) {
+  using reg = typename S::reg;
+  x = S::min(S::max(x, S::set1(-87.3f)), S::set1(88.3f));
+  const reg n = S::round(S::mul(x, S::set1(1.44269504088896341f)));
+  reg r = S::fmadd(n, S::set1(-0.693359375f), x);  // ln2 = 0.693359375 - 2.12194440e-4
+  r = S::fmadd(n, S::set1(2.12194440e-4f), r);
+  reg p = S::set1(1.0f / 5040);
+  p = S::fmadd(p, r, S::set1(1.0f / 720));
+  p = S::fmadd(p, r, S::set1(1.0f / 120));
+  p = S::fmadd(p, r, S::set1(1.0f / 24));
+  p = S::fmadd(p, r, S::set1(1.0f / 6));
+  p = S::fmadd(p, r, S::set1(0.5f));
+  p = S::fmadd(p, r, S::set1(1.0f));
+  p = S::fmadd(p, r, S::set1(1.0f));
+  return S::mul(p, S::pow2i(n));
+}
+
+template <class S>
+inline typename S::reg vsigmoid(typename S::reg x) {
+  if constexpr (std::is_same_v<typename S::value_type, double>) {
+    return S::map(x, [](double v) { return v >= 0 ? 1.0 / (1.0 + std::exp(-v)) : std::exp(v) / (1.0 + std::exp(v)); });
+  } else {
+    const auto one = S::set1(1.0f);
+    return S::div(one, S::add(one, exp_f32<S>(S::sub(S::zero(), x))));
+  }
+}
+
+template <class S>
+inline typename S::reg vtanh(typename S::reg x) {
+  if constexpr (std::is_same_v<typename S::value_type, double>) {
+    return S::map(x, [](double v) { return std::tanh(v); });
+  } else {
+    using reg = typename S::reg;
+    const reg a = S::abs(x);
+    const reg one = S::set1(1.0f);
+    const reg e = exp_f32<S>(S::add(a, a));
+    const reg big = S::copysign(S::sub(one, S::div(S::set1(2.0f), S::add(e, one))), x);
+    const reg x2 = S::mul(x, x);
+    reg p = S::set1(-929569.0f / 638512875.0f);
+    p = S::fmadd(p, x2, S::set1(21844.0f / 6081075.0f));
+    p = S::fmadd(p, x2, S::set1(-1382.0f / 155925.0f));
+    p = S::fmadd(p, x2, S::set1(62.0f / 2835.0f));
+    p = S::fmadd(p, x2, S::set1(-17.0f / 315.0f));
+    p = S::fmadd(p, x2, S::set1(2.0f / 15.0f));
+    p = S::fmadd(p, x2, S::set1(-1.0f / 3.0f));
+    const reg small = S::fmadd(S::mul(p, x2), x, x);
+    return S::select_lt(a, S::set1(0.5f), small, big);
+  }
+}
+
+template <class S>
+inline typename S::reg vrelu(typename S::reg x) {
+  return S::max(x, S::zero());
+}
+
+template <class T, class S, class F>
+void apply_inplace(T* x, std::ptrdiff_t n, F f) {
+  std::ptrdiff_t i = 0;
+  for (; i + S::W <= n; i += S::W) S::store(x + i, f(S::load(x + i)));
+  if (i < n) store_n<S>(x + i, f(load_n<S>(x + i, static_cast<int>(n - i))), static_cast<int>(n - i));
+}
+
+// ---------------------------------------------------------------------------------------
+// GEMM micro-tile: MR rows x NV vectors, accumulators in registers.
+// ---------------------------------------------------------------------------------------
+template <class T, class S, int MR, int NV>
+void gemm_tile(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int rows, int cols, bool overwrite) {
+  using reg = typename S::reg;
+  constexpr int NR = NV * S::W;
+  reg acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = S::zero();
+  for (int k = 0; k < kc; ++k) {
+    reg bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = S::load(b + k * NR + v * S::W);
+    for (int r = 0; r < MR; ++r) {
+      const reg av = S::set1(a[k * MR + r]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(av, bv[v], acc[r][v]);
+    }
+  }
+  if (rows == MR && cols == NR) {
+    for (int r = 0; r < MR; ++r)
+      for (int v = 0; v < NV; ++v) {
+        T* p = c + r * ldc + v * S::W;
+        S::store(p, overwrite ? acc[r][v] : S::add(S::load(p), acc[r][v]));
+      }
+    return;
+  }
+  alignas(64) T tile[MR * NR];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) S::store(tile + r * NR + v * S::W, acc[r][v]);
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < cols; ++j) c[r * ldc + j] = overwrite ? tile[r * NR + j] : c[r * ldc + j] + tile[r * NR + j];
+}
+
+// ---------------------------------------------------------------------------------------
+// Recurrent product, fused with the gates. Block j of the packed weights holds, for each k,
+// the G gates' W-wide columns of hidden units [j*W, j*W + W): one tile of R batch rows
+// yields every gate of those units, so the cell update runs right in the tile's epilogue.
+// ---------------------------------------------------------------------------------------
+template <class T, class S>
+void pack_recurrent(const T* w, std::ptrdiff_t ldw, int G, int H, int K, T* dst) {
+  constexpr int W = S::W;
+  const int blocks = (H + W - 1) / W;
+  for (int j = 0; j < blocks; ++j)
+    for (int k = 0; k < K; ++k)
+      for (int g = 0; g < G; ++g)
+        for (int v = 0; v < W; ++v) {
+          const int u = j * W + v;
+          *dst++ = u < H ? w[(static_cast<std::ptrdiff_t>(g) * H + u) * ldw + k] : T(0);
+        }
+}
+
+template <class S>
+constexpr int rows_per_tile(int G) {
+  // accumulators R*G + R broadcasts + 1 weight register must fit the register file
+  return std::max(1, (S::kRegs - 1) / (G + 1));
+}
+
+template <class T, class S, int G, int R>
+inline void recurrent_tile(const T* wp, int K, const T* h, std::ptrdiff_t ldh, typename S::reg (&acc)[R][G]) {
+  using reg = typename S::reg;
+  for (int r = 0; r < R; ++r)
+    for (int g = 0; g < G; ++g) acc[r][g] = S::zero();
+  for (int k = 0; k < K; ++k) {
+    reg hb[R];
+    for (int r = 0; r < R; ++r) hb[r] = S::set1(h[r * ldh + k]);
+    const T* wk = wp + static_cast<std::ptrdiff_t>(k) * G * S::W;
+    for (int g = 0; g < G; ++g) {
+      const reg wv = S::load(wk + g * S::W);
+      for (int r = 0; r < R; ++r) acc[r][g] = S::fmadd(hb[r], wv, acc[r][g]);
+    }
+  }
+}
+
+// Rows [r0, r0 + rows) with rows < R: pick the tile height at compile time.
+template <class T, class S, int G, int R, class Epi>
+inline void recurrent_tail(int rows, int r0, const T* wp, int K, const T* h, std::ptrdiff_t ldh, int u, int n, Epi& epi) {
+  if constexpr (R > 0) {
+    if (rows == R) {
+      typename S::reg acc[R][G];
+      recurrent_tile<T, S, G, R>(wp, K, h + r0 * ldh, ldh, acc);
+      for (int r = 0; r < R; ++r) epi(r0 + r, u, n, acc[r]);
+    } else {
+      recurrent_tail<T, S, G, R - 1>(rows, r0, wp, K, h, ldh, u, n, epi);
+    }
+  }
+}
+
+template <class T, class S, int G, class Epi>
+inline void recurrent_step(const StepArgs<T>& a, const T* w, int blk0, int blk1, Epi epi) {
+  constexpr int R = rows_per_tile<S>(G);
+  const int K = a.H;
+  for (int blk = blk0; blk < blk1; ++blk) {
+    const T* wb = w + static_cast<std::ptrdiff_t>(blk) * K * G * S::W;
+    const int u = blk * S::W, n = std::min(S::W, a.H - u);
+    int r0 = 0;
+    for (; r0 + R <= a.B; r0 += R) {
+      typename S::reg acc[R][G];
+      recurrent_tile<T, S, G, R>(wb, K, a.h_in + r0 * a.ld_h_in, a.ld_h_in, acc);
+      for (int r = 0; r < R; ++r) epi(r0 + r, u, n, acc[r]);
+    }
+    if (r0 < a.B) recurrent_tail<T, S, G, R - 1>(a.B - r0, r0, wb, K, a.h_in, a.ld_h_in, u, n, epi);
+  }
+}
+
+template <class T, class S, bool Relu>
+void rnn_step(const StepArgs<T>& a, int blk0, int blk1) {
+  using reg = typename S::reg;
+  recurrent_step<T, S, 1>(a, a.w, blk0, blk1, [&](int b, int u, int n, const reg* acc) {
+    const reg pre = S::add(acc[0], load_n<S>(a.gates + b * a.ld_gates + u, n));
+    store_n<S>(a.h_out + b * a.ld_h_out + u, Relu ? vrelu<S>(pre) : vtanh<S>(pre), n);
+  });
+}
+
+template <class T, class S>
+void lstm_step(const StepArgs<T>& a, int blk0, int blk1) {
+  using reg = typename S::reg;
+  const int H = a.H;
+  recurrent_step<T, S, 4>(a, a.w, blk0, blk1, [&](int b, int u, int n, const reg* acc) {
+    T* gx = a.gates + b * a.ld_gates + u;
+    const reg i = vsigmoid<S>(S::add(acc[0], load_n<S>(gx, n)));
+    const reg f = vsigmoid<S>(S::add(acc[1], load_n<S>(gx + H, n)));
+    const reg g = vtanh<S>(S::add(acc[2], load_n<S>(gx + 2 * H, n)));
+    const reg o = vsigmoid<S>(S::add(acc[3], load_n<S>(gx + 3 * H, n)));
+    const reg c = S::fmadd(f, load_n<S>(a.c_prev + b * H + u, n), S::mul(i, g));
+    store_n<S>(a.c_out + b * H + u, c, n);
+    store_n<S>(a.h_out + b * a.ld_h_out + u, S::mul(o, vtanh<S>(c)), n);
+    if (a.store_gates) {
+      store_n<S>(gx, i, n);
+      store_n<S>(gx + H, f, n);
+      store_n<S>(gx + 2 * H, g, n);
+      store_n<S>(gx + 3 * H, o, n);
+    }
+  });
+}
+
+// GRU, reset applied after the product (PyTorch/cuDNN): n = tanh(x_n + r*(W_hn h + b_hn)).
+// Saved gates: r, z, n, and the hidden part W_hn h + b_hn (needed for dL/dr).
+template <class T, class S>
+void gru_step(const StepArgs<T>& a, int blk0, int blk1) {
+  using reg = typename S::reg;
+  const int H = a.H;
+  recurrent_step<T, S, 3>(a, a.w, blk0, blk1, [&](int b, int u, int n, const reg* acc) {
+    T* gx = a.gates + b * a.ld_gates + u;
+    const reg r = vsigmoid<S>(S::add(acc[0], load_n<S>(gx, n)));
+    const reg z = vsigmoid<S>(S::add(acc[1], load_n<S>(gx + H, n)));
+    const reg hn = a.bias_hn ? S::add(acc[2], load_n<S>(a.bias_hn + u, n)) : acc[2];
+    const reg nn = vtanh<S>(S::fmadd(r, hn, load_n<S>(gx + 2 * H, n)));
+    const reg hp = load_n<S>(a.h_prev + b * a.ld_h_prev + u, n);
+    store_n<S>(a.h_out + b * a.ld_h_out + u, S::fmadd(z, S::sub(hp, nn), nn), n);
+    if (a.store_gates) {
+      store_n<S>(gx, r, n);
+      store_n<S>(gx + H, z, n);
+      store_n<S>(gx + 2 * H, nn, n);
+      store_n<S>(gx + 3 * H, hn, n);
+    }
+  });
+}
+
+// GRU, reset applied before the product (Keras reset_after=False), first half: r and z
+// (written in place of their projections) and r*h_{t-1} for the second product.
+template <class T, class S>
+void gru_rz_step(const StepArgs<T>& a, int blk0, int blk1) {
+  using reg = typename S::reg;
+  const int H = a.H;
+  recurrent_step<T, S, 2>(a, a.w, blk0, blk1, [&](int b, int u, int n, const reg* acc) {
+    T* gx = a.gates + b * a.ld_gates + u;
+    const reg r = vsigmoid<S>(S::add(acc[0], load_n<S>(gx, n)));
+    const reg z = vsigmoid<S>(S::add(acc[1], load_n<S>(gx + H, n)));
+    store_n<S>(gx, r, n);
+    store_n<S>(gx + H, z, n);
+    store_n<S>(a.rh_out + b * H + u, S::mul(r, load_n<S>(a.h_prev + b * a.ld_h_prev + u, n)), n);
+  });
+}
+
+// Second half: n = tanh(x_n + W_hn (r*h) + b_hn), h_t = (1-z)*n + z*h_{t-1}. h_in is r*h.
+template <class T, class S>
+void gru_n_step(const StepArgs<T>& a, int blk0, int blk1) {
+  using reg = typename S::reg;
+  const int H = a.H;
+  recurrent_step<T, S, 1>(a, a.w, blk0, blk1, [&](int b, int u, int n, const reg* acc) {
+    T* gx = a.gates + b * a.ld_gates + u;
+    reg pre = S::add(acc[0], load_n<S>(gx + 2 * H, n));
+    if (a.bias_hn) pre = S::add(pre, load_n<S>(a.bias_hn + u, n));
+    const reg nn = vtanh<S>(pre);
+    const reg z = load_n<S>(gx + H, n);
+    const reg hp = load_n<S>(a.h_prev + b * a.ld_h_prev + u, n);
+    store_n<S>(a.h_out + b * a.ld_h_out + u, S::fmadd(z, S::sub(hp, nn), nn), n);
+    store_n<S>(gx + 2 * H, nn, n);
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Backward, one step, elementwise over whole rows. dh = grad_out + dh_rec.
+// ---------------------------------------------------------------------------------------
+template <class T, class S, class F>
+inline void for_each_row_block(const BackArgs<T>& a, int r0, int r1, F f) {
+  for (int b = r0; b < r1; ++b)
+    for (int u = 0; u < a.H; u += S::W) f(b, u, std::min(S::W, a.H - u));
+}
+
+template <class T, class S>
+inline typename S::reg total_dh(const BackArgs<T>& a, int b, int u, int n) {
+  return S::add(load_n<S>(a.grad_out + b * a.H + u, n), load_n<S>(a.dh_rec + b * a.H + u, n));
+}
+
+template <class T, class S, bool Relu>
+void rnn_back(const BackArgs<T>& a, int r0, int r1) {
+  using reg = typename S::reg;
+  const reg one = S::set1(T(1));
+  for_each_row_block<T, S>(a, r0, r1, [&](int b, int u, int n) {
+    const reg dh = total_dh<T, S>(a, b, u, n);
+    const reg h = load_n<S>(a.h + b * a.ld_h + u, n);
+    const reg d = Relu ? S::positive_mask(h, dh) : S::mul(dh, S::sub(one, S::mul(h, h)));
+    store_n<S>(a.gates + b * a.ld_gates + u, d, n);
+  });
+}
+
+template <class T, class S>
+void lstm_back(const BackArgs<T>& a, int r0, int r1) {
+  using reg = typename S::reg;
+  const int H = a.H;
+  const reg one = S::set1(T(1));
+  for_each_row_block<T, S>(a, r0, r1, [&](int b, int u, int n) {
+    T* gp = a.gates + b * a.ld_gates + u;
+    const reg i = load_n<S>(gp, n), f = load_n<S>(gp + H, n), g = load_n<S>(gp + 2 * H, n), o = load_n<S>(gp + 3 * H, n);
+    const reg dh = total_dh<T, S>(a, b, u, n);
+    const reg tc = vtanh<S>(load_n<S>(a.c + b * H + u, n));
+    // dc_t = dc_{t+1} f_{t+1} (carried) + dh o (1 - tanh^2 c)
+    const reg dc = S::fmadd(S::mul(dh, o), S::sub(one, S::mul(tc, tc)), load_n<S>(a.dc + b * H + u, n));
+    const reg cp = load_n<S>(a.c_prev + b * H + u, n);
+    store_n<S>(a.dc + b * H + u, S::mul(dc, f), n);
+    store_n<S>(gp, S::mul(S::mul(dc, g), S::mul(i, S::sub(one, i))), n);
+    store_n<S>(gp + H, S::mul(S::mul(dc, cp), S::mul(f, S::sub(one, f))), n);
+    store_n<S>(gp + 2 * H, S::mul(S::mul(dc, i), S::sub(one, S::mul(g, g))), n);
+    store_n<S>(gp + 3 * H, S::mul(S::mul(dh, tc), S::mul(o, S::sub(one, o))), n);
+  });
+}
+
+// Saved [r, z, n, hn] become [dr, dz, dn*r, dn] (pre-activation): the first three are the
+// gradient of the recurrent product W_hh h + b_hh, the last with dr, dz that of the input one.
+template <class T, class S>
+void gru_back(const BackArgs<T>& a, int r0, int r1) {
+  using reg = typename S::reg;
+  const int H = a.H;
+  const reg one = S::set1(T(1));
+  for_each_row_block<T, S>(a, r0, r1, [&](int b, int u, int n) {
+    T* gp = a.gates + b * a.ld_gates + u;
+    const reg r = load_n<S>(gp, n), z = load_n<S>(gp + H, n), nn = load_n<S>(gp + 2 * H, n), hn = load_n<S>(gp + 3 * H, n);
+    const reg dh = total_dh<T, S>(a, b, u, n);
+    const reg hp = load_n<S>(a.h_prev + b * a.ld_h_prev + u, n);
+    store_n<S>(a.dh_prev + b * H + u, S::mul(dh, z), n);
+    const reg dn = S::mul(S::mul(dh, S::sub(one, z)), S::sub(one, S::mul(nn, nn)));
+    const reg dz = S::mul(S::mul(dh, S::sub(hp, nn)), S::mul(z, S::sub(one, z)));
+    const reg dr = S::mul(S::mul(dn, hn), S::mul(r, S::sub(one, r)));
+    store_n<S>(gp, dr, n);
+    store_n<S>(gp + H, dz, n);
+    store_n<S>(gp + 2 * H, S::mul(dn, r), n);
+    store_n<S>(gp + 3 * H, dn, n);
+  });
+}
+
+// GRU reset-before, phase 1: [r, z, n] -> [r, dz, dn]; dh_prev = dh*z; dh kept for phase 2.
+template <class T, class S>
+void gru_zn_back(const BackArgs<T>& a, int r0, int r1) {
+  using reg = typename S::reg;
+  const int H = a.H;
+  const reg one = S::set1(T(1));
+  for_each_row_block<T, S>(a, r0, r1, [&](int b, int u, int n) {
+    T* gp = a.gates + b * a.ld_gates + u;
+    const reg z = load_n<S>(gp + H, n), nn = load_n<S>(gp + 2 * H, n);
+    const reg dh = total_dh<T, S>(a, b, u, n);
+    const reg hp = load_n<S>(a.h_prev + b * a.ld_h_prev + u, n);
+    store_n<S>(a.dh_prev + b * H + u, S::mul(dh, z), n);
+    store_n<S>(gp + H, S::mul(S::mul(dh, S::sub(hp, nn)), S::mul(z, S::sub(one, z))), n);
+    store_n<S>(gp + 2 * H, S::mul(S::mul(dh, S::sub(one, z)), S::sub(one, S::mul(nn, nn))), n);
+  });
+}
+
+// Phase 2, given d(r*h) = dn · W_hn: [r] -> [dr]; dh_prev += d(r*h) * r.
+template <class T, class S>
+void gru_r_back(const BackArgs<T>& a, int r0, int r1) {
+  using reg = typename S::reg;
+  const int H = a.H;
+  const reg one = S::set1(T(1));
+  for_each_row_block<T, S>(a, r0, r1, [&](int b, int u, int n) {
+    T* gp = a.gates + b * a.ld_gates + u;
+    const reg r = load_n<S>(gp, n);
+    const reg drh = load_n<S>(a.d_rh + b * H + u, n);
+    const reg hp = load_n<S>(a.h_prev + b * a.ld_h_prev + u, n);
+    T* dhp = a.dh_prev + b * H + u;
+    store_n<S>(dhp, S::fmadd(drh, r, load_n<S>(dhp, n)), n);
+    store_n<S>(gp, S::mul(S::mul(drh, hp), S::mul(r, S::sub(one, r))), n);
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+template <class T, int MR, int NV>
+Kernels<T> make_kernels(const char* isa) {
+  using S = Simd<T>;
+  Kernels<T> k{};
+  k.isa = isa;
+  k.gemm_mr = MR;
+  k.gemm_nr = NV * S::W;
+  k.gemm_tile = &gemm_tile<T, S, MR, NV>;
+  k.unit_block = S::W;
+  k.pack_recurrent = &pack_recurrent<T, S>;
+  k.rnn_tanh_step = &rnn_step<T, S, false>;
+  k.rnn_relu_step = &rnn_step<T, S, true>;
+  k.lstm_step = &lstm_step<T, S>;
+  k.gru_step = &gru_step<T, S>;
+  k.gru_rz_step = &gru_rz_step<T, S>;
+  k.gru_n_step = &gru_n_step<T, S>;
+  k.rnn_tanh_back = &rnn_back<T, S, false>;
+  k.rnn_relu_back = &rnn_back<T, S, true>;
+  k.lstm_back = &lstm_back<T, S>;
+  k.gru_back = &gru_back<T, S>;
+  k.gru_zn_back = &gru_zn_back<T, S>;
+  k.gru_r_back = &gru_r_back<T, S>;
+  k.tanh = [](T* x, std::ptrdiff_t n) { apply_inplace<T, S>(x, n, [](typename S::reg v) { return vtanh<S>(v); }); };
+  k.sigmoid = [](T* x, std::ptrdiff_t n) { apply_inplace<T, S>(x, n, [](typename S::reg v) { return vsigmoid<S>(v); }); };
+  return k;
+}
+
+}  // namespace PYRNN_KERNEL_NS
+}  // namespace pyrnn

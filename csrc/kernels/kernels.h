@@ -1,0 +1,86 @@
+// The table of micro-kernels for one ISA and one dtype. Each ISA's file (scalar.cpp,
+// avx2.cpp, avx512.cpp) fills one from the templates in impl.h; kernels<T>() returns
+// the table chosen once for this process (cpu.h: active_isa()).
+#pragma once
+#include <cstddef>
+
+namespace pyrnn {
+
+// One time step of the fused recurrent product + gate epilogue, for the hidden-unit
+// blocks [block_begin, block_end). Rows are the batch; each buffer has its own row stride.
+template <class T>
+struct StepArgs {
+  int B = 0, H = 0;
+  const T* w = nullptr;        // recurrent weights packed by pack_recurrent (K = H)
+  const T* h_in = nullptr;     // rows multiplied by the weights: h_{t-1}, or r*h_{t-1}
+  std::ptrdiff_t ld_h_in = 0;
+  const T* h_prev = nullptr;   // h_{t-1} (GRU blend, reset-before r*h)
+  std::ptrdiff_t ld_h_prev = 0;
+  T* gates = nullptr;          // in: input projection of this step; out: activated gates
+  std::ptrdiff_t ld_gates = 0;
+  bool store_gates = false;    // keep activated gates for backward (training)
+  const T* bias_hn = nullptr;  // GRU: b_hn, inside r*(W_hn h + b_hn); null = no bias
+  const T* c_prev = nullptr;   // LSTM cell state in/out, [B, H]
+  T* c_out = nullptr;
+  T* h_out = nullptr;
+  std::ptrdiff_t ld_h_out = 0;
+  T* rh_out = nullptr;         // GRU reset-before: r*h_{t-1}, [B, H]
+};
+
+// One time step of backward, elementwise over rows [row_begin, row_end): turns the
+// saved gates into gate gradients (pre-activation) in place.
+template <class T>
+struct BackArgs {
+  int B = 0, H = 0;
+  const T* grad_out = nullptr;  // dL/dh_t from the layer output, [B, H]
+  const T* dh_rec = nullptr;    // dL/dh_t through the recurrence, [B, H]
+  T* dc = nullptr;              // LSTM: in dL/dc_t, out dL/dc_{t-1}, [B, H]
+  T* gates = nullptr;           // in: saved gates; out: gate gradients
+  std::ptrdiff_t ld_gates = 0;
+  const T* c = nullptr;         // LSTM c_t and c_{t-1}, [B, H]
+  const T* c_prev = nullptr;
+  const T* h = nullptr;         // RNN: h_t
+  std::ptrdiff_t ld_h = 0;
+  const T* h_prev = nullptr;    // h_{t-1}
+  std::ptrdiff_t ld_h_prev = 0;
+  T* dh_prev = nullptr;         // GRU: out dL/dh_{t-1} through z (the weights' part is added by GEMM)
+  const T* d_rh = nullptr;      // GRU reset-before: dL/d(r*h_{t-1}), [B, H]
+  T* dh_total = nullptr;        // GRU reset-before: dL/dh_t kept for the second phase, [B, H]
+};
+
+template <class T>
+using StepFn = void (*)(const StepArgs<T>&, int block_begin, int block_end);
+template <class T>
+using BackFn = void (*)(const BackArgs<T>&, int row_begin, int row_end);
+
+template <class T>
+struct Kernels {
+  const char* isa;
+  // GEMM micro-tile: C[rows, cols] (+)= A_panel · B_panel over kc, panels packed by gemm.cpp
+  // (A: kc x mr, k-major; B: kc x nr, k-major). overwrite: C = product instead of C += product.
+  int gemm_mr, gemm_nr;
+  void (*gemm_tile)(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int rows, int cols, bool overwrite);
+  // Recurrent weights: W [G*H, K] (row stride ldw, gate g's rows at g*H) packed as blocks
+  // of `unit_block` hidden units holding all G gates' columns for those units.
+  int unit_block;
+  void (*pack_recurrent)(const T* w, std::ptrdiff_t ldw, int G, int H, int K, T* dst);
+  StepFn<T> rnn_tanh_step, rnn_relu_step, lstm_step, gru_step, gru_rz_step, gru_n_step;
+  BackFn<T> rnn_tanh_back, rnn_relu_back, lstm_back, gru_back, gru_zn_back, gru_r_back;
+  // In-place activations (exposed for accuracy tests).
+  void (*tanh)(T* x, std::ptrdiff_t n);
+  void (*sigmoid)(T* x, std::ptrdiff_t n);
+};
+
+inline std::size_t packed_recurrent_size(int G, int H, int K, int unit_block) {
+  const std::size_t blocks = (static_cast<std::size_t>(H) + unit_block - 1) / unit_block;
+  return blocks * unit_block * G * static_cast<std::size_t>(K);
+}
+
+template <class T>
+const Kernels<T>& kernels();  // the active ISA's table
+
+namespace scalar { const Kernels<float>& table_f32(); const Kernels<double>& table_f64(); }
+namespace avx2 { const Kernels<float>& table_f32(); const Kernels<double>& table_f64(); }
+namespace avx512 { const Kernels<float>& table_f32(); const Kernels<double>& table_f64(); }
+
+}  // namespace pyrnn

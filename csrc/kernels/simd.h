@@ -1,0 +1,197 @@
+// Thin wrappers over one ISA's vector registers: Simd<T> exposes the handful of
+// operations the kernels need. Each ISA's kernel file defines exactly one of
+// PYRNN_SIMD_SCALAR / PYRNN_SIMD_AVX2 / PYRNN_SIMD_AVX512 before including this, and is
+// compiled with only that ISA's flags, so the same kernel templates (impl.h) become
+// explicit AVX2 or AVX-512 code.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#if defined(PYRNN_SIMD_AVX2) || defined(PYRNN_SIMD_AVX512)
+#include <immintrin.h>
+#endif
+
+namespace pyrnn {
+namespace PYRNN_KERNEL_NS {
+
+template <class T>
+struct Simd;
+
+#if defined(PYRNN_SIMD_SCALAR)
+// One lane: the portable path, built on every architecture.
+template <class T>
+struct Simd {
+  using value_type = T;
+  using reg = T;
+  static constexpr int W = 1;
+  static constexpr int kRegs = 8;  // registers the tile shapes budget for
+  static reg zero() { return T(0); }
+  static reg set1(T x) { return x; }
+  static reg load(const T* p) { return *p; }
+  static void store(T* p, reg v) { *p = v; }
+  static reg add(reg a, reg b) { return a + b; }
+  static reg sub(reg a, reg b) { return a - b; }
+  static reg mul(reg a, reg b) { return a * b; }
+  static reg div(reg a, reg b) { return a / b; }
+  static reg fmadd(reg a, reg b, reg c) { return a * b + c; }
+  static reg max(reg a, reg b) { return a > b ? a : b; }
+  static reg min(reg a, reg b) { return a < b ? a : b; }
+  static reg abs(reg a) { return std::fabs(a); }
+  static reg copysign(reg mag, reg sign) { return std::copysign(mag, sign); }
+  static reg select_lt(reg a, reg b, reg if_lt, reg otherwise) { return a < b ? if_lt : otherwise; }
+  static reg round(reg a) { return std::nearbyint(a); }
+  static reg pow2i(reg n) { return std::ldexp(T(1), static_cast<int>(n)); }  // 2^n, n integral
+  static reg positive_mask(reg a, reg v) { return a > T(0) ? v : T(0); }
+  template <class F>
+  static reg map(reg a, F f) { return f(a); }
+};
+#endif
+
+#if defined(PYRNN_SIMD_AVX2)
+template <>
+struct Simd<float> {
+  using T = float;
+  using value_type = T;
+  using reg = __m256;
+  static constexpr int W = 8;
+  static constexpr int kRegs = 16;
+  static reg zero() { return _mm256_setzero_ps(); }
+  static reg set1(T x) { return _mm256_set1_ps(x); }
+  static reg load(const T* p) { return _mm256_loadu_ps(p); }
+  static void store(T* p, reg v) { _mm256_storeu_ps(p, v); }
+  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
+  static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+  static reg div(reg a, reg b) { return _mm256_div_ps(a, b); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+  static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
+  static reg abs(reg a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static reg copysign(reg mag, reg sign) {
+    const reg m = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(m, mag), _mm256_and_ps(m, sign));
+  }
+  static reg select_lt(reg a, reg b, reg if_lt, reg otherwise) {
+    return _mm256_blendv_ps(otherwise, if_lt, _mm256_cmp_ps(a, b, _CMP_LT_OQ));
+  }
+  static reg round(reg a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static reg pow2i(reg n) {
+    const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+  }
+  static reg positive_mask(reg a, reg v) { return _mm256_and_ps(_mm256_cmp_ps(a, zero(), _CMP_GT_OQ), v); }
+};
+template <>
+struct Simd<double> {
+  using T = double;
+  using value_type = T;
+  using reg = __m256d;
+  static constexpr int W = 4;
+  static constexpr int kRegs = 16;
+  static reg zero() { return _mm256_setzero_pd(); }
+  static reg set1(T x) { return _mm256_set1_pd(x); }
+  static reg load(const T* p) { return _mm256_loadu_pd(p); }
+  static void store(T* p, reg v) { _mm256_storeu_pd(p, v); }
+  static reg add(reg a, reg b) { return _mm256_add_pd(a, b); }
+  static reg sub(reg a, reg b) { return _mm256_sub_pd(a, b); }
+  static reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
+  static reg div(reg a, reg b) { return _mm256_div_pd(a, b); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
+  static reg max(reg a, reg b) { return _mm256_max_pd(a, b); }
+  static reg min(reg a, reg b) { return _mm256_min_pd(a, b); }
+  static reg positive_mask(reg a, reg v) { return _mm256_and_pd(_mm256_cmp_pd(a, zero(), _CMP_GT_OQ), v); }
+  template <class F>
+  static reg map(reg a, F f) {
+    alignas(32) double t[W];
+    _mm256_store_pd(t, a);
+    for (double& x : t) x = f(x);
+    return _mm256_load_pd(t);
+  }
+};
+#endif
+
+#if defined(PYRNN_SIMD_AVX512)
+template <>
+struct Simd<float> {
+  using T = float;
+  using value_type = T;
+  using reg = __m512;
+  static constexpr int W = 16;
+  static constexpr int kRegs = 32;
+  static reg zero() { return _mm512_setzero_ps(); }
+  static reg set1(T x) { return _mm512_set1_ps(x); }
+  static reg load(const T* p) { return _mm512_loadu_ps(p); }
+  static void store(T* p, reg v) { _mm512_storeu_ps(p, v); }
+  static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+  static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
+  static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+  static reg div(reg a, reg b) { return _mm512_div_ps(a, b); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+  static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
+  static reg abs(reg a) { return _mm512_abs_ps(a); }
+  static reg copysign(reg mag, reg sign) {
+    const __m512i m = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+    const __m512i r = _mm512_or_si512(_mm512_andnot_si512(m, _mm512_castps_si512(mag)),
+                                      _mm512_and_si512(m, _mm512_castps_si512(sign)));
+    return _mm512_castsi512_ps(r);
+  }
+  static reg select_lt(reg a, reg b, reg if_lt, reg otherwise) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), otherwise, if_lt);
+  }
+  static reg round(reg a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static reg pow2i(reg n) {
+    const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+  }
+  static reg positive_mask(reg a, reg v) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, zero(), _CMP_GT_OQ), v); }
+};
+template <>
+struct Simd<double> {
+  using T = double;
+  using value_type = T;
+  using reg = __m512d;
+  static constexpr int W = 8;
+  static constexpr int kRegs = 32;
+  static reg zero() { return _mm512_setzero_pd(); }
+  static reg set1(T x) { return _mm512_set1_pd(x); }
+  static reg load(const T* p) { return _mm512_loadu_pd(p); }
+  static void store(T* p, reg v) { _mm512_storeu_pd(p, v); }
+  static reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
+  static reg sub(reg a, reg b) { return _mm512_sub_pd(a, b); }
+  static reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
+  static reg div(reg a, reg b) { return _mm512_div_pd(a, b); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
+  static reg max(reg a, reg b) { return _mm512_max_pd(a, b); }
+  static reg min(reg a, reg b) { return _mm512_min_pd(a, b); }
+  static reg positive_mask(reg a, reg v) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, zero(), _CMP_GT_OQ), v); }
+  template <class F>
+  static reg map(reg a, F f) {
+    alignas(64) double t[W];
+    _mm512_store_pd(t, a);
+    for (double& x : t) x = f(x);
+    return _mm512_load_pd(t);
+  }
+};
+#endif
+
+// Loads/stores of the first n (< W) lanes, zero-filling the rest: the tails of rows whose
+// length is not a multiple of the vector width.
+template <class S, class T>
+inline typename S::reg load_n(const T* p, int n) {
+  if (n == S::W) return S::load(p);
+  alignas(64) T t[S::W] = {};
+  std::memcpy(t, p, sizeof(T) * n);
+  return S::load(t);
+}
+template <class S, class T>
+inline void store_n(T* p, typename S::reg v, int n) {
+  if (n == S::W) return S::store(p, v);
+  alignas(64) T t[S::W];
+  S::store(t, v);
+  std::memcpy(p, t, sizeof(T) * n);
+}
+
+}  // namespace PYRNN_KERNEL_NS
+}  // namespace pyrnn

@@ -1,0 +1,42 @@
+// Dispatch from a Cell to its driver, and the workspace each one keeps for backward.
+#include "layer.h"
+
+namespace pyrnn {
+
+std::size_t workspace_size(Cell cell, std::size_t steps, std::size_t B, std::size_t H) {
+  switch (cell) {
+    case Cell::lstm: return steps * B * H * 5;              // gates [4H] + c_t
+    case Cell::gru: return steps * B * H * 4;               // r z n (W_hn h + b_hn)
+    case Cell::gru_reset_before: return steps * B * H * 4;  // r z n + r*h
+    default: return 0;                                      // h_t is out[t]
+  }
+}
+
+template <class T>
+void forward(Cell cell, const LayerArgs<T>& a) {
+  switch (cell) {
+    case Cell::rnn_tanh: return rnn_forward(a, false);
+    case Cell::rnn_relu: return rnn_forward(a, true);
+    case Cell::gru: return gru_forward(a, true);
+    case Cell::gru_reset_before: return gru_forward(a, false);
+    case Cell::lstm: return lstm_forward(a);
+  }
+}
+
+template <class T>
+void backward(Cell cell, const LayerArgs<T>& a, const LayerGrads<T>& g) {
+  switch (cell) {
+    case Cell::rnn_tanh: return rnn_backward(a, g, false);
+    case Cell::rnn_relu: return rnn_backward(a, g, true);
+    case Cell::gru: return gru_backward(a, g, true);
+    case Cell::gru_reset_before: return gru_backward(a, g, false);
+    case Cell::lstm: return lstm_backward(a, g);
+  }
+}
+
+template void forward<float>(Cell, const LayerArgs<float>&);
+template void forward<double>(Cell, const LayerArgs<double>&);
+template void backward<float>(Cell, const LayerArgs<float>&, const LayerGrads<float>&);
+template void backward<double>(Cell, const LayerArgs<double>&, const LayerGrads<double>&);
+
+}  // namespace pyrnn

@@ -1,0 +1,68 @@
+// One recurrent layer, one direction, over a whole sequence: the drivers of rnn.cpp,
+// gru.cpp and lstm.cpp. Arrays are C-contiguous and time-major: x [T, B, I], out [T, B, H],
+// states [B, H]; weights in PyTorch's layout and gate order (W_ih [G*H, I], W_hh [G*H, H]).
+#pragma once
+#include <cstddef>
+#include <stdexcept>
+
+namespace pyrnn {
+
+enum class Cell { rnn_tanh, rnn_relu, gru, gru_reset_before, lstm };
+
+inline int gate_count(Cell cell) {
+  switch (cell) {
+    case Cell::lstm: return 4;
+    case Cell::gru:
+    case Cell::gru_reset_before: return 3;
+    default: return 1;
+  }
+}
+
+template <class T>
+struct LayerArgs {
+  int steps = 0, B = 0, I = 0, H = 0;
+  const T* x = nullptr;
+  const T* h0 = nullptr;
+  const T* c0 = nullptr;  // LSTM only
+  const T* w_ih = nullptr;
+  const T* w_hh = nullptr;
+  const T* b_ih = nullptr;  // null: no bias
+  const T* b_hh = nullptr;
+  T* out = nullptr;
+  T* hn = nullptr;
+  T* cn = nullptr;          // LSTM only
+  T* workspace = nullptr;   // training: what backward needs (workspace_size); null for inference
+};
+
+template <class T>
+struct LayerGrads {
+  const T* grad_out = nullptr;  // [T, B, H]
+  const T* grad_hn = nullptr;   // [B, H]
+  const T* grad_cn = nullptr;   // LSTM only
+  T* dx = nullptr;
+  T* dh0 = nullptr;
+  T* dc0 = nullptr;
+  T* dw_ih = nullptr;
+  T* dw_hh = nullptr;
+  T* db_ih = nullptr;  // null when the layer has no bias
+  T* db_hh = nullptr;
+};
+
+// Elements of the training workspace (activated gates and, per cell, cell states or r*h).
+std::size_t workspace_size(Cell cell, std::size_t steps, std::size_t B, std::size_t H);
+
+template <class T>
+void forward(Cell cell, const LayerArgs<T>& a);
+// Needs the forward's args with its workspace and out; fills every gradient (not accumulated).
+template <class T>
+void backward(Cell cell, const LayerArgs<T>& a, const LayerGrads<T>& g);
+
+// Per-cell drivers.
+template <class T> void rnn_forward(const LayerArgs<T>& a, bool relu);
+template <class T> void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool relu);
+template <class T> void gru_forward(const LayerArgs<T>& a, bool reset_after);
+template <class T> void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_after);
+template <class T> void lstm_forward(const LayerArgs<T>& a);
+template <class T> void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g);
+
+}  // namespace pyrnn

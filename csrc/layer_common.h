@@ -1,0 +1,90 @@
+// Pieces shared by the cell drivers: the hoisted input projection, the per-step dispatch
+// over the thread pool, and the weight gradients as large GEMMs after the time loop.
+#pragma once
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "gemm.h"
+#include "kernels/kernels.h"
+#include "layer.h"
+#include "parallel.h"
+
+namespace pyrnn {
+
+// Below this many flops a step runs on the calling thread: waking the pool costs more.
+constexpr double kParallelStepFlops = 1.5e5;
+
+// xp[t*B + b, 0:G*H] (row stride ldx) = x W_ih^T + b_ih + b_hh. The b_hh of gate `inner_gate`
+// is left out (GRU's b_hn sits inside r*(W_hn h + b_hn)); pass -1 to add all of it.
+template <class T>
+void input_projection(const LayerArgs<T>& a, int G, T* xp, std::ptrdiff_t ldx, int inner_gate) {
+  const int GH = G * a.H;
+  const std::ptrdiff_t rows = static_cast<std::ptrdiff_t>(a.steps) * a.B;
+  std::vector<T> bias(GH, T(0));
+  for (int j = 0; j < GH; ++j) {
+    if (a.b_ih) bias[j] += a.b_ih[j];
+    if (a.b_hh && j / a.H != inner_gate) bias[j] += a.b_hh[j];
+  }
+  for (std::ptrdiff_t r = 0; r < rows; ++r) std::memcpy(xp + r * ldx, bias.data(), sizeof(T) * GH);
+  gemm<T>(static_cast<int>(rows), GH, a.I, a.x, a.I, 1, a.w_ih, 1, a.I, xp, ldx, /*accumulate=*/true);
+}
+
+template <class T>
+void run_step(StepFn<T> fn, const StepArgs<T>& s, int G) {
+  const int blocks = (s.H + kernels<T>().unit_block - 1) / kernels<T>().unit_block;
+  if (2.0 * G * s.H * s.H * s.B < kParallelStepFlops) return fn(s, 0, blocks);
+  parallel_for(blocks, [&](int b0, int b1) { fn(s, b0, b1); });
+}
+
+template <class T>
+void run_back(BackFn<T> fn, const BackArgs<T>& a) {
+  if (static_cast<double>(a.B) * a.H < 16384) return fn(a, 0, a.B);
+  parallel_for(a.B, [&](int r0, int r1) { fn(a, r0, r1); });
+}
+
+template <class T>
+std::vector<T> packed_recurrent(const T* w, int G, int H) {
+  const Kernels<T>& k = kernels<T>();
+  std::vector<T> packed(packed_recurrent_size(G, H, H, k.unit_block));
+  k.pack_recurrent(w, H, G, H, H, packed.data());
+  return packed;
+}
+
+// out[j] = sum over rows r of m[r*ld + j], j < cols; each column summed in row order.
+template <class T>
+void column_sums(const T* m, std::ptrdiff_t rows, int cols, std::ptrdiff_t ld, T* out) {
+  constexpr int kChunk = 64;
+  parallel_for((cols + kChunk - 1) / kChunk, [&](int c0, int c1) {
+    const int j0 = c0 * kChunk, j1 = std::min(cols, c1 * kChunk);
+    std::fill(out + j0, out + j1, T(0));
+    for (std::ptrdiff_t r = 0; r < rows; ++r) {
+      const T* row = m + r * ld;
+      for (int j = j0; j < j1; ++j) out[j] += row[j];
+    }
+  });
+}
+
+// dW[rows, :] = dG^T · Hprev, where Hprev is h0 followed by out[0 .. T-2]: the recurrent
+// weights' gradient for `rows` gate rows whose gradients are columns of dG (row stride ld).
+template <class T>
+void recurrent_weight_grad(const LayerArgs<T>& a, const T* dg, std::ptrdiff_t ld, int rows, T* dw) {
+  const int H = a.H, B = a.B;
+  gemm<T>(rows, H, B, dg, 1, ld, a.h0, H, 1, dw, H, false);
+  if (a.steps > 1)
+    gemm<T>(rows, H, (a.steps - 1) * B, dg + B * ld, 1, ld, a.out, H, 1, dw, H, true);
+}
+
+// The zero-length sequence: nothing flows through the weights.
+template <class T>
+void backward_empty(const LayerArgs<T>& a, const LayerGrads<T>& g, int G) {
+  const std::size_t BH = static_cast<std::size_t>(a.B) * a.H, GH = static_cast<std::size_t>(G) * a.H;
+  std::memcpy(g.dh0, g.grad_hn, sizeof(T) * BH);
+  if (g.dc0) std::memcpy(g.dc0, g.grad_cn, sizeof(T) * BH);
+  std::fill(g.dw_ih, g.dw_ih + GH * a.I, T(0));
+  std::fill(g.dw_hh, g.dw_hh + GH * a.H, T(0));
+  if (g.db_ih) std::fill(g.db_ih, g.db_ih + GH, T(0));
+  if (g.db_hh) std::fill(g.db_hh, g.db_hh + GH, T(0));
+}
+
+}  // namespace pyrnn

@@ -1,0 +1,70 @@
+// Vanilla RNN (Elman): h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu.
+// The input projection is written straight into `out` and each step overwrites its row
+// with h_t, so no workspace is needed: backward uses h_t = out[t].
+#include "cpu.h"
+#include "layer_common.h"
+
+namespace pyrnn {
+
+template <class T>
+void rnn_forward(const LayerArgs<T>& a, bool relu) {
+  DenormalGuard ftz;
+  const Kernels<T>& k = kernels<T>();
+  const int B = a.B, H = a.H;
+  const std::size_t BH = static_cast<std::size_t>(B) * H;
+  input_projection(a, 1, a.out, H, -1);
+  const std::vector<T> w = packed_recurrent(a.w_hh, 1, H);
+  for (int t = 0; t < a.steps; ++t) {
+    StepArgs<T> s;
+    s.B = B;
+    s.H = H;
+    s.w = w.data();
+    s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BH;
+    s.ld_h_in = H;
+    s.gates = s.h_out = a.out + t * BH;
+    s.ld_gates = s.ld_h_out = H;
+    run_step(relu ? k.rnn_relu_step : k.rnn_tanh_step, s, 1);
+  }
+  std::memcpy(a.hn, a.steps ? a.out + (a.steps - 1) * BH : a.h0, sizeof(T) * BH);
+}
+
+template <class T>
+void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool relu) {
+  if (a.steps == 0) return backward_empty(a, g, 1);
+  DenormalGuard ftz;
+  const Kernels<T>& k = kernels<T>();
+  const int B = a.B, H = a.H, I = a.I;
+  const std::size_t BH = static_cast<std::size_t>(B) * H;
+  const std::ptrdiff_t rows = static_cast<std::ptrdiff_t>(a.steps) * B;
+  std::vector<T> dg(rows * H), dh_rec(g.grad_hn, g.grad_hn + BH), dh_next(BH);
+  PackedB<T> w_hh;
+  w_hh.pack(H, H, a.w_hh, H, 1);
+  for (int t = a.steps - 1; t >= 0; --t) {
+    BackArgs<T> b;
+    b.B = B;
+    b.H = H;
+    b.grad_out = g.grad_out + t * BH;
+    b.dh_rec = dh_rec.data();
+    b.gates = dg.data() + t * BH;
+    b.ld_gates = H;
+    b.h = a.out + t * BH;
+    b.ld_h = H;
+    run_back(relu ? k.rnn_relu_back : k.rnn_tanh_back, b);
+    gemm<T>(B, b.gates, H, 1, w_hh, dh_next.data(), H, false);
+    dh_rec.swap(dh_next);
+  }
+  std::memcpy(g.dh0, dh_rec.data(), sizeof(T) * BH);
+  const int R = static_cast<int>(rows);
+  gemm<T>(R, I, H, dg.data(), H, 1, a.w_ih, I, 1, g.dx, I, false);
+  gemm<T>(H, I, R, dg.data(), 1, H, a.x, I, 1, g.dw_ih, I, false);
+  recurrent_weight_grad(a, dg.data(), H, H, g.dw_hh);
+  if (g.db_ih) column_sums(dg.data(), rows, H, H, g.db_ih);
+  if (g.db_hh) column_sums(dg.data(), rows, H, H, g.db_hh);
+}
+
+template void rnn_forward<float>(const LayerArgs<float>&, bool);
+template void rnn_forward<double>(const LayerArgs<double>&, bool);
+template void rnn_backward<float>(const LayerArgs<float>&, const LayerGrads<float>&, bool);
+template void rnn_backward<double>(const LayerArgs<double>&, const LayerGrads<double>&, bool);
+
+}  // namespace pyrnn

@@ -1,0 +1,47 @@
+"""pyrnn: fast CPU recurrent neural networks (RNN, GRU, LSTM) for NumPy.
+
+Two faces over one C++ core with hand-written SIMD kernels:
+``pyrnn.nn`` (PyTorch-style modules) and, on top of it, a Keras-style model API.
+``pyrnn.reference`` is the pure NumPy oracle the core is tested against.
+"""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from . import _core, nn, reference
+
+try:
+    __version__ = _version("pyrnn")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0"
+
+
+def isa() -> str:
+    """The instruction set the kernels run with: 'avx512', 'avx2' or 'scalar'.
+
+    Chosen once at import from what the CPU supports; ``PYRNN_ISA=scalar|avx2|avx512``
+    forces one (an unsupported choice fails at import with a clear message).
+    """
+    return _core.isa()
+
+
+def supported_isas() -> list:
+    """Every instruction set this CPU can run, narrowest first."""
+    return list(_core.supported_isas())
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads in the kernels (default: ``PYRNN_NUM_THREADS`` or all cores).
+
+    Results are bitwise identical for any number of threads.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"num_threads must be an int, got {type(n).__name__}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads the kernels use."""
+    return _core.get_num_threads()
+
+
+__all__ = ["nn", "reference", "isa", "supported_isas", "set_num_threads", "get_num_threads", "__version__"]
