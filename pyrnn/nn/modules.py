@@ -1,1 +1,400 @@
-RNN=GRU=LSTM=RNNBase=None
+"""PyTorch-style recurrent layers: ``RNN``, ``GRU`` and ``LSTM`` on NumPy arrays.
+
+They follow ``torch.nn``: the same constructor arguments, shapes, defaults, parameter names,
+gate orders and initialisation, so a PyTorch ``state_dict()`` loads as it is. Training is
+explicit: ``forward`` in training mode keeps what ``backward`` needs, and ``backward``
+returns the input and initial-state gradients and adds the parameter gradients into
+``.grads``.
+
+Example::
+
+    >>> import numpy as np, pyrnn
+    >>> lstm = pyrnn.nn.LSTM(input_size=8, hidden_size=16, num_layers=2, batch_first=True, seed=0)
+    >>> x = np.random.default_rng(0).standard_normal((4, 10, 8), dtype=np.float32)   # (B, T, I)
+    >>> out, (h_n, c_n) = lstm(x)
+    >>> out.shape, h_n.shape
+    ((4, 10, 16), (2, 4, 16))
+    >>> grad_x, (grad_h0, grad_c0) = lstm.backward(np.ones_like(out))
+    >>> sorted(lstm.grads)[:2]
+    ['bias_hh_l0', 'bias_hh_l1']
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _core
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3, "LSTM": 4}
+
+
+def _check_size(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _resolve_dtype(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from e
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def as_float_array(name, value, dtype):
+    """``value`` as a C-contiguous array of the layer's dtype; ints and other floats convert,
+    anything else (object, strings, complex, bool) is a TypeError."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # ragged lists and the like
+        raise TypeError(f"{name}: expected an array of numbers, could not convert ({e})") from e
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name}: expected real numbers (float or int), got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+class RNNBase:
+    """The machinery shared by RNN, GRU and LSTM: parameters, stacking, directions, backward.
+
+    The core runs one layer in one direction over a time-major sequence; this class chains
+    layers (the concatenated outputs of both directions feed the next layer), reverses time
+    for the reverse direction and keeps, in training mode, what backward needs.
+    """
+
+    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, reset_after=True, dtype=np.float32, seed=None):
+        if mode not in _GATES:
+            raise ValueError(f"mode must be one of {sorted(_GATES)}, got {mode!r}")
+        self.mode = mode
+        self.input_size = _check_size("input_size", input_size)
+        self.hidden_size = _check_size("hidden_size", hidden_size)
+        self.num_layers = _check_size("num_layers", num_layers)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout <= 1:
+            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.proj_size = _check_size("proj_size", proj_size, minimum=0)
+        if self.proj_size:
+            raise NotImplementedError("LSTM proj_size > 0 is not implemented yet")
+        self.reset_after = bool(reset_after)
+        self.dtype = _resolve_dtype(dtype)
+        self._rng = np.random.default_rng(seed)
+        self.training = True
+        self._cache = None
+
+        gates = _GATES[mode] * self.hidden_size
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        self._params = {}
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                in_size = self.input_size if layer == 0 else self.hidden_size * self.num_directions
+                shapes = {"weight_ih": (gates, in_size), "weight_hh": (gates, self.hidden_size)}
+                if self.bias:
+                    shapes.update(bias_ih=(gates,), bias_hh=(gates,))
+                for kind, shape in shapes.items():
+                    self._params[self._name(kind, layer, direction)] = self._rng.uniform(
+                        -bound, bound, size=shape).astype(self.dtype)
+        self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    @staticmethod
+    def _name(kind, layer, direction):
+        return f"{kind}_l{layer}" + ("_reverse" if direction else "")
+
+    def _layer_params(self, layer, direction):
+        p = self._params
+        get = lambda kind: p.get(self._name(kind, layer, direction))  # noqa: E731
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+
+    def named_parameters(self):
+        """(name, array) pairs in PyTorch's order; the arrays are the live parameters."""
+        return list(self._params.items())
+
+    def parameters(self):
+        """The live parameter arrays (update them in place to train)."""
+        return list(self._params.values())
+
+    def state_dict(self):
+        """A copy of the parameters under PyTorch's names (``weight_ih_l0``, ``bias_hh_l1_reverse``...)."""
+        return {name: p.copy() for name, p in self._params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Load parameters by name (numpy arrays, torch tensors or anything np.asarray takes).
+
+        Every key must be present with the right shape; a missing or unexpected key or a wrong
+        shape raises ValueError naming it, and nothing is changed.
+        """
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"state_dict must be a mapping, got {type(state_dict).__name__}")
+        missing = [k for k in self._params if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in self._params]
+        if missing or unexpected:
+            raise ValueError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        loaded = {}
+        for name, current in self._params.items():
+            value = as_float_array(name, state_dict[name], self.dtype)
+            if value.shape != current.shape:
+                raise ValueError(f"load_state_dict: {name} expected shape {current.shape}, got {value.shape}")
+            loaded[name] = value
+        for name, value in loaded.items():
+            self._params[name][...] = value
+        self._cache = None
+
+    def zero_grad(self):
+        for g in self.grads.values():
+            g.fill(0)
+
+    def train(self, mode=True):
+        self.training = bool(mode)
+        if not self.training:
+            self._cache = None
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    # ------------------------------------------------------------------ forward
+    @property
+    def _cell(self):
+        if self.mode == "GRU":
+            return "gru" if self.reset_after else "gru_reset_before"
+        return self.mode.lower()
+
+    def _state_shape(self, batch):
+        return (self.num_layers * self.num_directions, batch, self.hidden_size)
+
+    def _check_input(self, x):
+        x = as_float_array("input", x, self.dtype)
+        if x.ndim not in (2, 3):
+            raise ValueError(f"input: expected a 2-D (unbatched) or 3-D array, got shape {x.shape}")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected {self.input_size} features in the last dimension, got shape {x.shape}")
+        batched = x.ndim == 3
+        if not batched:
+            x = x[:, None, :]
+        elif self.batch_first:
+            x = x.transpose(1, 0, 2)
+        return np.ascontiguousarray(x), batched
+
+    def _check_state(self, name, value, batch, batched):
+        expected = self._state_shape(batch)
+        if value is None:
+            return np.zeros(expected, dtype=self.dtype)
+        value = as_float_array(name, value, self.dtype)
+        shown = expected if batched else (expected[0], expected[2])
+        if value.shape != shown:
+            raise ValueError(f"{name}: expected shape {shown}, got {value.shape}")
+        return np.ascontiguousarray(value.reshape(expected))
+
+    def __call__(self, input, hx=None, *, lengths=None):
+        return self.forward(input, hx, lengths=lengths)
+
+    def forward(self, input, hx=None, *, lengths=None):
+        """Run the layers over ``input``: (T, B, I), or (B, T, I) with batch_first, or (T, I).
+
+        Returns ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``) like torch.nn.
+        """
+        if lengths is not None:
+            raise NotImplementedError("lengths= is not implemented yet")
+        x, batched = self._check_input(input)
+        steps, batch = x.shape[0], x.shape[1]
+        lstm = self.mode == "LSTM"
+        if lstm:
+            if hx is None:
+                hx = (None, None)
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError("LSTM hx must be a tuple (h_0, c_0)")
+            h0 = self._check_state("h_0", hx[0], batch, batched)
+            c0 = self._check_state("c_0", hx[1], batch, batched)
+        else:
+            h0 = self._check_state("hx", hx, batch, batched)
+            c0 = None
+
+        training = self.training
+        h_n, c_n = np.empty_like(h0), np.empty_like(h0) if lstm else None
+        layers = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs, saved = [], []
+            for direction in range(self.num_directions):
+                k = layer * self.num_directions + direction
+                seq = layer_input if direction == 0 else np.ascontiguousarray(layer_input[::-1])
+                w_ih, w_hh, b_ih, b_hh = self._layer_params(layer, direction)
+                out, hn, cn, ws = _core.forward(self._cell, seq, h0[k], c0[k] if lstm else None,
+                                                w_ih, w_hh, b_ih, b_hh, training)
+                h_n[k] = hn
+                if lstm:
+                    c_n[k] = cn
+                outputs.append(out if direction == 0 else out[::-1])
+                if training:
+                    saved.append((seq, h0[k], c0[k] if lstm else None, out, ws))
+            layer_out = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
+            mask = None
+            if training and self.dropout > 0 and layer < self.num_layers - 1:
+                keep = 1.0 - self.dropout
+                mask = (self._rng.random(layer_out.shape) < keep).astype(self.dtype) / self.dtype.type(keep) \
+                    if keep > 0 else np.zeros(layer_out.shape, self.dtype)
+                layer_out = layer_out * mask
+            layers.append((saved, mask))
+            layer_input = np.ascontiguousarray(layer_out)
+
+        self._cache = {"layers": layers, "batched": batched, "steps": steps, "batch": batch} if training else None
+        output = layer_input
+        if not batched:
+            output, h_n = output[:, 0, :], h_n[:, 0, :]
+            c_n = c_n[:, 0, :] if lstm else None
+        elif self.batch_first:
+            output = output.transpose(1, 0, 2)
+        return (output, (h_n, c_n)) if lstm else (output, h_n)
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, grad_output, grad_hn=None):
+        """Backpropagate through the last training-mode forward call.
+
+        ``grad_output`` is dL/d(output) (same shape as output); ``grad_hn`` is dL/dh_n
+        (LSTM: a tuple ``(dL/dh_n, dL/dc_n)``, either may be None). Returns ``(grad_input,
+        grad_h0)`` (LSTM: ``(grad_input, (grad_h0, grad_c0))``) and adds every parameter's
+        gradient into ``self.grads``. The saved state is consumed: call forward again first.
+        """
+        if self._cache is None:
+            raise ValueError("backward() needs a forward() in training mode first (call .train(); "
+                             "each forward allows one backward)")
+        cache, self._cache = self._cache, None
+        batched, steps, batch = cache["batched"], cache["steps"], cache["batch"]
+        lstm = self.mode == "LSTM"
+        H, D = self.hidden_size, self.num_directions
+
+        g = as_float_array("grad_output", grad_output, self.dtype)
+        expected = (steps, batch, D * H)
+        if batched and self.batch_first:
+            shown = (batch, steps, D * H)
+        else:
+            shown = expected if batched else (steps, D * H)
+        if g.shape != shown:
+            raise ValueError(f"grad_output: expected shape {shown} (the output's), got {g.shape}")
+        g = g.reshape(steps, batch, D * H) if not batched else (g.transpose(1, 0, 2) if self.batch_first else g)
+
+        if lstm:
+            if grad_hn is None:
+                grad_hn = (None, None)
+            if not isinstance(grad_hn, (tuple, list)) or len(grad_hn) != 2:
+                raise TypeError("LSTM grad_hn must be a tuple (grad_h_n, grad_c_n)")
+            gh = self._check_state("grad_h_n", grad_hn[0], batch, batched)
+            gc = self._check_state("grad_c_n", grad_hn[1], batch, batched)
+        else:
+            gh = self._check_state("grad_hn", grad_hn, batch, batched)
+            gc = None
+
+        grad_h0 = np.empty_like(gh)
+        grad_c0 = np.empty_like(gh) if lstm else None
+        for layer in reversed(range(self.num_layers)):
+            saved, mask = cache["layers"][layer]
+            if mask is not None:
+                g = g * mask
+            grad_in = None
+            for direction in range(D):
+                k = layer * D + direction
+                seq, h0, c0, out, ws = saved[direction]
+                go = g[:, :, direction * H:(direction + 1) * H]
+                go = np.ascontiguousarray(go if direction == 0 else go[::-1])
+                w_ih, w_hh, b_ih, b_hh = self._layer_params(layer, direction)
+                dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh = _core.backward(
+                    self._cell, seq, h0, c0, w_ih, w_hh, b_ih, b_hh, out, ws, go, gh[k], gc[k] if lstm else None)
+                grad_h0[k] = dh0
+                if lstm:
+                    grad_c0[k] = dc0
+                for kind, value in (("weight_ih", dw_ih), ("weight_hh", dw_hh), ("bias_ih", db_ih), ("bias_hh", db_hh)):
+                    if value is not None:
+                        self.grads[self._name(kind, layer, direction)] += value
+                dx = dx if direction == 0 else dx[::-1]
+                grad_in = dx if grad_in is None else grad_in + dx
+            g = grad_in
+
+        grad_x = g
+        if not batched:
+            grad_x, grad_h0 = grad_x[:, 0, :], grad_h0[:, 0, :]
+            grad_c0 = grad_c0[:, 0, :] if lstm else None
+        elif self.batch_first:
+            grad_x = grad_x.transpose(1, 0, 2)
+        grad_x = np.ascontiguousarray(grad_x)
+        return (grad_x, (grad_h0, grad_c0)) if lstm else (grad_x, grad_h0)
+
+    def __repr__(self):
+        extra = f", num_layers={self.num_layers}" if self.num_layers != 1 else ""
+        extra += ", bias=False" if not self.bias else ""
+        extra += ", batch_first=True" if self.batch_first else ""
+        extra += f", dropout={self.dropout}" if self.dropout else ""
+        extra += ", bidirectional=True" if self.bidirectional else ""
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
+
+
+class RNN(RNNBase):
+    """Elman RNN: ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, act = tanh or relu.
+
+    Example::
+
+        >>> rnn = pyrnn.nn.RNN(10, 20, num_layers=2, seed=0)
+        >>> out, h_n = rnn(np.zeros((5, 3, 10), np.float32))     # out (5, 3, 20), h_n (2, 3, 20)
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
+                         bias, batch_first, dropout, bidirectional, dtype=dtype, seed=seed)
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit, PyTorch's gate order r, z, n::
+
+        r = σ(W_ir x + b_ir + W_hr h + b_hr)      z = σ(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn))       h' = (1 - z) * n + z * h
+
+    ``reset_after=False`` applies the reset before the product instead (Keras's
+    reset_after=False, ONNX's default): ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``.
+
+    Example::
+
+        >>> gru = pyrnn.nn.GRU(10, 20, batch_first=True, seed=0)
+        >>> out, h_n = gru(np.zeros((3, 5, 10), np.float32))     # out (3, 5, 20), h_n (1, 3, 20)
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, reset_after=True, dtype=np.float32, seed=None):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         reset_after=reset_after, dtype=dtype, seed=seed)
+
+
+class LSTM(RNNBase):
+    """Long short-term memory, PyTorch's gate order i, f, g, o::
+
+        i, f, o = σ(W_i* x + b_i* + W_h* h + b_h*)      g = tanh(W_ig x + b_ig + W_hg h + b_hg)
+        c' = f * c + i * g                               h' = o * tanh(c')
+
+    Example::
+
+        >>> lstm = pyrnn.nn.LSTM(10, 20, seed=0)
+        >>> out, (h_n, c_n) = lstm(np.zeros((5, 3, 10), np.float32))   # out (5, 3, 20)
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, dtype=np.float32, seed=None):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         proj_size=proj_size, dtype=dtype, seed=seed)
