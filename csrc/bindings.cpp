@@ -207,6 +207,7 @@ py::array activation(const std::string& name, const py::array& x) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pyrnn's C++ core: sequence forward and backward for RNN, GRU and LSTM layers.";
+  pyrnn::active_isa();  // choose the kernels now: a bad PYRNN_ISA fails the import, clearly
   m.def("isa", [] { return std::string(pyrnn::isa_name(pyrnn::active_isa())); },
         "The instruction set the kernels use: 'avx512', 'avx2' or 'scalar' (PYRNN_ISA forces one).");
   m.def("supported_isas", [] {

@@ -20,7 +20,8 @@ namespace PYRNN_KERNEL_NS {
 template <class S>
 inline typename S::reg exp_f32(typename S::reg x) {
   using reg = typename S::reg;
-  x = S::min(S::max(x, S::set1(-87.3f)), S::set1(88.3f));
+  // Clamp with x second: min/max return their second operand for NaN, so NaN propagates.
+  x = S::min(S::set1(88.3f), S::max(S::set1(-87.3f), x));
   const reg n = S::round(S::mul(x, S::set1(1.44269504088896341f)));
   reg r = S::fmadd(n, S::set1(-0.693359375f), x);  // ln2 = 0.693359375 - 2.12194440e-4
   r = S::fmadd(n, S::set1(2.12194440e-4f), r);
@@ -70,7 +71,7 @@ inline typename S::reg vtanh(typename S::reg x) {
 
 template <class S>
 inline typename S::reg vrelu(typename S::reg x) {
-  return S::max(x, S::zero());
+  return S::max(S::zero(), x);  // NaN stays NaN, as in torch.relu
 }
 
 template <class T, class S, class F>

@@ -41,7 +41,7 @@ struct Simd {
   static reg copysign(reg mag, reg sign) { return std::copysign(mag, sign); }
   static reg select_lt(reg a, reg b, reg if_lt, reg otherwise) { return a < b ? if_lt : otherwise; }
   static reg round(reg a) { return std::nearbyint(a); }
-  static reg pow2i(reg n) { return std::ldexp(T(1), static_cast<int>(n)); }  // 2^n, n integral
+  static reg pow2i(reg n) { return n == n ? std::ldexp(T(1), static_cast<int>(n)) : n; }  // 2^n, n integral
   static reg positive_mask(reg a, reg v) { return a > T(0) ? v : T(0); }
   template <class F>
   static reg map(reg a, F f) { return f(a); }

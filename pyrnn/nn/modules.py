@@ -48,9 +48,10 @@ def _resolve_dtype(dtype):
     return dt
 
 
-def as_float_array(name, value, dtype):
+def as_float_array(name, value, dtype, copy=False):
     """``value`` as a C-contiguous array of the layer's dtype; ints and other floats convert,
-    anything else (object, strings, complex, bool) is a TypeError."""
+    anything else (object, strings, complex, bool) is a TypeError. ``copy=True`` guarantees
+    the result shares no memory with ``value`` (for arrays that backward reads later)."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
         value = value.detach().cpu().numpy()
     try:
@@ -59,6 +60,8 @@ def as_float_array(name, value, dtype):
         raise TypeError(f"{name}: expected an array of numbers, could not convert ({e})") from e
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name}: expected real numbers (float or int), got dtype {arr.dtype}")
+    if copy:
+        return np.array(arr, dtype=dtype, order="C", copy=True)
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
@@ -179,7 +182,8 @@ class RNNBase:
         return (self.num_layers * self.num_directions, batch, self.hidden_size)
 
     def _check_input(self, x):
-        x = as_float_array("input", x, self.dtype)
+        # In training mode backward reads x later: never keep a view of the caller's array.
+        x = as_float_array("input", x, self.dtype, copy=self.training)
         if x.ndim not in (2, 3):
             raise ValueError(f"input: expected a 2-D (unbatched) or 3-D array, got shape {x.shape}")
         if x.shape[-1] != self.input_size:
@@ -191,11 +195,11 @@ class RNNBase:
             x = x.transpose(1, 0, 2)
         return np.ascontiguousarray(x), batched
 
-    def _check_state(self, name, value, batch, batched):
+    def _check_state(self, name, value, batch, batched, copy=False):
         expected = self._state_shape(batch)
         if value is None:
             return np.zeros(expected, dtype=self.dtype)
-        value = as_float_array(name, value, self.dtype)
+        value = as_float_array(name, value, self.dtype, copy=copy)
         shown = expected if batched else (expected[0], expected[2])
         if value.shape != shown:
             raise ValueError(f"{name}: expected shape {shown}, got {value.shape}")
@@ -219,10 +223,10 @@ class RNNBase:
                 hx = (None, None)
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError("LSTM hx must be a tuple (h_0, c_0)")
-            h0 = self._check_state("h_0", hx[0], batch, batched)
-            c0 = self._check_state("c_0", hx[1], batch, batched)
+            h0 = self._check_state("h_0", hx[0], batch, batched, copy=self.training)
+            c0 = self._check_state("c_0", hx[1], batch, batched, copy=self.training)
         else:
-            h0 = self._check_state("hx", hx, batch, batched)
+            h0 = self._check_state("hx", hx, batch, batched, copy=self.training)
             c0 = None
 
         training = self.training
@@ -255,6 +259,10 @@ class RNNBase:
 
         self._cache = {"layers": layers, "batched": batched, "steps": steps, "batch": batch} if training else None
         output = layer_input
+        if training and self.num_directions == 1:
+            # The last layer's output is saved for backward: the caller must get its own copy,
+            # or changing the returned array in place would corrupt the gradients.
+            output = output.copy()
         if not batched:
             output, h_n = output[:, 0, :], h_n[:, 0, :]
             c_n = c_n[:, 0, :] if lstm else None
@@ -274,7 +282,7 @@ class RNNBase:
         if self._cache is None:
             raise ValueError("backward() needs a forward() in training mode first (call .train(); "
                              "each forward allows one backward)")
-        cache, self._cache = self._cache, None
+        cache = self._cache
         batched, steps, batch = cache["batched"], cache["steps"], cache["batch"]
         lstm = self.mode == "LSTM"
         H, D = self.hidden_size, self.num_directions
@@ -299,6 +307,8 @@ class RNNBase:
         else:
             gh = self._check_state("grad_hn", grad_hn, batch, batched)
             gc = None
+        # Arguments are valid: the saved state (its workspace is used up in place) is consumed now.
+        self._cache = None
 
         grad_h0 = np.empty_like(gh)
         grad_c0 = np.empty_like(gh) if lstm else None
