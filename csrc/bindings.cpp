@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cpu.h"
+#include "gemm.h"
 #include "kernels/kernels.h"
 #include "layer.h"
 #include "parallel.h"
@@ -203,6 +204,26 @@ py::array activation(const std::string& name, const py::array& x) {
   return by_dtype(x, [&] { return run(0.0f); }, [&] { return run(0.0); });
 }
 
+// C = A·B with the core's GEMM, for tests and benchmarks of the GEMM alone.
+py::array matmul(const py::array& a, const py::array& b) {
+  if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
+    throw std::invalid_argument("matmul: expected a (M, K) and b (K, N)");
+  auto run = [&](auto zero) -> py::array {
+    using T = decltype(zero);
+    const py::ssize_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+    if (M > INT_MAX / 8 || N > INT_MAX / 8 || K > INT_MAX / 8) throw std::invalid_argument("matmul: too large");
+    const T* pa = checked<T>(a, "a", {M, K});
+    const T* pb = checked<T>(b, "b", {K, N});
+    py::array_t<T> c({M, N});
+    T* pc = c.mutable_data();
+    py::gil_scoped_release nogil;
+    pyrnn::DenormalGuard ftz;
+    pyrnn::gemm<T>(static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), pa, K, 1, pb, N, 1, pc, N, false);
+    return c;
+  };
+  return by_dtype(a, [&] { return run(0.0f); }, [&] { return run(0.0); });
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -250,5 +271,6 @@ PYBIND11_MODULE(_core, m) {
       py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
       py::arg("b_hh"), py::arg("out"), py::arg("workspace"), py::arg("grad_out"), py::arg("grad_hn"), py::arg("grad_cn"),
       "BPTT through one layer; consumes the forward's workspace. Returns (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh).");
+  m.def("_matmul", &matmul, "The core's GEMM: a @ b (for tests and benchmarks).");
   m.def("_activation", &activation, "The kernels' vectorised tanh/sigmoid on a 1-D array (for accuracy tests).");
 }

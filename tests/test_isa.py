@@ -29,12 +29,13 @@ def test_core_under_each_isa(isa):
     env = {**os.environ, "PYRNN_ISA": isa}
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:benchmark",
            str(HERE / "test_core.py"), str(HERE / "test_kernels.py"), str(HERE / "test_isa.py")]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    # cwd=tests/: the installed pyrnn must be imported, not the source tree's (no compiled core).
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, cwd=HERE)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "passed" in result.stdout and " failed" not in result.stdout
 
 
 def test_unsupported_or_unknown_isa_fails_clearly():
     env = {**os.environ, "PYRNN_ISA": "sse9"}
-    result = subprocess.run([sys.executable, "-c", "import pyrnn"], env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", "import pyrnn"], env=env, capture_output=True, text=True, cwd=HERE)
     assert result.returncode != 0 and "PYRNN_ISA must be one of" in result.stderr
