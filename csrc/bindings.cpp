@@ -40,6 +40,7 @@ std::string shape_str(const std::vector<py::ssize_t>& s) {
 
 template <class T>
 const char* dtype_name() {
+  if constexpr (std::is_same_v<T, int>) return "int32";
   return sizeof(T) == 4 ? "float32" : "float64";
 }
 
@@ -66,6 +67,19 @@ T* optional(const py::object& obj, const char* name, const std::vector<py::ssize
   return obj.is_none() ? nullptr : checked<T>(obj, name, shape);
 }
 
+// Optional batch_sizes: int32 [T], non-increasing, each in [0, B].
+const int* checked_batch_sizes(const py::object& obj, py::ssize_t steps, py::ssize_t batch) {
+  if (obj.is_none()) return nullptr;
+  const int* bs = checked<int>(obj, "batch_sizes", {steps});
+  for (py::ssize_t t = 0; t < steps; ++t) {
+    if (bs[t] < 0 || bs[t] > batch || (t > 0 && bs[t] > bs[t - 1]))
+      throw std::invalid_argument("batch_sizes: expected non-increasing counts in [0, " + std::to_string(batch) +
+                                  "] (rows sorted by length, longest first); got " + std::to_string(bs[t]) +
+                                  " at step " + std::to_string(t));
+  }
+  return bs;
+}
+
 struct Dims {
   py::ssize_t steps, B, I, H, G;
 };
@@ -85,7 +99,7 @@ Dims dims_of(Cell cell, const py::array& x, const py::array& w_hh) {
 
 template <class T>
 py::tuple forward_t(Cell cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
-                    const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training) {
+                    const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training, const py::object& batch_sizes) {
   const Dims d = dims_of<T>(cell, x, w_hh);
   pyrnn::LayerArgs<T> a;
   a.steps = static_cast<int>(d.steps);
@@ -98,6 +112,7 @@ py::tuple forward_t(Cell cell, const py::array& x, const py::array& h0, const py
   a.w_hh = checked<T>(w_hh, "w_hh", {d.G * d.H, d.H});
   a.b_ih = optional<T>(b_ih, "b_ih", {d.G * d.H});
   a.b_hh = optional<T>(b_hh, "b_hh", {d.G * d.H});
+  a.batch_sizes = checked_batch_sizes(batch_sizes, d.steps, d.B);
   const bool lstm = cell == Cell::lstm;
   if (lstm) {
     if (c0.is_none()) throw std::invalid_argument("c0: required for lstm");
@@ -128,7 +143,7 @@ template <class T>
 py::tuple backward_t(Cell cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
                      const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, const py::array& out,
                      const py::array& workspace, const py::array& grad_out, const py::array& grad_hn,
-                     const py::object& grad_cn) {
+                     const py::object& grad_cn, const py::object& batch_sizes) {
   const Dims d = dims_of<T>(cell, x, w_hh);
   pyrnn::LayerArgs<T> a;
   a.steps = static_cast<int>(d.steps);
@@ -142,6 +157,7 @@ py::tuple backward_t(Cell cell, const py::array& x, const py::array& h0, const p
   a.b_ih = optional<T>(b_ih, "b_ih", {d.G * d.H});
   a.b_hh = optional<T>(b_hh, "b_hh", {d.G * d.H});
   a.out = checked<T>(out, "out", {d.steps, d.B, d.H});
+  a.batch_sizes = checked_batch_sizes(batch_sizes, d.steps, d.B);
   // backward turns the saved gates into gate gradients in place: the workspace is used up.
   a.workspace = checked<T>(workspace, "workspace",
                            {static_cast<py::ssize_t>(pyrnn::workspace_size(cell, d.steps, d.B, d.H))}, true);
@@ -248,28 +264,37 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "forward",
       [](const std::string& cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
-         const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training) {
+         const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training,
+         const py::object& batch_sizes) {
         const Cell c = parse_cell(cell);
         return by_dtype(
-            x, [&] { return forward_t<float>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training); },
-            [&] { return forward_t<double>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training); });
+            x, [&] { return forward_t<float>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes); },
+            [&] { return forward_t<double>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes); });
       },
       py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
-      py::arg("b_hh"), py::arg("training"),
+      py::arg("b_hh"), py::arg("training"), py::arg("batch_sizes") = py::none(),
       "One layer over a time-major sequence. Returns (out, h_n, c_n or None, workspace or None).");
   m.def(
       "backward",
       [](const std::string& cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
          const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, const py::array& out,
-         const py::array& workspace, const py::array& grad_out, const py::array& grad_hn, const py::object& grad_cn) {
+         const py::array& workspace, const py::array& grad_out, const py::array& grad_hn, const py::object& grad_cn,
+         const py::object& batch_sizes) {
         const Cell c = parse_cell(cell);
         return by_dtype(
             x,
-            [&] { return backward_t<float>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn, grad_cn); },
-            [&] { return backward_t<double>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn, grad_cn); });
+            [&] {
+              return backward_t<float>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn, grad_cn,
+                                       batch_sizes);
+            },
+            [&] {
+              return backward_t<double>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn,
+                                        grad_cn, batch_sizes);
+            });
       },
       py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
       py::arg("b_hh"), py::arg("out"), py::arg("workspace"), py::arg("grad_out"), py::arg("grad_hn"), py::arg("grad_cn"),
+      py::arg("batch_sizes") = py::none(),
       "BPTT through one layer; consumes the forward's workspace. Returns (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh).");
   m.def("_matmul", &matmul, "The core's GEMM: a @ b (for tests and benchmarks).");
   m.def("_activation", &activation, "The kernels' vectorised tanh/sigmoid on a 1-D array (for accuracy tests).");

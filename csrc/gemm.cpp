@@ -58,7 +58,7 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
   const int chunks = ceil_div(strips, per_chunk);
 
   parallel_for(mblocks * chunks, [&](int t0, int t1) {
-    thread_local std::vector<T> apack;
+    thread_local AlignedVector<T> apack;
     apack.resize(static_cast<std::size_t>(kMC + MR) * kKC);
     for (int t = t0; t < t1; ++t) {
       const int i0 = (t / chunks) * kMC, mc = std::min(kMC, M - i0);

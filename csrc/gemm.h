@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <vector>
 
+#include "aligned.h"
+
 namespace pyrnn {
 
 // B packed once into k-blocks of column strips (the micro-tile's nr wide), for reuse
@@ -13,7 +15,7 @@ namespace pyrnn {
 template <class T>
 struct PackedB {
   int K = 0, N = 0, nr = 0;
-  std::vector<T> data;
+  AlignedVector<T> data;
   void pack(int K, int N, const T* b, std::ptrdiff_t rsb, std::ptrdiff_t csb);
 };
 

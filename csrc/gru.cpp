@@ -21,7 +21,7 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
   const bool training = a.workspace != nullptr;
   const int ld = reset_after && training ? 4 * H : 3 * H;
   const std::size_t step = ld * static_cast<std::size_t>(B);
-  std::vector<T> scratch;
+  AlignedVector<T> scratch;
   T* gates;
   T* rh = nullptr;
   if (training) {
@@ -34,11 +34,17 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
   }
   input_projection(a, 3, gates, ld, /*inner_gate=*/2);
   const T* bias_hn = a.b_hh ? a.b_hh + 2 * H : nullptr;
-  const std::vector<T> w = reset_after ? packed_recurrent(a.w_hh, 3, H) : packed_recurrent(a.w_hh, 2, H);
-  const std::vector<T> w_n = reset_after ? std::vector<T>() : packed_recurrent(a.w_hh + 2 * static_cast<std::size_t>(H) * H, 1, H);
+  const AlignedVector<T> w = reset_after ? packed_recurrent(a.w_hh, 3, H) : packed_recurrent(a.w_hh, 2, H);
+  const AlignedVector<T> w_n = reset_after ? AlignedVector<T>() : packed_recurrent(a.w_hh + 2 * static_cast<std::size_t>(H) * H, 1, H);
   for (int t = 0; t < a.steps; ++t) {
     StepArgs<T> s;
-    s.B = B;
+    s.B = active_rows(a, t);
+    if (training && !reset_after)  // rows past their end: r*h = 0, so dW_hn sees no stale memory
+      std::fill(rh + t * BH + static_cast<std::size_t>(s.B) * H, rh + (t + 1) * BH, T(0));
+    if (s.B == 0) {
+      zero_inactive_outputs(a, t, 0);
+      continue;
+    }
     s.H = H;
     s.h_in = s.h_prev = t == 0 ? a.h0 : a.out + (t - 1) * BH;
     s.ld_h_in = s.ld_h_prev = H;
@@ -59,8 +65,9 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
       s.h_in = s.rh_out;
       run_step(k.gru_n_step, s, 1);
     }
+    zero_inactive_outputs(a, t, s.B);
   }
-  std::memcpy(a.hn, a.steps ? a.out + (a.steps - 1) * BH : a.h0, sizeof(T) * BH);
+  final_states(a, a.h0, [&](int t) { return a.out + t * BH; }, a.hn);
 }
 
 template <class T>
@@ -86,7 +93,7 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
   }
   for (int t = a.steps - 1; t >= 0; --t) {
     BackArgs<T> b;
-    b.B = B;
+    b.B = active_rows(a, t);
     b.H = H;
     b.grad_out = g.grad_out + t * BH;
     b.dh_rec = dh_rec.data();
@@ -97,14 +104,15 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
     b.dh_prev = dh_next.data();
     if (reset_after) {
       run_back(k.gru_back, b);  // gates -> [dr dz dn*r dn]; dh_prev = dh*z
-      gemm<T>(B, b.gates, ld, 1, w_hh, dh_next.data(), H, true);
+      gemm<T>(b.B, b.gates, ld, 1, w_hh, dh_next.data(), H, true);
     } else {
       run_back(k.gru_zn_back, b);  // gates -> [r dz dn]; dh_prev = dh*z
-      gemm<T>(B, b.gates + 2 * H, ld, 1, w_n, d_rh.data(), H, false);
+      gemm<T>(b.B, b.gates + 2 * H, ld, 1, w_n, d_rh.data(), H, false);
       b.d_rh = d_rh.data();
       run_back(k.gru_r_back, b);  // gates -> [dr dz dn]; dh_prev += d(rh)*r
-      gemm<T>(B, b.gates, ld, 1, w_rz, dh_next.data(), H, true);
+      gemm<T>(b.B, b.gates, ld, 1, w_rz, dh_next.data(), H, true);
     }
+    carry_inactive_rows(a, b.B, b.gates, ld, dh_rec.data(), dh_next.data());
     dh_rec.swap(dh_next);
   }
   std::memcpy(g.dh0, dh_rec.data(), sizeof(T) * BH);

@@ -32,6 +32,10 @@ struct LayerArgs {
   T* hn = nullptr;
   T* cn = nullptr;          // LSTM only
   T* workspace = nullptr;   // training: what backward needs (workspace_size); null for inference
+  // Variable lengths: batch_sizes[t] rows are active at step t, non-increasing in t (rows
+  // sorted by length, longest first). Null: all B rows at every step. Inactive rows are not
+  // computed: their outputs are zero and their state stays that of their last valid step.
+  const int* batch_sizes = nullptr;
 };
 
 template <class T>

@@ -44,9 +44,9 @@ void run_back(BackFn<T> fn, const BackArgs<T>& a) {
 }
 
 template <class T>
-std::vector<T> packed_recurrent(const T* w, int G, int H) {
+AlignedVector<T> packed_recurrent(const T* w, int G, int H) {
   const Kernels<T>& k = kernels<T>();
-  std::vector<T> packed(packed_recurrent_size(G, H, H, k.unit_block));
+  AlignedVector<T> packed(packed_recurrent_size(G, H, H, k.unit_block));
   k.pack_recurrent(w, H, G, H, H, packed.data());
   return packed;
 }
@@ -73,6 +73,42 @@ void recurrent_weight_grad(const LayerArgs<T>& a, const T* dg, std::ptrdiff_t ld
   gemm<T>(rows, H, B, dg, 1, ld, a.h0, H, 1, dw, H, false);
   if (a.steps > 1)
     gemm<T>(rows, H, (a.steps - 1) * B, dg + B * ld, 1, ld, a.out, H, 1, dw, H, true);
+}
+
+template <class T>
+inline int active_rows(const LayerArgs<T>& a, int t) {
+  return a.batch_sizes ? a.batch_sizes[t] : a.B;
+}
+
+// Rows past their sequence's end output zeros.
+template <class T>
+void zero_inactive_outputs(const LayerArgs<T>& a, int t, int active) {
+  const std::size_t BH = static_cast<std::size_t>(a.B) * a.H;
+  std::fill(a.out + t * BH + static_cast<std::size_t>(active) * a.H, a.out + (t + 1) * BH, T(0));
+}
+
+// dst[b] = the state of row b after its last valid step: state(t) points at step t's [B, H]
+// states, initial holds the states before step 0 (for rows of length 0).
+template <class T, class StateAt>
+void final_states(const LayerArgs<T>& a, const T* initial, StateAt state, T* dst) {
+  const std::size_t H = a.H;
+  int length = a.steps;  // rows are sorted longest first, so lengths only go down
+  for (int b = 0; b < a.B; ++b) {
+    while (length > 0 && active_rows(a, length - 1) <= b) --length;
+    const T* src = length == 0 ? initial + b * H : state(length - 1) + b * H;
+    std::memcpy(dst + b * H, src, sizeof(T) * H);
+  }
+}
+
+// Backward at step t for rows past their end: no gate gradient, dL/dh passes unchanged.
+template <class T>
+void carry_inactive_rows(const LayerArgs<T>& a, int active, T* gates_t, std::ptrdiff_t ld, const T* dh_rec,
+                         T* dh_next) {
+  const std::size_t H = a.H;
+  for (int b = active; b < a.B; ++b) {
+    std::fill(gates_t + b * ld, gates_t + b * ld + ld, T(0));
+    std::memcpy(dh_next + b * H, dh_rec + b * H, sizeof(T) * H);
+  }
 }
 
 // The zero-length sequence: nothing flows through the weights.

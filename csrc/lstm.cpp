@@ -14,7 +14,7 @@ void lstm_forward(const LayerArgs<T>& a) {
   const int B = a.B, H = a.H;
   const std::size_t BH = static_cast<std::size_t>(B) * H, step = 4 * BH;
   const bool training = a.workspace != nullptr;
-  std::vector<T> scratch;
+  AlignedVector<T> scratch;
   T *gates, *cbuf;
   if (training) {
     gates = a.workspace;
@@ -25,11 +25,11 @@ void lstm_forward(const LayerArgs<T>& a) {
     cbuf = gates + a.steps * step;
   }
   input_projection(a, 4, gates, 4 * H, -1);
-  const std::vector<T> w = packed_recurrent(a.w_hh, 4, H);
+  const AlignedVector<T> w = packed_recurrent(a.w_hh, 4, H);
   const T* c_prev = a.c0;
   for (int t = 0; t < a.steps; ++t) {
     StepArgs<T> s;
-    s.B = B;
+    s.B = active_rows(a, t);
     s.H = H;
     s.w = w.data();
     s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BH;
@@ -41,11 +41,13 @@ void lstm_forward(const LayerArgs<T>& a) {
     s.c_out = cbuf + (training ? t : t % 2) * BH;
     s.h_out = a.out + t * BH;
     s.ld_h_out = H;
-    run_step(k.lstm_step, s, 4);
+    if (s.B > 0) run_step(k.lstm_step, s, 4);
+    zero_inactive_outputs(a, t, s.B);
     c_prev = s.c_out;
   }
-  std::memcpy(a.hn, a.steps ? a.out + (a.steps - 1) * BH : a.h0, sizeof(T) * BH);
-  std::memcpy(a.cn, c_prev, sizeof(T) * BH);
+  final_states(a, a.h0, [&](int t) { return a.out + t * BH; }, a.hn);
+  // A row's c_t is never overwritten once the row is inactive, also in the inference ping-pong.
+  final_states(a, a.c0, [&](int t) { return cbuf + (training ? t : t % 2) * BH; }, a.cn);
 }
 
 template <class T>
@@ -64,7 +66,7 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
   std::memcpy(g.dc0, g.grad_cn, sizeof(T) * BH);  // dc is carried in place through the loop
   for (int t = a.steps - 1; t >= 0; --t) {
     BackArgs<T> b;
-    b.B = B;
+    b.B = active_rows(a, t);
     b.H = H;
     b.grad_out = g.grad_out + t * BH;
     b.dh_rec = dh_rec.data();
@@ -74,7 +76,8 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
     b.c = cbuf + t * BH;
     b.c_prev = t == 0 ? a.c0 : cbuf + (t - 1) * BH;
     run_back(k.lstm_back, b);
-    gemm<T>(B, b.gates, 4 * H, 1, w_hh, dh_next.data(), H, false);
+    gemm<T>(b.B, b.gates, 4 * H, 1, w_hh, dh_next.data(), H, false);
+    carry_inactive_rows(a, b.B, b.gates, 4 * H, dh_rec.data(), dh_next.data());
     dh_rec.swap(dh_next);
   }
   std::memcpy(g.dh0, dh_rec.data(), sizeof(T) * BH);

@@ -13,19 +13,20 @@ void rnn_forward(const LayerArgs<T>& a, bool relu) {
   const int B = a.B, H = a.H;
   const std::size_t BH = static_cast<std::size_t>(B) * H;
   input_projection(a, 1, a.out, H, -1);
-  const std::vector<T> w = packed_recurrent(a.w_hh, 1, H);
+  const AlignedVector<T> w = packed_recurrent(a.w_hh, 1, H);
   for (int t = 0; t < a.steps; ++t) {
     StepArgs<T> s;
-    s.B = B;
+    s.B = active_rows(a, t);
     s.H = H;
     s.w = w.data();
     s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BH;
     s.ld_h_in = H;
     s.gates = s.h_out = a.out + t * BH;
     s.ld_gates = s.ld_h_out = H;
-    run_step(relu ? k.rnn_relu_step : k.rnn_tanh_step, s, 1);
+    if (s.B > 0) run_step(relu ? k.rnn_relu_step : k.rnn_tanh_step, s, 1);
+    zero_inactive_outputs(a, t, s.B);
   }
-  std::memcpy(a.hn, a.steps ? a.out + (a.steps - 1) * BH : a.h0, sizeof(T) * BH);
+  final_states(a, a.h0, [&](int t) { return a.out + t * BH; }, a.hn);
 }
 
 template <class T>
@@ -41,7 +42,7 @@ void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool relu) {
   w_hh.pack(H, H, a.w_hh, H, 1);
   for (int t = a.steps - 1; t >= 0; --t) {
     BackArgs<T> b;
-    b.B = B;
+    b.B = active_rows(a, t);
     b.H = H;
     b.grad_out = g.grad_out + t * BH;
     b.dh_rec = dh_rec.data();
@@ -50,7 +51,8 @@ void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool relu) {
     b.h = a.out + t * BH;
     b.ld_h = H;
     run_back(relu ? k.rnn_relu_back : k.rnn_tanh_back, b);
-    gemm<T>(B, b.gates, H, 1, w_hh, dh_next.data(), H, false);
+    gemm<T>(b.B, b.gates, H, 1, w_hh, dh_next.data(), H, false);
+    carry_inactive_rows(a, b.B, b.gates, H, dh_rec.data(), dh_next.data());
     dh_rec.swap(dh_next);
   }
   std::memcpy(g.dh0, dh_rec.data(), sizeof(T) * BH);

@@ -277,7 +277,7 @@ def test_state_dict_names_shapes_order(case, num_layers, bidirectional, bias):
 @pytest.mark.parametrize("case", ALL)
 @pytest.mark.parametrize("H", [1, 4, 64])
 def test_init_uniform_bound(case, H):
-    m = make(case, 40, H, num_layers=2, bidirectional=True, seed=H)
+    m = make(case, 500, H, num_layers=2, bidirectional=True, seed=H)
     bound = 1 / np.sqrt(H)
     values = np.concatenate([p.ravel() for p in m.parameters()])
     assert np.all(np.abs(values) <= bound)
@@ -718,9 +718,49 @@ def test_dropout_one_zeroes_the_inputs_of_upper_layers(case):
     r_gx, r_gh0, r_gc0, r_grads = back(go, gh, gc if is_lstm(case) else None)
     assert_close(gx, r_gx, 1e-10, "grad_x")
     assert_close(unpack(case, gs)[0], r_gh0, 1e-10, "grad_h0")
+    if is_lstm(case):
+        assert_close(state[1], r_cn, 1e-10, "c_n")
+        assert_close(gs[1], r_gc0, 1e-10, "grad_c0")
     for k in r_grads:
         assert_close(m.grads[k], r_grads[k], 1e-10, k)
     assert not np.any(m.grads["weight_ih_l1"])  # layer 1 only ever saw zeros
+
+
+@pytest.mark.parametrize("p", [0.3, 0.75])
+def test_dropout_mask_scaling_and_gradient(p):
+    """A ReLU RNN whose second layer is the identity (W_ih = I, W_hh = 0, no bias) outputs exactly
+    mask * (layer 0's output): the mask becomes visible. Its entries must be 0 or 1/(1-p) (inverted
+    dropout, as torch), dropped with frequency p, and backward must agree with the reference stack
+    run with that mask."""
+    I, H, B, T = 4, 50, 4, 10
+    rng = np.random.default_rng(22)
+    m = RNN(I, H, num_layers=2, nonlinearity="relu", bias=False, dropout=p, dtype=np.float64, seed=1)
+    params = m.state_dict()
+    params["weight_ih_l1"] = np.eye(H)
+    params["weight_hh_l1"] = np.zeros((H, H))
+    m.load_state_dict(params)
+    x = rand(rng, (T, B, I))
+    out0, _, _, _ = ref_forward("rnn_relu", x, np.zeros((B, H)), None, *layer_params(params, 0, 0))
+    assert_close(m.eval()(x)[0], out0, 1e-10, "eval: no mask at all")
+    out0 = m(x)[0]  # layer 0's output as the core computes it (bit for bit what layer 1 sees)
+    out, _ = m.train()(x)
+    active = out0 > 0  # where out0 == 0 neither the mask nor its gradient matters (ReLU' = 0)
+    assert active.sum() > 500
+    ratio = out[active] / out0[active]
+    kept = np.isclose(ratio, 1 / (1 - p), rtol=1e-12)
+    dropped = ratio == 0
+    assert np.all(kept | dropped)
+    assert dropped.mean() == pytest.approx(p, abs=5 * np.sqrt(p * (1 - p) / ratio.size))
+    mask = np.zeros((T, B, H))
+    mask[active] = ratio
+    _, _, _, back = ref_stack("rnn_relu", params, 2, False, x, np.zeros((2, B, H)), None, masks=[mask, None])
+    go = rand(rng, out.shape)
+    gx, gh0 = m.backward(go)
+    r_gx, r_gh0, _, r_grads = back(go, np.zeros((2, B, H)))
+    assert_close(gx, r_gx, 1e-10, "grad_x")
+    assert_close(gh0, r_gh0, 1e-10, "grad_h0")
+    for k in r_grads:
+        assert_close(m.grads[k], r_grads[k], 1e-10, k)
 
 
 @pytest.mark.parametrize("case", ["rnn_tanh", "gru", "lstm"])
@@ -819,7 +859,7 @@ def test_strided_fortran_readonly_inputs(case, batch_first):
 def test_int_list_and_torch_inputs_convert(case):
     m = make(case, 3, 4, num_layers=2)
     xi = np.arange(24, dtype=np.int64).reshape(4, 2, 3) % 5 - 2
-    expected, es = m(xi.astype(np.float32))
+    expected, _ = m(xi.astype(np.float32))
     for variant in (xi, xi.astype(np.int32), xi.astype(np.uint8) if xi.min() >= 0 else xi.astype(np.int16),
                     xi.tolist(), xi.astype(np.float16)):
         out, _ = m(variant)
@@ -831,7 +871,7 @@ def test_int_list_and_torch_inputs_convert(case):
     out2, _ = m(xi, pack(case, np.full((2, 2, 4), 0.5, np.float32), np.full((2, 2, 4), 0.5, np.float32)))
     np.testing.assert_array_equal(out1, out2)
     torch = pytest.importorskip("torch")
-    out, state = m(torch.tensor(xi, dtype=torch.float32, requires_grad=True),
+    out, _ = m(torch.tensor(xi, dtype=torch.float32, requires_grad=True),
                    pack(case, torch.full((2, 2, 4), 0.5), torch.full((2, 2, 4), 0.5)))
     assert isinstance(out, np.ndarray)
     np.testing.assert_array_equal(out, out2)

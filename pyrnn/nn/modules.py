@@ -205,6 +205,39 @@ class RNNBase:
             raise ValueError(f"{name}: expected shape {shown}, got {value.shape}")
         return np.ascontiguousarray(value.reshape(expected))
 
+    def _packing(self, lengths, steps, batch, batched):
+        """For right-padded sequences of different lengths: the sort by length (longest first)
+        the core needs, the active rows per step, and the per-sequence time reversal."""
+        if lengths is None:
+            return {}
+        if hasattr(lengths, "detach") and hasattr(lengths, "cpu"):
+            lengths = lengths.detach().cpu().numpy()
+        lengths = np.asarray(lengths)
+        if lengths.dtype.kind not in "iu":
+            raise TypeError(f"lengths: expected integers, got dtype {lengths.dtype}")
+        expected = (batch,) if batched else ((), (1,))
+        if (batched and lengths.shape != expected) or (not batched and lengths.shape not in expected):
+            raise ValueError(f"lengths: expected shape {(batch,)}, one length per sequence, got {lengths.shape}")
+        lengths = lengths.reshape(batch).astype(np.int64)
+        if lengths.size and (lengths.min() < 0 or lengths.max() > steps):
+            raise ValueError(f"lengths: expected values in [0, {steps}] (the padded length), "
+                             f"got min {lengths.min()} and max {lengths.max()}")
+        order = np.argsort(-lengths, kind="stable")
+        sorted_lengths = lengths[order]
+        t = np.arange(steps)[:, None]
+        batch_sizes = (sorted_lengths[None, :] > t).sum(axis=1).astype(np.int32)
+        # reverse[t, b]: where step t of sequence b's reversal comes from; padding stays put.
+        reverse = np.where(t < sorted_lengths[None, :], sorted_lengths[None, :] - 1 - t, t)
+        return {"order": order, "inverse": np.argsort(order), "batch_sizes": batch_sizes, "reverse": reverse,
+                "valid": t < sorted_lengths[None, :]}
+
+    @staticmethod
+    def _reverse_time(seq, packing):
+        """seq [T, B, F] with each sequence's valid steps in reverse order (its own inverse)."""
+        if not packing:
+            return np.ascontiguousarray(seq[::-1])
+        return np.ascontiguousarray(seq[packing["reverse"], np.arange(seq.shape[1])[None, :]])
+
     def __call__(self, input, hx=None, *, lengths=None):
         return self.forward(input, hx, lengths=lengths)
 
@@ -212,11 +245,13 @@ class RNNBase:
         """Run the layers over ``input``: (T, B, I), or (B, T, I) with batch_first, or (T, I).
 
         Returns ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``) like torch.nn.
+        ``lengths`` (B integers in [0, T]) marks right-padded sequences: outputs past a
+        sequence's length are zero, h_n is its state at its last valid step, and the reverse
+        direction starts at its own end — what torch gives with a PackedSequence.
         """
-        if lengths is not None:
-            raise NotImplementedError("lengths= is not implemented yet")
         x, batched = self._check_input(input)
         steps, batch = x.shape[0], x.shape[1]
+        packing = self._packing(lengths, steps, batch, batched)
         lstm = self.mode == "LSTM"
         if lstm:
             if hx is None:
@@ -228,6 +263,13 @@ class RNNBase:
         else:
             h0 = self._check_state("hx", hx, batch, batched, copy=self.training)
             c0 = None
+        if packing:  # the core wants rows sorted by length, longest first
+            order = packing["order"]
+            # Padding is never read as input, but zeroing it keeps NaN/inf there out of dW.
+            x = np.where(packing["valid"][:, :, None], x[:, order], 0).astype(self.dtype, copy=False)
+            x, h0 = np.ascontiguousarray(x), np.ascontiguousarray(h0[:, order])
+            c0 = np.ascontiguousarray(c0[:, order]) if lstm else None
+        batch_sizes = packing.get("batch_sizes")
 
         training = self.training
         h_n, c_n = np.empty_like(h0), np.empty_like(h0) if lstm else None
@@ -237,14 +279,14 @@ class RNNBase:
             outputs, saved = [], []
             for direction in range(self.num_directions):
                 k = layer * self.num_directions + direction
-                seq = layer_input if direction == 0 else np.ascontiguousarray(layer_input[::-1])
+                seq = layer_input if direction == 0 else self._reverse_time(layer_input, packing)
                 w_ih, w_hh, b_ih, b_hh = self._layer_params(layer, direction)
                 out, hn, cn, ws = _core.forward(self._cell, seq, h0[k], c0[k] if lstm else None,
-                                                w_ih, w_hh, b_ih, b_hh, training)
+                                                w_ih, w_hh, b_ih, b_hh, training, batch_sizes)
                 h_n[k] = hn
                 if lstm:
                     c_n[k] = cn
-                outputs.append(out if direction == 0 else out[::-1])
+                outputs.append(out if direction == 0 else self._reverse_time(out, packing))
                 if training:
                     saved.append((seq, h0[k], c0[k] if lstm else None, out, ws))
             layer_out = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
@@ -257,8 +299,13 @@ class RNNBase:
             layers.append((saved, mask))
             layer_input = np.ascontiguousarray(layer_out)
 
-        self._cache = {"layers": layers, "batched": batched, "steps": steps, "batch": batch} if training else None
+        self._cache = {"layers": layers, "batched": batched, "steps": steps, "batch": batch,
+                       "packing": packing} if training else None
         output = layer_input
+        if packing:
+            inverse = packing["inverse"]
+            output, h_n = output[:, inverse], h_n[:, inverse]
+            c_n = c_n[:, inverse] if lstm else None
         if training and self.num_directions == 1:
             # The last layer's output is saved for backward: the caller must get its own copy,
             # or changing the returned array in place would corrupt the gradients.
@@ -310,6 +357,12 @@ class RNNBase:
         # Arguments are valid: the saved state (its workspace is used up in place) is consumed now.
         self._cache = None
 
+        packing = cache["packing"]
+        batch_sizes = packing.get("batch_sizes")
+        if packing:
+            order = packing["order"]
+            g, gh = g[:, order], np.ascontiguousarray(gh[:, order])
+            gc = np.ascontiguousarray(gc[:, order]) if lstm else None
         grad_h0 = np.empty_like(gh)
         grad_c0 = np.empty_like(gh) if lstm else None
         for layer in reversed(range(self.num_layers)):
@@ -321,21 +374,26 @@ class RNNBase:
                 k = layer * D + direction
                 seq, h0, c0, out, ws = saved[direction]
                 go = g[:, :, direction * H:(direction + 1) * H]
-                go = np.ascontiguousarray(go if direction == 0 else go[::-1])
+                go = np.ascontiguousarray(go) if direction == 0 else self._reverse_time(go, packing)
                 w_ih, w_hh, b_ih, b_hh = self._layer_params(layer, direction)
                 dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh = _core.backward(
-                    self._cell, seq, h0, c0, w_ih, w_hh, b_ih, b_hh, out, ws, go, gh[k], gc[k] if lstm else None)
+                    self._cell, seq, h0, c0, w_ih, w_hh, b_ih, b_hh, out, ws, go, gh[k], gc[k] if lstm else None,
+                    batch_sizes)
                 grad_h0[k] = dh0
                 if lstm:
                     grad_c0[k] = dc0
                 for kind, value in (("weight_ih", dw_ih), ("weight_hh", dw_hh), ("bias_ih", db_ih), ("bias_hh", db_hh)):
                     if value is not None:
                         self.grads[self._name(kind, layer, direction)] += value
-                dx = dx if direction == 0 else dx[::-1]
+                dx = dx if direction == 0 else self._reverse_time(dx, packing)
                 grad_in = dx if grad_in is None else grad_in + dx
             g = grad_in
 
         grad_x = g
+        if packing:
+            inverse = packing["inverse"]
+            grad_x, grad_h0 = grad_x[:, inverse], grad_h0[:, inverse]
+            grad_c0 = grad_c0[:, inverse] if lstm else None
         if not batched:
             grad_x, grad_h0 = grad_x[:, 0, :], grad_h0[:, 0, :]
             grad_c0 = grad_c0[:, 0, :] if lstm else None

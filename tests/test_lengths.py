@@ -1,0 +1,137 @@
+"""Variable-length batches (``lengths=``): the core's batch_sizes path against the reference,
+and the modules against PyTorch's packed sequences."""
+
+import numpy as np
+import pytest
+
+import pyrnn
+from pyrnn import _core, reference as ref
+
+from test_core import CELLS, assert_close, make_inputs
+
+KINDS = {"rnn_tanh": ("RNN", {}), "rnn_relu": ("RNN", {"nonlinearity": "relu"}), "gru": ("GRU", {}),
+         "gru_reset_before": ("GRU", {"reset_after": False}), "lstm": ("LSTM", {})}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_core_batch_sizes_match_reference(cell, dtype):
+    T, B, I, H = 7, 5, 6, 17
+    lengths = np.array([7, 5, 5, 2, 0])  # sorted, longest first, as the core wants
+    batch_sizes = (lengths[None, :] > np.arange(T)[:, None]).sum(1).astype(np.int32)
+    p, g = make_inputs(cell, (T, B, I, H), dtype)
+    out, hn, cn, ws = _core.forward(cell, p["x"], p["h0"], p["c0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], True,
+                                    batch_sizes)
+    grads = _core.backward(cell, p["x"], p["h0"], p["c0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], out, ws,
+                           g["grad_out"], g["grad_hn"], g["grad_cn"], batch_sizes)
+    f = {k: None if v is None else v.astype(np.float64) for k, v in {**p, **g}.items()}
+    w = (f["w_ih"], f["w_hh"], f["b_ih"], f["b_hh"])
+    if cell == "lstm":
+        r_out, (r_hn, r_cn), cache = ref.lstm_forward(f["x"], f["h0"], f["c0"], *w, lengths=lengths)
+        r = ref.lstm_backward(cache, f["grad_out"], f["grad_hn"], f["grad_cn"])
+        assert_close("c_n", cn, r_cn, dtype)
+    elif cell.startswith("gru"):
+        r_out, r_hn, cache = ref.gru_forward(f["x"], f["h0"], *w, reset_after=cell == "gru", lengths=lengths)
+        r = ref.gru_backward(cache, f["grad_out"], f["grad_hn"])
+    else:
+        r_out, r_hn, cache = ref.rnn_forward(f["x"], f["h0"], *w, nonlinearity=cell[4:], lengths=lengths)
+        r = ref.rnn_backward(cache, f["grad_out"], f["grad_hn"])
+    assert_close("out", out, r_out, dtype)
+    assert not out[5:, 1:].any() and not out[:, 4].any()  # padding is exactly zero
+    assert_close("h_n", hn, r_hn, dtype)
+    names = ["x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+    for name, got in zip(names, grads):
+        assert_close(name, got, r.get(name), dtype)
+
+
+@pytest.mark.parametrize("bad", [[3, 4, 2], [1, 2, 9], [-1, 0, 0]])
+def test_core_rejects_bad_batch_sizes(bad):
+    p, _ = make_inputs("gru", (3, 4, 2, 5), np.float32)
+    with pytest.raises(ValueError, match="batch_sizes"):
+        _core.forward("gru", p["x"], p["h0"], None, p["w_ih"], p["w_hh"], None, None, False,
+                      np.array(bad, np.int32))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_module_lengths_equal_running_each_sequence_alone(cell):
+    kind, kw = KINDS[cell]
+    m = getattr(pyrnn.nn, kind)(3, 6, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64, seed=2,
+                                **kw)
+    rng = np.random.default_rng(0)
+    lengths = np.array([2, 5, 0, 4])
+    x = rng.standard_normal((4, 5, 3))
+    out, state = m(x, lengths=lengths)
+    h_n = state[0] if cell == "lstm" else state
+    m.eval()
+    for b, n in enumerate(lengths):
+        assert not out[b, n:].any()
+        if n == 0:
+            assert not h_n[:, b].any()
+            continue
+        alone, alone_state = m(x[b:b + 1, :n])
+        np.testing.assert_allclose(out[b, :n], alone[0], rtol=1e-12, atol=1e-12)
+        alone_h = alone_state[0] if cell == "lstm" else alone_state
+        np.testing.assert_allclose(h_n[:, b], alone_h[:, 0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("layers, bidirectional, batch_first", [(1, False, False), (2, True, True), (3, True, False)])
+@pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "gru", "lstm"])
+def test_module_lengths_match_torch_packed_sequence(cell, layers, bidirectional, batch_first, dtype):
+    torch = pytest.importorskip("torch")
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    kind, kw = KINDS[cell]
+    T, B, I, H = 6, 4, 5, 7
+    lengths = np.array([3, 6, 1, 4])
+    m = getattr(pyrnn.nn, kind)(I, H, num_layers=layers, bidirectional=bidirectional, batch_first=batch_first,
+                                dtype=dtype, seed=1, **kw)
+    tdtype = torch.float64 if dtype == np.float64 else torch.float32
+    tm = getattr(torch.nn, kind)(I, H, num_layers=layers, bidirectional=bidirectional, batch_first=batch_first,
+                                 dtype=tdtype, **kw)
+    tm.load_state_dict({k: torch.tensor(v) for k, v in m.state_dict().items()})
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((B, T, I) if batch_first else (T, B, I)).astype(dtype)
+    out, state = m(x, lengths=lengths)
+    xt = torch.tensor(x, requires_grad=True)
+    packed = pack_padded_sequence(xt, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False)
+    t_packed, t_state = tm(packed)
+    t_out, _ = pad_packed_sequence(t_packed, batch_first=batch_first, total_length=T)
+    go = rng.standard_normal(out.shape).astype(dtype)
+    states = list(state) if cell == "lstm" else [state]
+    t_states = list(t_state) if cell == "lstm" else [t_state]
+    g_states = [rng.standard_normal(s.shape).astype(dtype) for s in states]
+    grad_x, grad_state = m.backward(go, tuple(g_states) if cell == "lstm" else g_states[0])
+    torch.autograd.backward([t_out] + t_states, [torch.tensor(go)] + [torch.tensor(g) for g in g_states])
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out, t_out.detach().numpy(), **tol)
+    for s, ts in zip(states, t_states):
+        np.testing.assert_allclose(s, ts.detach().numpy(), **tol)
+    np.testing.assert_allclose(grad_x, xt.grad.numpy(), **tol)
+    for name, p in tm.named_parameters():
+        np.testing.assert_allclose(m.grads[name], p.grad.numpy(), err_msg=name, **tol)
+
+
+def test_lengths_validation():
+    m = pyrnn.nn.GRU(3, 4)
+    x = np.zeros((5, 2, 3), np.float32)
+    with pytest.raises(ValueError, match="lengths"):
+        m(x, lengths=[1, 2, 3])
+    with pytest.raises(ValueError, match="lengths"):
+        m(x, lengths=[6, 1])
+    with pytest.raises(ValueError, match="lengths"):
+        m(x, lengths=[-1, 1])
+    with pytest.raises(TypeError, match="lengths"):
+        m(x, lengths=[1.5, 2.0])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_nan_in_padding_does_not_leak(cell):
+    kind, kw = KINDS[cell]
+    m = getattr(pyrnn.nn, kind)(3, 5, dtype=np.float64, seed=0, **kw)
+    x = np.random.default_rng(0).standard_normal((4, 2, 3))
+    x[3:, 1] = np.nan
+    out, _ = m(x, lengths=[4, 3])
+    m.backward(np.ones_like(out))
+    assert np.isfinite(out).all()
+    assert all(np.isfinite(g).all() for g in m.grads.values())
