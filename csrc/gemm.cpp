@@ -7,9 +7,8 @@
 
 namespace pyrnn {
 namespace {
-constexpr int kKC = 256;  // depth of a packed block: an A panel and a B strip stay in L1
-constexpr int kMC = 96;   // rows of A per task (a multiple of every micro-tile height)
-constexpr int kNC = 256;  // columns of B per task: a kKC x kNC block stays in L2
+constexpr int kKC = 256;  // depth of a k-block: an A panel and a B strip stay in L1
+constexpr int kMC = 144;  // rows of A per task, packed into L2 (a multiple of every tile height)
 
 inline int ceil_div(long long a, long long b) { return static_cast<int>((a + b - 1) / b); }
 }  // namespace
@@ -51,42 +50,55 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
   const int MR = kern.gemm_mr, NR = kern.gemm_nr;
   const int strips = ceil_div(N, NR), kblocks = ceil_div(K, kKC), mblocks = ceil_div(M, kMC);
   const std::size_t npad = static_cast<std::size_t>(strips) * NR;
-  // Tasks are (row block, run of strips); split strips finer when rows alone can't feed the pool.
-  int per_chunk = std::max(1, kNC / NR);
+  // Tasks are (row block, run of strips); strips are split only when row blocks alone can't
+  // feed the pool, since each task packs its own rows of A.
   const int threads = get_num_threads();
-  if (mblocks * ceil_div(strips, per_chunk) < threads) per_chunk = std::max(1, ceil_div(strips, ceil_div(threads, mblocks)));
+  int per_chunk = strips;
+  if (mblocks < threads) per_chunk = std::max(1, ceil_div(strips, ceil_div(threads, mblocks)));
   const int chunks = ceil_div(strips, per_chunk);
 
-  parallel_for(mblocks * chunks, [&](int t0, int t1) {
+  // Each task packs its rows of A for one k-block, then runs them past every B strip of its run.
+  auto run_tasks = [&](int kb, int t0, int t1) {
+    const int k0 = kb * kKC, kc = std::min(kKC, K - k0);
+    const bool overwrite = kb == 0 && !accumulate;
     thread_local AlignedVector<T> apack;
     apack.resize(static_cast<std::size_t>(kMC + MR) * kKC);
     for (int t = t0; t < t1; ++t) {
       const int i0 = (t / chunks) * kMC, mc = std::min(kMC, M - i0);
       const int s0 = (t % chunks) * per_chunk, s1 = std::min(strips, s0 + per_chunk);
       const int panels = ceil_div(mc, MR);
-      for (int kb = 0; kb < kblocks; ++kb) {
-        const int k0 = kb * kKC, kc = std::min(kKC, K - k0);
-        for (int p = 0; p < panels; ++p) {
-          T* ap = apack.data() + static_cast<std::size_t>(p) * kc * MR;
-          for (int k = 0; k < kc; ++k)
-            for (int r = 0; r < MR; ++r) {
-              const int row = i0 + p * MR + r;
-              ap[k * MR + r] = row < M ? a[row * rsa + (k0 + k) * csa] : T(0);
-            }
+      for (int p = 0; p < panels; ++p) {
+        T* ap = apack.data() + static_cast<std::size_t>(p) * kc * MR;
+        const int rows = std::min(MR, M - (i0 + p * MR));
+        const T* src = a + (i0 + p * MR) * rsa + k0 * csa;
+        for (int k = 0; k < kc; ++k) {
+          int r = 0;
+          for (; r < rows; ++r) ap[k * MR + r] = src[r * rsa + k * csa];
+          for (; r < MR; ++r) ap[k * MR + r] = T(0);
         }
-        const bool overwrite = kb == 0 && !accumulate;
-        for (int s = s0; s < s1; ++s) {
-          const T* bp = b.data.data() + k0 * npad + static_cast<std::size_t>(s) * kc * NR;
-          const int cols = std::min(NR, N - s * NR);
-          for (int p = 0; p < panels; ++p) {
-            const int row = i0 + p * MR;
-            kern.gemm_tile(kc, apack.data() + static_cast<std::size_t>(p) * kc * MR, bp, c + row * ldc + s * NR, ldc,
-                           std::min(MR, M - row), cols, overwrite);
-          }
+      }
+      for (int s = s0; s < s1; ++s) {
+        const T* bp = b.data.data() + k0 * npad + static_cast<std::size_t>(s) * kc * NR;
+        const int cols = std::min(NR, N - s * NR);
+        for (int p = 0; p < panels; ++p) {
+          const int row = i0 + p * MR;
+          kern.gemm_tile(kc, apack.data() + static_cast<std::size_t>(p) * kc * MR, bp, c + row * ldc + s * NR, ldc,
+                         std::min(MR, M - row), cols, overwrite);
         }
       }
     }
-  });
+  };
+  if (mblocks >= threads) {
+    // Many rows (BLIS's order): one k-block at a time over all tasks, so the block of packed B
+    // stays in cache while every row block of A streams past it.
+    for (int kb = 0; kb < kblocks; ++kb)
+      parallel_for(mblocks * chunks, [&](int t0, int t1) { run_tasks(kb, t0, t1); });
+  } else {
+    // Few rows (the products inside the time loop): one parallel region for all k-blocks.
+    parallel_for(mblocks * chunks, [&](int t0, int t1) {
+      for (int kb = 0; kb < kblocks; ++kb) run_tasks(kb, t0, t1);
+    });
+  }
 }
 
 template <class T>

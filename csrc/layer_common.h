@@ -30,11 +30,14 @@ void input_projection(const LayerArgs<T>& a, int G, T* xp, std::ptrdiff_t ldx, i
   gemm<T>(static_cast<int>(rows), GH, a.I, a.x, a.I, 1, a.w_ih, 1, a.I, xp, ldx, /*accumulate=*/true);
 }
 
+// Small batches split the hidden-unit blocks over the threads (each keeps its slice of W_hh
+// in its own cache); large ones split the rows.
 template <class T>
 void run_step(StepFn<T> fn, const StepArgs<T>& s, int G) {
   const int blocks = (s.H + kernels<T>().unit_block - 1) / kernels<T>().unit_block;
-  if (2.0 * G * s.H * s.H * s.B < kParallelStepFlops) return fn(s, 0, blocks);
-  parallel_for(blocks, [&](int b0, int b1) { fn(s, b0, b1); });
+  if (2.0 * G * s.H * s.H * s.B < kParallelStepFlops) return fn(s, 0, s.B, 0, blocks);
+  if (s.B >= 256) return parallel_for(s.B, [&](int r0, int r1) { fn(s, r0, r1, 0, blocks); });
+  parallel_for(blocks, [&](int b0, int b1) { fn(s, 0, s.B, b0, b1); });
 }
 
 template <class T>

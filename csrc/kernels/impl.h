@@ -132,78 +132,143 @@ void pack_recurrent(const T* w, std::ptrdiff_t ldw, int G, int H, int K, T* dst)
         }
 }
 
+// A tile holds R rows x GP gates of accumulators, plus GP weight registers and one broadcast.
+// When all G gates don't fit with enough rows (AVX2's 16 registers), the gates are done in
+// passes of GP: earlier passes add their product into the gates buffer, the last pass runs the
+// cell update with the rest in registers.
 template <class S>
-constexpr int rows_per_tile(int G) {
-  // accumulators R*G + R broadcasts + 1 weight register must fit the register file
-  return std::max(1, (S::kRegs - 1) / (G + 1));
+constexpr int gates_per_pass(int G) {
+  return S::kRegs >= 32 ? G : std::min(G, 2);
 }
-
-template <class T, class S, int G, int R>
-inline void recurrent_tile(const T* wp, int K, const T* h, std::ptrdiff_t ldh, typename S::reg (&acc)[R][G]) {
+template <class S>
+constexpr int rows_per_tile(int GP) {
+  return std::max(1, std::min(12, (S::kRegs - 1 - GP) / GP));
+}
+// acc[r][g] = sum_k h[r, k] * W[k, gate g0 + g] over the packed block wp (G gates per k).
+// Short tiles (few rows, e.g. batch 1) would wait on FMA latency with so few accumulators:
+// they keep U independent partial sums over k and add them at the end.
+template <class T, class S, int G, int GP, int G0, int R>
+inline void recurrent_tile(const T* wp, int K, const T* h, std::ptrdiff_t ldh, typename S::reg (&acc)[R][GP]) {
   using reg = typename S::reg;
-  for (int r = 0; r < R; ++r)
-    for (int g = 0; g < G; ++g) acc[r][g] = S::zero();
-  for (int k = 0; k < K; ++k) {
-    reg hb[R];
-    for (int r = 0; r < R; ++r) hb[r] = S::set1(h[r * ldh + k]);
-    const T* wk = wp + static_cast<std::ptrdiff_t>(k) * G * S::W;
-    for (int g = 0; g < G; ++g) {
-      const reg wv = S::load(wk + g * S::W);
-      for (int r = 0; r < R; ++r) acc[r][g] = S::fmadd(hb[r], wv, acc[r][g]);
+  constexpr int U = std::max(1, 8 / (R * GP));
+  reg part[U][R][GP];
+  for (int u = 0; u < U; ++u)
+    for (int r = 0; r < R; ++r)
+      for (int g = 0; g < GP; ++g) part[u][r][g] = S::zero();
+  auto step = [&](int k, reg (&sum)[R][GP]) {
+    const T* wk = wp + (static_cast<std::ptrdiff_t>(k) * G + G0) * S::W;
+    reg wv[GP];
+    for (int g = 0; g < GP; ++g) wv[g] = S::load(wk + g * S::W);
+    for (int r = 0; r < R; ++r) {
+      const reg hb = S::set1(h[r * ldh + k]);
+      for (int g = 0; g < GP; ++g) sum[r][g] = S::fmadd(hb, wv[g], sum[r][g]);
     }
-  }
+  };
+  int k = 0;
+  for (; k + U <= K; k += U)
+    for (int u = 0; u < U; ++u) step(k + u, part[u]);
+  for (; k < K; ++k) step(k, part[0]);
+  for (int r = 0; r < R; ++r)
+    for (int g = 0; g < GP; ++g) {
+      reg total = part[0][r][g];
+      for (int u = 1; u < U; ++u) total = S::add(total, part[u][r][g]);
+      acc[r][g] = total;
+    }
 }
 
-// Rows [r0, r0 + rows) with rows < R: pick the tile height at compile time.
-template <class T, class S, int G, int R, class Epi>
-inline void recurrent_tail(int rows, int r0, const T* wp, int K, const T* h, std::ptrdiff_t ldh, int u, int n, Epi& epi) {
+// Rows [r0, r0 + rows), rows < R: the tile height is picked at compile time.
+template <class T, class S, int G, int GP, int G0, int R, class Epi>
+inline void recurrent_tail(int rows, int r0, const T* wp, int K, const T* h, std::ptrdiff_t ldh, int u, int n,
+                           Epi& epi) {
   if constexpr (R > 0) {
     if (rows == R) {
-      typename S::reg acc[R][G];
-      recurrent_tile<T, S, G, R>(wp, K, h + r0 * ldh, ldh, acc);
-      for (int r = 0; r < R; ++r) epi(r0 + r, u, n, acc[r]);
+      typename S::reg acc[R][GP];
+      recurrent_tile<T, S, G, GP, G0, R>(wp, K, h + r0 * ldh, ldh, acc);
+      for (int r = 0; r < R; ++r) epi(r0 + r, u, n, acc[r], G0);
     } else {
-      recurrent_tail<T, S, G, R - 1>(rows, r0, wp, K, h, ldh, u, n, epi);
+      recurrent_tail<T, S, G, GP, G0, R - 1>(rows, r0, wp, K, h, ldh, u, n, epi);
     }
   }
 }
 
-template <class T, class S, int G, class Epi>
-inline void recurrent_step(const StepArgs<T>& a, const T* w, int blk0, int blk1, Epi epi) {
-  constexpr int R = rows_per_tile<S>(G);
+template <class T, class S, int G, int GP, int G0, class Epi>
+inline void recurrent_rows(const StepArgs<T>& a, const T* wb, int row0, int row1, int u, int n, Epi& epi) {
+  constexpr int R = rows_per_tile<S>(GP);
   const int K = a.H;
-  for (int blk = blk0; blk < blk1; ++blk) {
-    const T* wb = w + static_cast<std::ptrdiff_t>(blk) * K * G * S::W;
-    const int u = blk * S::W, n = std::min(S::W, a.H - u);
-    int r0 = 0;
-    for (; r0 + R <= a.B; r0 += R) {
-      typename S::reg acc[R][G];
-      recurrent_tile<T, S, G, R>(wb, K, a.h_in + r0 * a.ld_h_in, a.ld_h_in, acc);
-      for (int r = 0; r < R; ++r) epi(r0 + r, u, n, acc[r]);
-    }
-    if (r0 < a.B) recurrent_tail<T, S, G, R - 1>(a.B - r0, r0, wb, K, a.h_in, a.ld_h_in, u, n, epi);
+  int r0 = row0;
+  for (; r0 + R <= row1; r0 += R) {
+    typename S::reg acc[R][GP];
+    recurrent_tile<T, S, G, GP, G0, R>(wb, K, a.h_in + r0 * a.ld_h_in, a.ld_h_in, acc);
+    for (int r = 0; r < R; ++r) epi(r0 + r, u, n, acc[r], G0);
   }
+  if (r0 < row1) recurrent_tail<T, S, G, GP, G0, R - 1>(row1 - r0, r0, wb, K, a.h_in, a.ld_h_in, u, n, epi);
+}
+
+template <class T, class S, int G, int GP, int G0, class Epi>
+inline void gate_passes(const StepArgs<T>& a, const T* wb, int row0, int row1, int u, int n, Epi& epi) {
+  using reg = typename S::reg;
+  if constexpr (G0 + GP < G) {
+    auto partial = [&](int b, int, int, const reg* acc, int) {
+      T* gx = a.gates + b * a.ld_gates + u;
+      for (int g = 0; g < GP; ++g) {
+        T* p = gx + (G0 + g) * a.H;
+        store_n<S>(p, S::add(acc[g], load_n<S>(p, n)), n);
+      }
+    };
+    recurrent_rows<T, S, G, GP, G0>(a, wb, row0, row1, u, n, partial);
+    gate_passes<T, S, G, GP, G0 + GP>(a, wb, row0, row1, u, n, epi);
+  } else {
+    recurrent_rows<T, S, G, G - G0, G0>(a, wb, row0, row1, u, n, epi);
+  }
+}
+
+// Rows [row0, row1) x hidden-unit blocks [blk0, blk1) of one step. Rows go in chunks so that
+// a chunk of h stays in cache while it meets every weight block.
+template <class T, class S, int G, class Epi>
+inline void recurrent_step(const StepArgs<T>& a, const T* w, int row0, int row1, int blk0, int blk1, Epi epi) {
+  constexpr int kRowChunk = 96;
+  const int K = a.H;
+  for (int c0 = row0; c0 < row1; c0 += kRowChunk) {
+    const int c1 = std::min(row1, c0 + kRowChunk);
+    for (int blk = blk0; blk < blk1; ++blk) {
+      const T* wb = w + static_cast<std::ptrdiff_t>(blk) * K * G * S::W;
+      const int u = blk * S::W, n = std::min(S::W, a.H - u);
+      constexpr int GP = gates_per_pass<S>(G);
+      if (GP < G && c1 - c0 <= rows_per_tile<S>(G))  // a few rows: all gates fit in one pass
+        gate_passes<T, S, G, G, 0>(a, wb, c0, c1, u, n, epi);
+      else
+        gate_passes<T, S, G, GP, 0>(a, wb, c0, c1, u, n, epi);
+    }
+  }
+}
+
+// The pre-activation of gate g in an epilogue whose registers hold gates [first, G): from
+// registers, or already summed into the gates buffer by an earlier pass.
+template <class T, class S>
+inline typename S::reg preact(const typename S::reg* acc, int first, const T* gx, int g, int H, int n) {
+  const typename S::reg x = load_n<S>(gx + g * H, n);
+  return g >= first ? S::add(acc[g - first], x) : x;
 }
 
 template <class T, class S, bool Relu>
-void rnn_step(const StepArgs<T>& a, int blk0, int blk1) {
+void rnn_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
   using reg = typename S::reg;
-  recurrent_step<T, S, 1>(a, a.w, blk0, blk1, [&](int b, int u, int n, const reg* acc) {
+  recurrent_step<T, S, 1>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int first) {
     const reg pre = S::add(acc[0], load_n<S>(a.gates + b * a.ld_gates + u, n));
     store_n<S>(a.h_out + b * a.ld_h_out + u, Relu ? vrelu<S>(pre) : vtanh<S>(pre), n);
   });
 }
 
 template <class T, class S>
-void lstm_step(const StepArgs<T>& a, int blk0, int blk1) {
+void lstm_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
   using reg = typename S::reg;
   const int H = a.H;
-  recurrent_step<T, S, 4>(a, a.w, blk0, blk1, [&](int b, int u, int n, const reg* acc) {
+  recurrent_step<T, S, 4>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int first) {
     T* gx = a.gates + b * a.ld_gates + u;
-    const reg i = vsigmoid<S>(S::add(acc[0], load_n<S>(gx, n)));
-    const reg f = vsigmoid<S>(S::add(acc[1], load_n<S>(gx + H, n)));
-    const reg g = vtanh<S>(S::add(acc[2], load_n<S>(gx + 2 * H, n)));
-    const reg o = vsigmoid<S>(S::add(acc[3], load_n<S>(gx + 3 * H, n)));
+    const reg i = vsigmoid<S>(preact<T, S>(acc, first, gx, 0, H, n));
+    const reg f = vsigmoid<S>(preact<T, S>(acc, first, gx, 1, H, n));
+    const reg g = vtanh<S>(preact<T, S>(acc, first, gx, 2, H, n));
+    const reg o = vsigmoid<S>(preact<T, S>(acc, first, gx, 3, H, n));
     const reg c = S::fmadd(f, load_n<S>(a.c_prev + b * H + u, n), S::mul(i, g));
     store_n<S>(a.c_out + b * H + u, c, n);
     store_n<S>(a.h_out + b * a.ld_h_out + u, S::mul(o, vtanh<S>(c)), n);
@@ -219,14 +284,14 @@ void lstm_step(const StepArgs<T>& a, int blk0, int blk1) {
 // GRU, reset applied after the product (PyTorch/cuDNN): n = tanh(x_n + r*(W_hn h + b_hn)).
 // Saved gates: r, z, n, and the hidden part W_hn h + b_hn (needed for dL/dr).
 template <class T, class S>
-void gru_step(const StepArgs<T>& a, int blk0, int blk1) {
+void gru_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
   using reg = typename S::reg;
   const int H = a.H;
-  recurrent_step<T, S, 3>(a, a.w, blk0, blk1, [&](int b, int u, int n, const reg* acc) {
+  recurrent_step<T, S, 3>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int first) {
     T* gx = a.gates + b * a.ld_gates + u;
-    const reg r = vsigmoid<S>(S::add(acc[0], load_n<S>(gx, n)));
-    const reg z = vsigmoid<S>(S::add(acc[1], load_n<S>(gx + H, n)));
-    const reg hn = a.bias_hn ? S::add(acc[2], load_n<S>(a.bias_hn + u, n)) : acc[2];
+    const reg r = vsigmoid<S>(preact<T, S>(acc, first, gx, 0, H, n));
+    const reg z = vsigmoid<S>(preact<T, S>(acc, first, gx, 1, H, n));
+    const reg hn = a.bias_hn ? S::add(acc[2 - first], load_n<S>(a.bias_hn + u, n)) : acc[2 - first];
     const reg nn = vtanh<S>(S::fmadd(r, hn, load_n<S>(gx + 2 * H, n)));
     const reg hp = load_n<S>(a.h_prev + b * a.ld_h_prev + u, n);
     store_n<S>(a.h_out + b * a.ld_h_out + u, S::fmadd(z, S::sub(hp, nn), nn), n);
@@ -242,13 +307,13 @@ void gru_step(const StepArgs<T>& a, int blk0, int blk1) {
 // GRU, reset applied before the product (Keras reset_after=False), first half: r and z
 // (written in place of their projections) and r*h_{t-1} for the second product.
 template <class T, class S>
-void gru_rz_step(const StepArgs<T>& a, int blk0, int blk1) {
+void gru_rz_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
   using reg = typename S::reg;
   const int H = a.H;
-  recurrent_step<T, S, 2>(a, a.w, blk0, blk1, [&](int b, int u, int n, const reg* acc) {
+  recurrent_step<T, S, 2>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int first) {
     T* gx = a.gates + b * a.ld_gates + u;
-    const reg r = vsigmoid<S>(S::add(acc[0], load_n<S>(gx, n)));
-    const reg z = vsigmoid<S>(S::add(acc[1], load_n<S>(gx + H, n)));
+    const reg r = vsigmoid<S>(preact<T, S>(acc, first, gx, 0, H, n));
+    const reg z = vsigmoid<S>(preact<T, S>(acc, first, gx, 1, H, n));
     store_n<S>(gx, r, n);
     store_n<S>(gx + H, z, n);
     store_n<S>(a.rh_out + b * H + u, S::mul(r, load_n<S>(a.h_prev + b * a.ld_h_prev + u, n)), n);
@@ -257,10 +322,10 @@ void gru_rz_step(const StepArgs<T>& a, int blk0, int blk1) {
 
 // Second half: n = tanh(x_n + W_hn (r*h) + b_hn), h_t = (1-z)*n + z*h_{t-1}. h_in is r*h.
 template <class T, class S>
-void gru_n_step(const StepArgs<T>& a, int blk0, int blk1) {
+void gru_n_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
   using reg = typename S::reg;
   const int H = a.H;
-  recurrent_step<T, S, 1>(a, a.w, blk0, blk1, [&](int b, int u, int n, const reg* acc) {
+  recurrent_step<T, S, 1>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int first) {
     T* gx = a.gates + b * a.ld_gates + u;
     reg pre = S::add(acc[0], load_n<S>(gx + 2 * H, n));
     if (a.bias_hn) pre = S::add(pre, load_n<S>(a.bias_hn + u, n));

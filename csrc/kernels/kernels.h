@@ -6,8 +6,8 @@
 
 namespace pyrnn {
 
-// One time step of the fused recurrent product + gate epilogue, for the hidden-unit
-// blocks [block_begin, block_end). Rows are the batch; each buffer has its own row stride.
+// One time step of the fused recurrent product + gate epilogue, for batch rows
+// [row_begin, row_end) and hidden-unit blocks [block_begin, block_end). Rows are the batch; each buffer has its own row stride.
 template <class T>
 struct StepArgs {
   int B = 0, H = 0;
@@ -49,7 +49,7 @@ struct BackArgs {
 };
 
 template <class T>
-using StepFn = void (*)(const StepArgs<T>&, int block_begin, int block_end);
+using StepFn = void (*)(const StepArgs<T>&, int row_begin, int row_end, int block_begin, int block_end);
 template <class T>
 using BackFn = void (*)(const BackArgs<T>&, int row_begin, int row_end);
 

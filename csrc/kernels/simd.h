@@ -26,6 +26,7 @@ struct Simd {
   using reg = T;
   static constexpr int W = 1;
   static constexpr int kRegs = 8;  // registers the tile shapes budget for
+  static void pin(reg&) {}
   static reg zero() { return T(0); }
   static reg set1(T x) { return x; }
   static reg load(const T* p) { return *p; }
@@ -56,6 +57,8 @@ struct Simd<float> {
   using reg = __m256;
   static constexpr int W = 8;
   static constexpr int kRegs = 16;
+  // Keeps v in a register: stops the compiler from re-reading it from memory for every FMA.
+  static void pin(reg& v) { __asm__("" : "+x"(v)); }
   static reg zero() { return _mm256_setzero_ps(); }
   static reg set1(T x) { return _mm256_set1_ps(x); }
   static reg load(const T* p) { return _mm256_loadu_ps(p); }
@@ -89,6 +92,8 @@ struct Simd<double> {
   using reg = __m256d;
   static constexpr int W = 4;
   static constexpr int kRegs = 16;
+  // Keeps v in a register: stops the compiler from re-reading it from memory for every FMA.
+  static void pin(reg& v) { __asm__("" : "+x"(v)); }
   static reg zero() { return _mm256_setzero_pd(); }
   static reg set1(T x) { return _mm256_set1_pd(x); }
   static reg load(const T* p) { return _mm256_loadu_pd(p); }
@@ -119,6 +124,7 @@ struct Simd<float> {
   using reg = __m512;
   static constexpr int W = 16;
   static constexpr int kRegs = 32;
+  static void pin(reg& v) { __asm__("" : "+v"(v)); }
   static reg zero() { return _mm512_setzero_ps(); }
   static reg set1(T x) { return _mm512_set1_ps(x); }
   static reg load(const T* p) { return _mm512_loadu_ps(p); }
@@ -154,6 +160,7 @@ struct Simd<double> {
   using reg = __m512d;
   static constexpr int W = 8;
   static constexpr int kRegs = 32;
+  static void pin(reg& v) { __asm__("" : "+v"(v)); }
   static reg zero() { return _mm512_setzero_pd(); }
   static reg set1(T x) { return _mm512_set1_pd(x); }
   static reg load(const T* p) { return _mm512_loadu_pd(p); }
