@@ -220,6 +220,50 @@ py::array activation(const std::string& name, const py::array& x) {
   return by_dtype(x, [&] { return run(0.0f); }, [&] { return run(0.0); });
 }
 
+// One step of a cell in inference: (h', c' or None).
+template <class T>
+py::tuple cell_step_t(Cell cell, const py::array& x, const py::array& h, const py::object& c, const py::array& w_ih,
+                      const py::array& w_hh, const py::object& b_ih, const py::object& b_hh) {
+  if (x.ndim() != 2 || w_hh.ndim() != 2) throw std::invalid_argument("x: expected a 2-D array (B, I)");
+  const py::ssize_t B = x.shape(0), I = x.shape(1), H = w_hh.shape(1), G = pyrnn::gate_count(cell);
+  if (I < 1 || H < 1) throw std::invalid_argument("input and hidden sizes must be at least 1");
+  if (B > INT_MAX / 8 || G * H > INT_MAX / 8 || I > INT_MAX / 8) throw std::invalid_argument("sizes too large");
+  pyrnn::LayerArgs<T> a;
+  a.steps = 1;
+  a.B = static_cast<int>(B);
+  a.I = static_cast<int>(I);
+  a.H = static_cast<int>(H);
+  a.x = checked<T>(x, "x", {B, I});
+  a.h0 = checked<T>(h, "h", {B, H});
+  a.w_ih = checked<T>(w_ih, "w_ih", {G * H, I});
+  a.w_hh = checked<T>(w_hh, "w_hh", {G * H, H});
+  a.b_ih = optional<T>(b_ih, "b_ih", {G * H});
+  a.b_hh = optional<T>(b_hh, "b_hh", {G * H});
+  const bool lstm = cell == Cell::lstm;
+  if (lstm) {
+    if (c.is_none()) throw std::invalid_argument("c: required for lstm");
+    a.c0 = checked<T>(c, "c", {B, H});
+  }
+  py::array_t<T> h_new({B, H});
+  py::object c_out = py::none(), hn_keep;
+  a.out = h_new.mutable_data();
+  if (lstm) {
+    py::array_t<T> c_new({B, H});
+    a.cn = c_new.mutable_data();
+    c_out = c_new;
+  }
+  if (B > pyrnn::kCellGemvBatch) {  // the sequence path also writes h_n
+    py::array_t<T> hn({B, H});
+    a.hn = hn.mutable_data();
+    hn_keep = hn;
+  }
+  {
+    py::gil_scoped_release nogil;
+    pyrnn::cell_forward<T>(cell, a);
+  }
+  return py::make_tuple(h_new, c_out);
+}
+
 // C = A·B with the core's GEMM, for tests and benchmarks of the GEMM alone.
 py::array matmul(const py::array& a, const py::array& b) {
   if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
@@ -296,6 +340,17 @@ PYBIND11_MODULE(_core, m) {
       py::arg("b_hh"), py::arg("out"), py::arg("workspace"), py::arg("grad_out"), py::arg("grad_hn"), py::arg("grad_cn"),
       py::arg("batch_sizes") = py::none(),
       "BPTT through one layer; consumes the forward's workspace. Returns (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh).");
+  m.def(
+      "cell_step",
+      [](const std::string& cell, const py::array& x, const py::array& h, const py::object& c, const py::array& w_ih,
+         const py::array& w_hh, const py::object& b_ih, const py::object& b_hh) {
+        const Cell k = parse_cell(cell);
+        return by_dtype(
+            x, [&] { return cell_step_t<float>(k, x, h, c, w_ih, w_hh, b_ih, b_hh); },
+            [&] { return cell_step_t<double>(k, x, h, c, w_ih, w_hh, b_ih, b_hh); });
+      },
+      py::arg("cell"), py::arg("x"), py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
+      py::arg("b_hh"), "One step of a cell, inference: x (B, I), h (B, H) -> (h', c' or None).");
   m.def("_matmul", &matmul, "The core's GEMM: a @ b (for tests and benchmarks).");
   m.def("_activation", &activation, "The kernels' vectorised tanh/sigmoid on a 1-D array (for accuracy tests).");
 }

@@ -61,6 +61,13 @@ void forward(Cell cell, const LayerArgs<T>& a);
 template <class T>
 void backward(Cell cell, const LayerArgs<T>& a, const LayerGrads<T>& g);
 
+// One step (a.steps == 1) in inference, for streaming cells: at batch <= kCellGemvBatch the
+// weights are used unpacked (matrix-vector products) and only out (and cn) are written;
+// else this is forward().
+constexpr int kCellGemvBatch = 4;
+template <class T>
+void cell_forward(Cell cell, const LayerArgs<T>& a);
+
 // Per-cell drivers.
 template <class T> void rnn_forward(const LayerArgs<T>& a, bool relu);
 template <class T> void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool relu);

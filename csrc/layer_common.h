@@ -13,19 +13,25 @@
 namespace pyrnn {
 
 // Below this many flops a step runs on the calling thread: waking the pool costs more.
-constexpr double kParallelStepFlops = 1.5e5;
+constexpr double kParallelStepFlops = 1.0e5;
 
-// xp[t*B + b, 0:G*H] (row stride ldx) = x W_ih^T + b_ih + b_hh. The b_hh of gate `inner_gate`
-// is left out (GRU's b_hn sits inside r*(W_hn h + b_hn)); pass -1 to add all of it.
+// bias[j] = b_ih[j] + b_hh[j] over the G*H gate columns, leaving out the b_hh of gate
+// `inner_gate` (GRU's b_hn sits inside r*(W_hn h + b_hn)); pass -1 to add all of it.
+template <class T>
+void summed_bias(const LayerArgs<T>& a, int G, int inner_gate, T* bias) {
+  for (int j = 0; j < G * a.H; ++j) {
+    bias[j] = a.b_ih ? a.b_ih[j] : T(0);
+    if (a.b_hh && j / a.H != inner_gate) bias[j] += a.b_hh[j];
+  }
+}
+
+// xp[t*B + b, 0:G*H] (row stride ldx) = x W_ih^T + summed_bias, for every step at once.
 template <class T>
 void input_projection(const LayerArgs<T>& a, int G, T* xp, std::ptrdiff_t ldx, int inner_gate) {
   const int GH = G * a.H;
   const std::ptrdiff_t rows = static_cast<std::ptrdiff_t>(a.steps) * a.B;
-  std::vector<T> bias(GH, T(0));
-  for (int j = 0; j < GH; ++j) {
-    if (a.b_ih) bias[j] += a.b_ih[j];
-    if (a.b_hh && j / a.H != inner_gate) bias[j] += a.b_hh[j];
-  }
+  std::vector<T> bias(GH);
+  summed_bias(a, G, inner_gate, bias.data());
   for (std::ptrdiff_t r = 0; r < rows; ++r) std::memcpy(xp + r * ldx, bias.data(), sizeof(T) * GH);
   gemm<T>(static_cast<int>(rows), GH, a.I, a.x, a.I, 1, a.w_ih, 1, a.I, xp, ldx, /*accumulate=*/true);
 }
@@ -35,7 +41,8 @@ void input_projection(const LayerArgs<T>& a, int G, T* xp, std::ptrdiff_t ldx, i
 template <class T>
 void run_step(StepFn<T> fn, const StepArgs<T>& s, int G) {
   const int blocks = (s.H + kernels<T>().unit_block - 1) / kernels<T>().unit_block;
-  if (2.0 * G * s.H * s.H * s.B < kParallelStepFlops) return fn(s, 0, s.B, 0, blocks);
+  const double flops = 2.0 * G * s.H * (s.H + (s.x_rows ? s.I : 0)) * s.B;
+  if (flops < kParallelStepFlops) return fn(s, 0, s.B, 0, blocks);
   if (s.B >= 256) return parallel_for(s.B, [&](int r0, int r1) { fn(s, r0, r1, 0, blocks); });
   parallel_for(blocks, [&](int b0, int b1) { fn(s, 0, s.B, b0, b1); });
 }

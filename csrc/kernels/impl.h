@@ -82,6 +82,67 @@ void apply_inplace(T* x, std::ptrdiff_t n, F f) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Matrix-vector products on unpacked row-major weights, for single steps at batch 1 or 2
+// (streaming cells), where packing the weights would cost more than the product.
+// ---------------------------------------------------------------------------------------
+template <class S, class = void>
+struct has_reduce_lanes : std::false_type {};
+template <class S>
+struct has_reduce_lanes<S, std::void_t<decltype(S::reduce_lanes(nullptr))>> : std::true_type {};
+
+// Lane i = sum of the lanes of v[i], i < W.
+template <class T, class S>
+inline typename S::reg reduce_lanes(const typename S::reg* v) {
+  if constexpr (has_reduce_lanes<S>::value) {
+    return S::reduce_lanes(v);
+  } else {
+    alignas(64) T lanes[S::W][S::W];
+    alignas(64) T sums[S::W];
+    for (int i = 0; i < S::W; ++i) S::store(lanes[i], v[i]);
+    for (int i = 0; i < S::W; ++i) {
+      T total = lanes[i][0];
+      for (int j = 1; j < S::W; ++j) total += lanes[i][j];
+      sums[i] = total;
+    }
+    return S::load(sums);
+  }
+}
+
+// Lane i (< n rows) = dot(w[i*ldw : i*ldw + K], v); lanes past n are zero.
+template <class T, class S>
+inline typename S::reg rowdot(const T* w, std::ptrdiff_t ldw, int n, const T* v, int K) {
+  using reg = typename S::reg;
+  reg acc[S::W];
+  for (int i = 0; i < S::W; ++i) acc[i] = S::zero();
+  int k = 0;
+  for (; k + S::W <= K; k += S::W) {
+    const reg vv = S::load(v + k);
+    if (n == S::W) {
+      for (int i = 0; i < S::W; ++i) acc[i] = S::fmadd(S::load(w + i * ldw + k), vv, acc[i]);
+    } else {
+      for (int i = 0; i < n; ++i) acc[i] = S::fmadd(S::load(w + i * ldw + k), vv, acc[i]);
+    }
+  }
+  if (k < K) {
+    const int rest = K - k;
+    const reg vv = load_n<S>(v + k, rest);
+    for (int i = 0; i < n; ++i) acc[i] = S::fmadd(load_n<S>(w + i * ldw + k, rest), vv, acc[i]);
+  }
+  return reduce_lanes<T, S>(acc);
+}
+
+// y[j] (+)= dot(w[j, :K], v) for rows j < rows.
+template <class T, class S>
+void matvec(const T* w, std::ptrdiff_t ldw, int rows, int K, const T* v, T* y, bool accumulate) {
+  for (int j = 0; j < rows; j += S::W) {
+    const int n = std::min(S::W, rows - j);
+    typename S::reg r = rowdot<T, S>(w + j * ldw, ldw, n, v, K);
+    if (accumulate) r = S::add(r, load_n<S>(y + j, n));
+    store_n<S>(y + j, r, n);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // GEMM micro-tile: MR rows x NV vectors, accumulators in registers.
 // ---------------------------------------------------------------------------------------
 template <class T, class S, int MR, int NV>
@@ -228,6 +289,23 @@ template <class T, class S, int G, class Epi>
 inline void recurrent_step(const StepArgs<T>& a, const T* w, int row0, int row1, int blk0, int blk1, Epi epi) {
   constexpr int kRowChunk = 96;
   const int K = a.H;
+  if (a.w_rows) {  // unpacked weights: the G gate rows of each unit block by dot products
+    for (int b = row0; b < row1; ++b)
+      for (int blk = blk0; blk < blk1; ++blk) {
+        const int u = blk * S::W, n = std::min(S::W, a.H - u);
+        typename S::reg acc[G];
+        for (int g = 0; g < G; ++g) {
+          const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(g) * a.H + u;
+          if (a.x_rows) {
+            T* gx = a.gates + b * a.ld_gates + row;
+            store_n<S>(gx, S::add(load_n<S>(gx, n), rowdot<T, S>(a.x_rows + row * a.I, a.I, n, a.x_in + b * a.I, a.I)), n);
+          }
+          acc[g] = rowdot<T, S>(a.w_rows + row * K, K, n, a.h_in + b * a.ld_h_in, K);
+        }
+        epi(b, u, n, acc, 0);
+      }
+    return;
+  }
   for (int c0 = row0; c0 < row1; c0 += kRowChunk) {
     const int c1 = std::min(row1, c0 + kRowChunk);
     for (int blk = blk0; blk < blk1; ++blk) {
@@ -464,6 +542,7 @@ Kernels<T> make_kernels(const char* isa) {
   k.gru_back = &gru_back<T, S>;
   k.gru_zn_back = &gru_zn_back<T, S>;
   k.gru_r_back = &gru_r_back<T, S>;
+  k.matvec = &matvec<T, S>;
   k.tanh = [](T* x, std::ptrdiff_t n) { apply_inplace<T, S>(x, n, [](typename S::reg v) { return vtanh<S>(v); }); };
   k.sigmoid = [](T* x, std::ptrdiff_t n) { apply_inplace<T, S>(x, n, [](typename S::reg v) { return vsigmoid<S>(v); }); };
   return k;

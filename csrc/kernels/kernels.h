@@ -12,6 +12,10 @@ template <class T>
 struct StepArgs {
   int B = 0, H = 0;
   const T* w = nullptr;        // recurrent weights packed by pack_recurrent (K = H)
+  const T* w_rows = nullptr;   // or unpacked: W_hh's rows of these gates, [G*H, H] (batch 1-4);
+  const T* x_rows = nullptr;   // then optionally W_ih's rows [G*H, I] with x_in [B, I] (row stride I),
+  const T* x_in = nullptr;     // whose product is added into `gates` first
+  int I = 0;
   const T* h_in = nullptr;     // rows multiplied by the weights: h_{t-1}, or r*h_{t-1}
   std::ptrdiff_t ld_h_in = 0;
   const T* h_prev = nullptr;   // h_{t-1} (GRU blend, reset-before r*h)
@@ -66,6 +70,8 @@ struct Kernels {
   void (*pack_recurrent)(const T* w, std::ptrdiff_t ldw, int G, int H, int K, T* dst);
   StepFn<T> rnn_tanh_step, rnn_relu_step, lstm_step, gru_step, gru_rz_step, gru_n_step;
   BackFn<T> rnn_tanh_back, rnn_relu_back, lstm_back, gru_back, gru_zn_back, gru_r_back;
+  // y[j] (+)= W[j, :K] · v for j < rows: the unpacked products of a single streaming step.
+  void (*matvec)(const T* w, std::ptrdiff_t ldw, int rows, int K, const T* v, T* y, bool accumulate);
   // In-place activations (exposed for accuracy tests).
   void (*tanh)(T* x, std::ptrdiff_t n);
   void (*sigmoid)(T* x, std::ptrdiff_t n);

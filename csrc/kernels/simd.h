@@ -84,6 +84,12 @@ struct Simd<float> {
     return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
   }
   static reg positive_mask(reg a, reg v) { return _mm256_and_ps(_mm256_cmp_ps(a, zero(), _CMP_GT_OQ), v); }
+  // Lane i of the result = the sum of all lanes of v[i] (a transpose-and-add of 8 registers).
+  static reg reduce_lanes(const reg* v) {
+    const reg a = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+    const reg b = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+  }
 };
 template <>
 struct Simd<double> {

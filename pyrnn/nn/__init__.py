@@ -1,5 +1,10 @@
-"""PyTorch-style recurrent modules on NumPy arrays (see DESIGN.md, "PyTorch-style modules")."""
+"""PyTorch-style recurrent modules on NumPy arrays (see DESIGN.md, "PyTorch-style modules").
 
-from .modules import GRU, LSTM, RNN, RNNBase
+Sequence layers: ``RNN``, ``GRU``, ``LSTM`` (modules.py); single-step cells for streaming:
+``RNNCell``, ``GRUCell``, ``LSTMCell`` (cells.py).
+"""
 
-__all__ = ["RNN", "GRU", "LSTM", "RNNBase"]
+from .cells import GRUCell, LSTMCell, RNNCell, RNNCellBase
+from .modules import GRU, LSTM, RNN, Module, RNNBase
+
+__all__ = ["RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "RNNBase", "RNNCellBase", "Module"]

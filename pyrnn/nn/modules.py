@@ -65,64 +65,20 @@ def as_float_array(name, value, dtype, copy=False):
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
-class RNNBase:
-    """The machinery shared by RNN, GRU and LSTM: parameters, stacking, directions, backward.
+class Module:
+    """Parameters and their gradients under PyTorch's names: the part every layer shares.
 
-    The core runs one layer in one direction over a time-major sequence; this class chains
-    layers (the concatenated outputs of both directions feed the next layer), reverses time
-    for the reverse direction and keeps, in training mode, what backward needs.
+    Subclasses fill ``self._params`` (name -> array, in PyTorch's order) and keep what
+    backward needs in ``self._cache`` (dropped by ``eval()`` and ``load_state_dict``).
     """
 
-    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, proj_size=0, reset_after=True, dtype=np.float32, seed=None):
-        if mode not in _GATES:
-            raise ValueError(f"mode must be one of {sorted(_GATES)}, got {mode!r}")
-        self.mode = mode
-        self.input_size = _check_size("input_size", input_size)
-        self.hidden_size = _check_size("hidden_size", hidden_size)
-        self.num_layers = _check_size("num_layers", num_layers)
-        self.bias = bool(bias)
-        self.batch_first = bool(batch_first)
-        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout <= 1:
-            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
-        self.dropout = float(dropout)
-        self.bidirectional = bool(bidirectional)
-        self.proj_size = _check_size("proj_size", proj_size, minimum=0)
-        if self.proj_size:
-            raise NotImplementedError("LSTM proj_size > 0 is not implemented yet")
-        self.reset_after = bool(reset_after)
-        self.dtype = _resolve_dtype(dtype)
-        self._rng = np.random.default_rng(seed)
+    def _init_params(self, shapes, bound):
+        """Draw every parameter from U(-bound, bound), in order, and zero the gradients."""
+        self._params = {name: self._rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+                        for name, shape in shapes.items()}
+        self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
         self.training = True
         self._cache = None
-
-        gates = _GATES[mode] * self.hidden_size
-        bound = 1.0 / np.sqrt(self.hidden_size)
-        self._params = {}
-        for layer in range(self.num_layers):
-            for direction in range(self.num_directions):
-                in_size = self.input_size if layer == 0 else self.hidden_size * self.num_directions
-                shapes = {"weight_ih": (gates, in_size), "weight_hh": (gates, self.hidden_size)}
-                if self.bias:
-                    shapes.update(bias_ih=(gates,), bias_hh=(gates,))
-                for kind, shape in shapes.items():
-                    self._params[self._name(kind, layer, direction)] = self._rng.uniform(
-                        -bound, bound, size=shape).astype(self.dtype)
-        self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
-
-    # ------------------------------------------------------------------ parameters
-    @property
-    def num_directions(self):
-        return 2 if self.bidirectional else 1
-
-    @staticmethod
-    def _name(kind, layer, direction):
-        return f"{kind}_l{layer}" + ("_reverse" if direction else "")
-
-    def _layer_params(self, layer, direction):
-        p = self._params
-        get = lambda kind: p.get(self._name(kind, layer, direction))  # noqa: E731
-        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
     def named_parameters(self):
         """(name, array) pairs in PyTorch's order; the arrays are the live parameters."""
@@ -133,7 +89,7 @@ class RNNBase:
         return list(self._params.values())
 
     def state_dict(self):
-        """A copy of the parameters under PyTorch's names (``weight_ih_l0``, ``bias_hh_l1_reverse``...)."""
+        """A copy of the parameters under PyTorch's names (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...)."""
         return {name: p.copy() for name, p in self._params.items()}
 
     def load_state_dict(self, state_dict):
@@ -170,6 +126,60 @@ class RNNBase:
 
     def eval(self):
         return self.train(False)
+
+
+class RNNBase(Module):
+    """The machinery shared by RNN, GRU and LSTM: parameters, stacking, directions, backward.
+
+    The core runs one layer in one direction over a time-major sequence; this class chains
+    layers (the concatenated outputs of both directions feed the next layer), reverses time
+    for the reverse direction and keeps, in training mode, what backward needs.
+    """
+
+    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, reset_after=True, dtype=np.float32, seed=None):
+        if mode not in _GATES:
+            raise ValueError(f"mode must be one of {sorted(_GATES)}, got {mode!r}")
+        self.mode = mode
+        self.input_size = _check_size("input_size", input_size)
+        self.hidden_size = _check_size("hidden_size", hidden_size)
+        self.num_layers = _check_size("num_layers", num_layers)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout <= 1:
+            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.proj_size = _check_size("proj_size", proj_size, minimum=0)
+        if self.proj_size:
+            raise NotImplementedError("LSTM proj_size > 0 is not implemented yet")
+        self.reset_after = bool(reset_after)
+        self.dtype = _resolve_dtype(dtype)
+        self._rng = np.random.default_rng(seed)
+        gates = _GATES[mode] * self.hidden_size
+        shapes = {}
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                in_size = self.input_size if layer == 0 else self.hidden_size * self.num_directions
+                kinds = {"weight_ih": (gates, in_size), "weight_hh": (gates, self.hidden_size)}
+                if self.bias:
+                    kinds.update(bias_ih=(gates,), bias_hh=(gates,))
+                for kind, shape in kinds.items():
+                    shapes[self._name(kind, layer, direction)] = shape
+        self._init_params(shapes, 1.0 / np.sqrt(self.hidden_size))
+
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    @staticmethod
+    def _name(kind, layer, direction):
+        return f"{kind}_l{layer}" + ("_reverse" if direction else "")
+
+    def _layer_params(self, layer, direction):
+        p = self._params
+        get = lambda kind: p.get(self._name(kind, layer, direction))  # noqa: E731
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
     # ------------------------------------------------------------------ forward
     @property

@@ -1,0 +1,67 @@
+// A single step of a cell on unpacked weights: the streaming path (one call per time step at
+// batch 1), where packing W_hh per call would cost more than the step itself.
+#include "aligned.h"
+#include "cpu.h"
+#include "layer_common.h"
+
+namespace pyrnn {
+
+template <class T>
+void cell_forward(Cell cell, const LayerArgs<T>& a) {
+  if (a.B > kCellGemvBatch) return forward(cell, a);
+  DenormalGuard ftz;
+  const Kernels<T>& k = kernels<T>();
+  const int B = a.B, H = a.H, G = gate_count(cell);
+  const bool gru = cell == Cell::gru || cell == Cell::gru_reset_before;
+  thread_local AlignedVector<T> scratch;  // [B, G*H] gate pre-activations, then [B, H] r*h
+  scratch.resize(static_cast<std::size_t>(B) * (G + 1) * H);
+  T* gates = scratch.data();
+  T* rh = gates + static_cast<std::size_t>(B) * G * H;
+  summed_bias(a, G, gru ? 2 : -1, gates);
+  for (int b = 1; b < B; ++b) std::memcpy(gates + static_cast<std::size_t>(b) * G * H, gates, sizeof(T) * G * H);
+  if (cell == Cell::gru_reset_before)  // its first product covers r, z only: project x for all gates here
+    for (int b = 0; b < B; ++b)
+      k.matvec(a.w_ih, a.I, G * H, a.I, a.x + static_cast<std::size_t>(b) * a.I,
+               gates + static_cast<std::size_t>(b) * G * H, true);
+  StepArgs<T> s;
+  if (cell != Cell::gru_reset_before) {  // x W_ih^T is added block by block, inside the step
+    s.x_rows = a.w_ih;
+    s.x_in = a.x;
+    s.I = a.I;
+  }
+  s.B = B;
+  s.H = H;
+  s.w_rows = a.w_hh;
+  s.h_in = s.h_prev = a.h0;
+  s.ld_h_in = s.ld_h_prev = H;
+  s.gates = gates;
+  s.ld_gates = G * H;
+  s.bias_hn = gru && a.b_hh ? a.b_hh + 2 * H : nullptr;
+  s.h_out = a.out;
+  s.ld_h_out = H;
+  switch (cell) {
+    case Cell::lstm:
+      s.c_prev = a.c0;
+      s.c_out = a.cn;
+      run_step(k.lstm_step, s, 4);
+      break;
+    case Cell::gru:
+      run_step(k.gru_step, s, 3);
+      break;
+    case Cell::gru_reset_before:
+      s.rh_out = rh;
+      run_step(k.gru_rz_step, s, 2);
+      s.w_rows = a.w_hh + 2 * static_cast<std::size_t>(H) * H;
+      s.x_rows = nullptr;
+      s.h_in = rh;
+      run_step(k.gru_n_step, s, 1);
+      break;
+    default:
+      run_step(cell == Cell::rnn_relu ? k.rnn_relu_step : k.rnn_tanh_step, s, 1);
+  }
+}
+
+template void cell_forward<float>(Cell, const LayerArgs<float>&);
+template void cell_forward<double>(Cell, const LayerArgs<double>&);
+
+}  // namespace pyrnn

@@ -1,0 +1,173 @@
+"""Single-step cells, as torch.nn's: ``RNNCell``, ``GRUCell``, ``LSTMCell``.
+
+For streaming (audio, sensors, text one token at a time) a cell is called once per time
+step. In eval mode a call goes straight to the core's streaming path, which uses the weights
+as they are (no packing) at batch sizes up to 4. In training mode each call is recorded, and
+``backward`` walks the recorded steps in reverse, one per call, like a tape.
+
+Example::
+
+    >>> cell = pyrnn.nn.GRUCell(64, 128, seed=0).eval()
+    >>> h = None
+    >>> for x_t in np.zeros((20, 1, 64), np.float32):      # one step per sample
+    ...     h = cell(x_t, h)
+    >>> h.shape
+    (1, 128)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from .modules import _GATES, Module, _check_size, _resolve_dtype, as_float_array
+
+
+class RNNCellBase(Module):
+    """Parameters (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``) and the step."""
+
+    def __init__(self, mode, cell, input_size, hidden_size, bias=True, dtype=np.float32, seed=None):
+        self.mode, self._cell = mode, cell
+        self.input_size = _check_size("input_size", input_size)
+        self.hidden_size = _check_size("hidden_size", hidden_size)
+        self.bias = bool(bias)
+        self.dtype = _resolve_dtype(dtype)
+        self._rng = np.random.default_rng(seed)
+        gates = _GATES[mode] * self.hidden_size
+        shapes = {"weight_ih": (gates, self.input_size), "weight_hh": (gates, self.hidden_size)}
+        if self.bias:
+            shapes.update(bias_ih=(gates,), bias_hh=(gates,))
+        self._init_params(shapes, 1.0 / np.sqrt(self.hidden_size))
+        self._tape = []
+
+    def train(self, mode=True):
+        self._tape = []
+        return super().train(mode)
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        self._tape = []
+
+    def _weights(self):
+        p = self._params
+        return p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh")
+
+    def _input(self, x):
+        # The common case, a C-contiguous array of the right dtype, is checked without copying.
+        if not (type(x) is np.ndarray and x.dtype == self.dtype and x.flags.c_contiguous):
+            x = as_float_array("input", x, self.dtype)
+        if x.ndim == 1:
+            x = x[None, :]
+            batched = False
+        elif x.ndim == 2:
+            batched = True
+        else:
+            raise ValueError(f"input: expected (batch, {self.input_size}) or ({self.input_size},), got shape {x.shape}")
+        if x.shape[1] != self.input_size:
+            raise ValueError(f"input: expected {self.input_size} features, got shape {x.shape}")
+        return x, batched
+
+    def _state(self, name, value, batch, batched):
+        shape = (batch, self.hidden_size)
+        if value is None:
+            return np.zeros(shape, self.dtype)
+        if not (type(value) is np.ndarray and value.dtype == self.dtype and value.flags.c_contiguous):
+            value = as_float_array(name, value, self.dtype)
+        expected = shape if batched else (self.hidden_size,)
+        if value.shape != expected:
+            raise ValueError(f"{name}: expected shape {expected}, got {value.shape}")
+        return value.reshape(shape)
+
+    def _step(self, x, h, c, batched):
+        w_ih, w_hh, b_ih, b_hh = self._weights()
+        if not self.training:
+            h_new, c_new = _core.cell_step(self._cell, x, h, c, w_ih, w_hh, b_ih, b_hh)
+        else:  # one step of the sequence path, keeping its workspace for backward
+            x, h = x.copy(), h.copy()
+            c = None if c is None else c.copy()
+            out, h_new, c_new, ws = _core.forward(self._cell, x[None], h, c, w_ih, w_hh, b_ih, b_hh, True)
+            self._tape.append((x, h, c, out, ws, batched))
+            h_new = h_new.copy()
+        if not batched:
+            h_new = h_new[0]
+            c_new = None if c_new is None else c_new[0]
+        return h_new, c_new
+
+    def backward(self, grad_h, grad_c=None):
+        """Backpropagate through the most recent training-mode call not yet backpropagated.
+
+        ``grad_h`` is dL/dh' (LSTM also ``grad_c`` = dL/dc'). Returns ``(grad_input, grad_h)``
+        (LSTM: ``(grad_input, (grad_h, grad_c))``) and adds the parameter gradients into
+        ``self.grads``. Calls pair with forward calls last-first, as in backpropagation through time.
+        """
+        if not self._tape:
+            raise ValueError("backward() needs a forward call in training mode first (each call allows one backward)")
+        x, h, c, out, ws, batched = self._tape[-1]
+        batch = x.shape[0]
+        gh = self._state("grad_h", grad_h, batch, batched)
+        lstm = self.mode == "LSTM"
+        gc = self._state("grad_c", grad_c, batch, batched) if lstm else None
+        self._tape.pop()
+        w_ih, w_hh, b_ih, b_hh = self._weights()
+        dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh = _core.backward(
+            self._cell, x[None], h, c, w_ih, w_hh, b_ih, b_hh, out, ws, np.ascontiguousarray(gh[None]),
+            np.zeros_like(gh), gc)
+        for name, value in (("weight_ih", dw_ih), ("weight_hh", dw_hh), ("bias_ih", db_ih), ("bias_hh", db_hh)):
+            if value is not None:
+                self.grads[name] += value
+        dx = dx[0]
+        if not batched:
+            dx, dh = dx[0], dh[0]
+            dc = None if dc is None else dc[0]
+        return (dx, (dh, dc)) if lstm else (dx, dh)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}" + (", bias=False)" if not self.bias else ")")
+
+
+class RNNCell(RNNCellBase):
+    """``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act = tanh or relu: ``h = cell(x, h)``."""
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=np.float32, seed=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__("RNN_TANH", "rnn_" + nonlinearity, input_size, hidden_size, bias, dtype, seed)
+
+    def __call__(self, input, hx=None):
+        x, batched = self._input(input)
+        return self._step(x, self._state("hx", hx, x.shape[0], batched), None, batched)[0]
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step (gate order r, z, n, as torch.nn.GRUCell): ``h = cell(x, h)``.
+
+    ``reset_after=False`` gives the other variant (Keras reset_after=False, ONNX default).
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, reset_after=True, dtype=np.float32, seed=None):
+        self.reset_after = bool(reset_after)
+        super().__init__("GRU", "gru" if self.reset_after else "gru_reset_before", input_size, hidden_size, bias,
+                         dtype, seed)
+
+    def __call__(self, input, hx=None):
+        x, batched = self._input(input)
+        return self._step(x, self._state("hx", hx, x.shape[0], batched), None, batched)[0]
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step (gate order i, f, g, o, as torch.nn.LSTMCell): ``h, c = cell(x, (h, c))``."""
+
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, seed=None):
+        super().__init__("LSTM", "lstm", input_size, hidden_size, bias, dtype, seed)
+
+    def __call__(self, input, hx=None):
+        x, batched = self._input(input)
+        if hx is None:
+            hx = (None, None)
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError("LSTMCell hx must be a tuple (h, c)")
+        batch = x.shape[0]
+        h = self._state("h", hx[0], batch, batched)
+        c = self._state("c", hx[1], batch, batched)
+        return self._step(x, h, c, batched)
