@@ -81,54 +81,74 @@ const int* checked_batch_sizes(const py::object& obj, py::ssize_t steps, py::ssi
 }
 
 struct Dims {
-  py::ssize_t steps, B, I, H, G;
+  py::ssize_t steps, B, I, H, G, P;  // P: width of h (the LSTM projection size, else H)
 };
 
-template <class T>
-Dims dims_of(Cell cell, const py::array& x, const py::array& w_hh) {
+Dims dims_of(Cell cell, const py::array& x, const py::array& w_ih, const py::object& w_hr) {
   if (x.ndim() != 3)
     throw std::invalid_argument("x: expected a 3-D array (T, B, I), got " + std::to_string(x.ndim()) + "-D");
-  if (w_hh.ndim() != 2) throw std::invalid_argument("w_hh: expected a 2-D array (G*H, H)");
-  Dims d{x.shape(0), x.shape(1), x.shape(2), w_hh.shape(1), pyrnn::gate_count(cell)};
-  if (d.I < 1 || d.H < 1) throw std::invalid_argument("input and hidden sizes must be at least 1");
+  if (w_ih.ndim() != 2) throw std::invalid_argument("w_ih: expected a 2-D array (G*H, I)");
+  const py::ssize_t G = pyrnn::gate_count(cell);
+  if (w_ih.shape(0) % G != 0)
+    throw std::invalid_argument("w_ih: expected " + std::to_string(G) + "*H rows, got " + std::to_string(w_ih.shape(0)));
+  Dims d{x.shape(0), x.shape(1), x.shape(2), w_ih.shape(0) / G, G, 0};
+  d.P = d.H;
+  if (!w_hr.is_none()) {
+    if (cell != Cell::lstm) throw std::invalid_argument("w_hr: a projection exists only for lstm");
+    const auto hr = py::reinterpret_borrow<py::array>(w_hr);
+    if (hr.ndim() != 2) throw std::invalid_argument("w_hr: expected a 2-D array (P, H)");
+    d.P = hr.shape(0);
+  }
+  if (d.I < 1 || d.H < 1 || d.P < 1) throw std::invalid_argument("input, hidden and projection sizes must be at least 1");
   // Row counts and flattened sizes must fit the kernels' int indices.
-  if (d.steps * d.B > INT_MAX / 8 || d.G * d.H > INT_MAX / 8 || d.I > INT_MAX / 8)
+  if (d.steps * d.B > INT_MAX / 8 || d.G * d.H > INT_MAX / 8 || d.I > INT_MAX / 8 || d.P > INT_MAX / 8)
     throw std::invalid_argument("sizes too large: T*B, G*H and I must each be below 2^28");
   return d;
 }
 
+// The arrays forward and backward share, checked against the dimensions.
 template <class T>
-py::tuple forward_t(Cell cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
-                    const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training, const py::object& batch_sizes) {
-  const Dims d = dims_of<T>(cell, x, w_hh);
+pyrnn::LayerArgs<T> layer_args(Cell cell, const Dims& d, const py::array& x, const py::array& h0, const py::object& c0,
+                               const py::array& w_ih, const py::array& w_hh, const py::object& b_ih,
+                               const py::object& b_hh, const py::object& w_hr, const py::object& batch_sizes) {
   pyrnn::LayerArgs<T> a;
   a.steps = static_cast<int>(d.steps);
   a.B = static_cast<int>(d.B);
   a.I = static_cast<int>(d.I);
   a.H = static_cast<int>(d.H);
+  a.P = static_cast<int>(d.P);
   a.x = checked<T>(x, "x", {d.steps, d.B, d.I});
-  a.h0 = checked<T>(h0, "h0", {d.B, d.H});
+  a.h0 = checked<T>(h0, "h0", {d.B, d.P});
   a.w_ih = checked<T>(w_ih, "w_ih", {d.G * d.H, d.I});
-  a.w_hh = checked<T>(w_hh, "w_hh", {d.G * d.H, d.H});
+  a.w_hh = checked<T>(w_hh, "w_hh", {d.G * d.H, d.P});
   a.b_ih = optional<T>(b_ih, "b_ih", {d.G * d.H});
   a.b_hh = optional<T>(b_hh, "b_hh", {d.G * d.H});
+  a.w_hr = optional<T>(w_hr, "w_hr", {d.P, d.H});
   a.batch_sizes = checked_batch_sizes(batch_sizes, d.steps, d.B);
-  const bool lstm = cell == Cell::lstm;
-  if (lstm) {
+  if (cell == Cell::lstm) {
     if (c0.is_none()) throw std::invalid_argument("c0: required for lstm");
     a.c0 = checked<T>(c0, "c0", {d.B, d.H});
   }
-  py::array_t<T> out({d.steps, d.B, d.H}), hn({d.B, d.H});
+  return a;
+}
+
+template <class T>
+py::tuple forward_t(Cell cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
+                    const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training,
+                    const py::object& batch_sizes, const py::object& w_hr) {
+  const Dims d = dims_of(cell, x, w_ih, w_hr);
+  pyrnn::LayerArgs<T> a = layer_args<T>(cell, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes);
+  py::array_t<T> out({d.steps, d.B, d.P}), hn({d.B, d.P});
   py::object cn = py::none(), ws = py::none();
   a.out = out.mutable_data();
   a.hn = hn.mutable_data();
-  if (lstm) {
+  if (cell == Cell::lstm) {
     py::array_t<T> c({d.B, d.H});
     a.cn = c.mutable_data();
     cn = c;
   }
   if (training) {
-    py::array_t<T> w(static_cast<py::ssize_t>(pyrnn::workspace_size(cell, d.steps, d.B, d.H)));
+    py::array_t<T> w(static_cast<py::ssize_t>(pyrnn::workspace_size(cell, d.steps, d.B, d.H, a.w_hr != nullptr)));
     a.workspace = w.mutable_data();
     ws = w;
   }
@@ -143,35 +163,24 @@ template <class T>
 py::tuple backward_t(Cell cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
                      const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, const py::array& out,
                      const py::array& workspace, const py::array& grad_out, const py::array& grad_hn,
-                     const py::object& grad_cn, const py::object& batch_sizes) {
-  const Dims d = dims_of<T>(cell, x, w_hh);
-  pyrnn::LayerArgs<T> a;
-  a.steps = static_cast<int>(d.steps);
-  a.B = static_cast<int>(d.B);
-  a.I = static_cast<int>(d.I);
-  a.H = static_cast<int>(d.H);
-  a.x = checked<T>(x, "x", {d.steps, d.B, d.I});
-  a.h0 = checked<T>(h0, "h0", {d.B, d.H});
-  a.w_ih = checked<T>(w_ih, "w_ih", {d.G * d.H, d.I});
-  a.w_hh = checked<T>(w_hh, "w_hh", {d.G * d.H, d.H});
-  a.b_ih = optional<T>(b_ih, "b_ih", {d.G * d.H});
-  a.b_hh = optional<T>(b_hh, "b_hh", {d.G * d.H});
-  a.out = checked<T>(out, "out", {d.steps, d.B, d.H});
-  a.batch_sizes = checked_batch_sizes(batch_sizes, d.steps, d.B);
+                     const py::object& grad_cn, const py::object& batch_sizes, const py::object& w_hr) {
+  const Dims d = dims_of(cell, x, w_ih, w_hr);
+  pyrnn::LayerArgs<T> a = layer_args<T>(cell, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes);
+  a.out = checked<T>(out, "out", {d.steps, d.B, d.P});
   // backward turns the saved gates into gate gradients in place: the workspace is used up.
-  a.workspace = checked<T>(workspace, "workspace",
-                           {static_cast<py::ssize_t>(pyrnn::workspace_size(cell, d.steps, d.B, d.H))}, true);
+  a.workspace = checked<T>(
+      workspace, "workspace",
+      {static_cast<py::ssize_t>(pyrnn::workspace_size(cell, d.steps, d.B, d.H, a.w_hr != nullptr))}, true);
   pyrnn::LayerGrads<T> g;
-  g.grad_out = checked<T>(grad_out, "grad_out", {d.steps, d.B, d.H});
-  g.grad_hn = checked<T>(grad_hn, "grad_hn", {d.B, d.H});
+  g.grad_out = checked<T>(grad_out, "grad_out", {d.steps, d.B, d.P});
+  g.grad_hn = checked<T>(grad_hn, "grad_hn", {d.B, d.P});
   const bool lstm = cell == Cell::lstm;
   if (lstm) {
-    if (c0.is_none() || grad_cn.is_none()) throw std::invalid_argument("c0 and grad_cn: required for lstm");
-    a.c0 = checked<T>(c0, "c0", {d.B, d.H});
+    if (grad_cn.is_none()) throw std::invalid_argument("grad_cn: required for lstm");
     g.grad_cn = checked<T>(grad_cn, "grad_cn", {d.B, d.H});
   }
-  py::array_t<T> dx({d.steps, d.B, d.I}), dh0({d.B, d.H}), dw_ih({d.G * d.H, d.I}), dw_hh({d.G * d.H, d.H});
-  py::object dc0 = py::none(), db_ih = py::none(), db_hh = py::none();
+  py::array_t<T> dx({d.steps, d.B, d.I}), dh0({d.B, d.P}), dw_ih({d.G * d.H, d.I}), dw_hh({d.G * d.H, d.P});
+  py::object dc0 = py::none(), db_ih = py::none(), db_hh = py::none(), dw_hr = py::none();
   g.dx = dx.mutable_data();
   g.dh0 = dh0.mutable_data();
   g.dw_ih = dw_ih.mutable_data();
@@ -191,11 +200,16 @@ py::tuple backward_t(Cell cell, const py::array& x, const py::array& h0, const p
     g.db_hh = db.mutable_data();
     db_hh = db;
   }
+  if (a.w_hr) {
+    py::array_t<T> dw({d.P, d.H});
+    g.dw_hr = dw.mutable_data();
+    dw_hr = dw;
+  }
   {
     py::gil_scoped_release nogil;
     pyrnn::backward<T>(cell, a, g);
   }
-  return py::make_tuple(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh);
+  return py::make_tuple(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr);
 }
 
 // Dispatches on x's dtype; every other array must match it.
@@ -302,44 +316,45 @@ PYBIND11_MODULE(_core, m) {
     pyrnn::set_num_threads(n);
   });
   m.def("get_num_threads", &pyrnn::get_num_threads);
-  m.def("workspace_size", [](const std::string& cell, std::size_t steps, std::size_t B, std::size_t H) {
-    return pyrnn::workspace_size(parse_cell(cell), steps, B, H);
-  });
+  m.def("workspace_size", [](const std::string& cell, std::size_t steps, std::size_t B, std::size_t H, bool projection) {
+    return pyrnn::workspace_size(parse_cell(cell), steps, B, H, projection);
+  }, py::arg("cell"), py::arg("steps"), py::arg("batch"), py::arg("hidden"), py::arg("projection") = false);
   m.def(
       "forward",
       [](const std::string& cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
          const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training,
-         const py::object& batch_sizes) {
+         const py::object& batch_sizes, const py::object& w_hr) {
         const Cell c = parse_cell(cell);
         return by_dtype(
-            x, [&] { return forward_t<float>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes); },
-            [&] { return forward_t<double>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes); });
+            x, [&] { return forward_t<float>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr); },
+            [&] { return forward_t<double>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr); });
       },
       py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
-      py::arg("b_hh"), py::arg("training"), py::arg("batch_sizes") = py::none(),
+      py::arg("b_hh"), py::arg("training"), py::arg("batch_sizes") = py::none(), py::arg("w_hr") = py::none(),
       "One layer over a time-major sequence. Returns (out, h_n, c_n or None, workspace or None).");
   m.def(
       "backward",
       [](const std::string& cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
          const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, const py::array& out,
          const py::array& workspace, const py::array& grad_out, const py::array& grad_hn, const py::object& grad_cn,
-         const py::object& batch_sizes) {
+         const py::object& batch_sizes, const py::object& w_hr) {
         const Cell c = parse_cell(cell);
         return by_dtype(
             x,
             [&] {
               return backward_t<float>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn, grad_cn,
-                                       batch_sizes);
+                                       batch_sizes, w_hr);
             },
             [&] {
               return backward_t<double>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn,
-                                        grad_cn, batch_sizes);
+                                        grad_cn, batch_sizes, w_hr);
             });
       },
       py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
       py::arg("b_hh"), py::arg("out"), py::arg("workspace"), py::arg("grad_out"), py::arg("grad_hn"), py::arg("grad_cn"),
-      py::arg("batch_sizes") = py::none(),
-      "BPTT through one layer; consumes the forward's workspace. Returns (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh).");
+      py::arg("batch_sizes") = py::none(), py::arg("w_hr") = py::none(),
+      "BPTT through one layer; consumes the forward's workspace.\n"
+      "Returns (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr).");
   m.def(
       "cell_step",
       [](const std::string& cell, const py::array& x, const py::array& h, const py::object& c, const py::array& w_ih,

@@ -31,6 +31,7 @@ void cell_forward(Cell cell, const LayerArgs<T>& a) {
   }
   s.B = B;
   s.H = H;
+  s.K = H;
   s.w_rows = a.w_hh;
   s.h_in = s.h_prev = a.h0;
   s.ld_h_in = s.ld_h_prev = H;

@@ -46,6 +46,8 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
       continue;
     }
     s.H = H;
+  s.K = H;
+    s.K = H;
     s.h_in = s.h_prev = t == 0 ? a.h0 : a.out + (t - 1) * BH;
     s.ld_h_in = s.ld_h_prev = H;
     s.gates = gates + t * step;
@@ -67,7 +69,7 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
     }
     zero_inactive_outputs(a, t, s.B);
   }
-  final_states(a, a.h0, [&](int t) { return a.out + t * BH; }, a.hn);
+  final_states(a, a.h0, [&](int t) { return a.out + t * BH; }, a.hn, H);
 }
 
 template <class T>

@@ -3,9 +3,9 @@
 
 namespace pyrnn {
 
-std::size_t workspace_size(Cell cell, std::size_t steps, std::size_t B, std::size_t H) {
+std::size_t workspace_size(Cell cell, std::size_t steps, std::size_t B, std::size_t H, bool projection) {
   switch (cell) {
-    case Cell::lstm: return steps * B * H * 5;              // gates [4H] + c_t
+    case Cell::lstm: return steps * B * H * (projection ? 6 : 5);  // gates [4H] + c_t (+ o*tanh c_t)
     case Cell::gru: return steps * B * H * 4;               // r z n (W_hn h + b_hn)
     case Cell::gru_reset_before: return steps * B * H * 4;  // r z n + r*h
     default: return 0;                                      // h_t is out[t]

@@ -28,6 +28,8 @@ struct LayerArgs {
   const T* w_hh = nullptr;
   const T* b_ih = nullptr;  // null: no bias
   const T* b_hh = nullptr;
+  const T* w_hr = nullptr;  // LSTM projection [P, H] (proj_size P): h_t = W_hr (o*tanh c_t); null: none
+  int P = 0;                // projection size; h_t, h0 and out rows are P wide when w_hr is set
   T* out = nullptr;
   T* hn = nullptr;
   T* cn = nullptr;          // LSTM only
@@ -36,6 +38,8 @@ struct LayerArgs {
   // sorted by length, longest first). Null: all B rows at every step. Inactive rows are not
   // computed: their outputs are zero and their state stays that of their last valid step.
   const int* batch_sizes = nullptr;
+
+  int hidden_out() const { return w_hr ? P : H; }  // width of h_t, h0, out rows
 };
 
 template <class T>
@@ -48,12 +52,14 @@ struct LayerGrads {
   T* dc0 = nullptr;
   T* dw_ih = nullptr;
   T* dw_hh = nullptr;
+  T* dw_hr = nullptr;  // LSTM projection
   T* db_ih = nullptr;  // null when the layer has no bias
   T* db_hh = nullptr;
 };
 
-// Elements of the training workspace (activated gates and, per cell, cell states or r*h).
-std::size_t workspace_size(Cell cell, std::size_t steps, std::size_t B, std::size_t H);
+// Elements of the training workspace (activated gates and, per cell, cell states or r*h;
+// with an LSTM projection also the unprojected o*tanh(c_t)).
+std::size_t workspace_size(Cell cell, std::size_t steps, std::size_t B, std::size_t H, bool projection = false);
 
 template <class T>
 void forward(Cell cell, const LayerArgs<T>& a);

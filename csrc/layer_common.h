@@ -41,7 +41,7 @@ void input_projection(const LayerArgs<T>& a, int G, T* xp, std::ptrdiff_t ldx, i
 template <class T>
 void run_step(StepFn<T> fn, const StepArgs<T>& s, int G) {
   const int blocks = (s.H + kernels<T>().unit_block - 1) / kernels<T>().unit_block;
-  const double flops = 2.0 * G * s.H * (s.H + (s.x_rows ? s.I : 0)) * s.B;
+  const double flops = 2.0 * G * s.H * (s.K + (s.x_rows ? s.I : 0)) * s.B;
   if (flops < kParallelStepFlops) return fn(s, 0, s.B, 0, blocks);
   if (s.B >= 256) return parallel_for(s.B, [&](int r0, int r1) { fn(s, r0, r1, 0, blocks); });
   parallel_for(blocks, [&](int b0, int b1) { fn(s, 0, s.B, b0, b1); });
@@ -53,11 +53,13 @@ void run_back(BackFn<T> fn, const BackArgs<T>& a) {
   parallel_for(a.B, [&](int r0, int r1) { fn(a, r0, r1); });
 }
 
+// W [G*H, K] (rows of G gates) packed for the fused step; K defaults to H.
 template <class T>
-AlignedVector<T> packed_recurrent(const T* w, int G, int H) {
+AlignedVector<T> packed_recurrent(const T* w, int G, int H, int K = -1) {
   const Kernels<T>& k = kernels<T>();
-  AlignedVector<T> packed(packed_recurrent_size(G, H, H, k.unit_block));
-  k.pack_recurrent(w, H, G, H, H, packed.data());
+  if (K < 0) K = H;
+  AlignedVector<T> packed(packed_recurrent_size(G, H, K, k.unit_block));
+  k.pack_recurrent(w, K, G, H, K, packed.data());
   return packed;
 }
 
@@ -79,10 +81,10 @@ void column_sums(const T* m, std::ptrdiff_t rows, int cols, std::ptrdiff_t ld, T
 // weights' gradient for `rows` gate rows whose gradients are columns of dG (row stride ld).
 template <class T>
 void recurrent_weight_grad(const LayerArgs<T>& a, const T* dg, std::ptrdiff_t ld, int rows, T* dw) {
-  const int H = a.H, B = a.B;
-  gemm<T>(rows, H, B, dg, 1, ld, a.h0, H, 1, dw, H, false);
+  const int P = a.hidden_out(), B = a.B;
+  gemm<T>(rows, P, B, dg, 1, ld, a.h0, P, 1, dw, P, false);
   if (a.steps > 1)
-    gemm<T>(rows, H, (a.steps - 1) * B, dg + B * ld, 1, ld, a.out, H, 1, dw, H, true);
+    gemm<T>(rows, P, (a.steps - 1) * B, dg + B * ld, 1, ld, a.out, P, 1, dw, P, true);
 }
 
 template <class T>
@@ -93,15 +95,14 @@ inline int active_rows(const LayerArgs<T>& a, int t) {
 // Rows past their sequence's end output zeros.
 template <class T>
 void zero_inactive_outputs(const LayerArgs<T>& a, int t, int active) {
-  const std::size_t BH = static_cast<std::size_t>(a.B) * a.H;
-  std::fill(a.out + t * BH + static_cast<std::size_t>(active) * a.H, a.out + (t + 1) * BH, T(0));
+  const std::size_t P = a.hidden_out(), BP = static_cast<std::size_t>(a.B) * P;
+  std::fill(a.out + t * BP + active * P, a.out + (t + 1) * BP, T(0));
 }
 
 // dst[b] = the state of row b after its last valid step: state(t) points at step t's [B, H]
 // states, initial holds the states before step 0 (for rows of length 0).
 template <class T, class StateAt>
-void final_states(const LayerArgs<T>& a, const T* initial, StateAt state, T* dst) {
-  const std::size_t H = a.H;
+void final_states(const LayerArgs<T>& a, const T* initial, StateAt state, T* dst, std::size_t H) {
   int length = a.steps;  // rows are sorted longest first, so lengths only go down
   for (int b = 0; b < a.B; ++b) {
     while (length > 0 && active_rows(a, length - 1) <= b) --length;
@@ -114,7 +115,7 @@ void final_states(const LayerArgs<T>& a, const T* initial, StateAt state, T* dst
 template <class T>
 void carry_inactive_rows(const LayerArgs<T>& a, int active, T* gates_t, std::ptrdiff_t ld, const T* dh_rec,
                          T* dh_next) {
-  const std::size_t H = a.H;
+  const std::size_t H = a.hidden_out();
   for (int b = active; b < a.B; ++b) {
     std::fill(gates_t + b * ld, gates_t + b * ld + ld, T(0));
     std::memcpy(dh_next + b * H, dh_rec + b * H, sizeof(T) * H);
@@ -125,10 +126,12 @@ void carry_inactive_rows(const LayerArgs<T>& a, int active, T* gates_t, std::ptr
 template <class T>
 void backward_empty(const LayerArgs<T>& a, const LayerGrads<T>& g, int G) {
   const std::size_t BH = static_cast<std::size_t>(a.B) * a.H, GH = static_cast<std::size_t>(G) * a.H;
-  std::memcpy(g.dh0, g.grad_hn, sizeof(T) * BH);
+  const std::size_t P = a.hidden_out();
+  std::memcpy(g.dh0, g.grad_hn, sizeof(T) * a.B * P);
   if (g.dc0) std::memcpy(g.dc0, g.grad_cn, sizeof(T) * BH);
   std::fill(g.dw_ih, g.dw_ih + GH * a.I, T(0));
-  std::fill(g.dw_hh, g.dw_hh + GH * a.H, T(0));
+  std::fill(g.dw_hh, g.dw_hh + GH * P, T(0));
+  if (g.dw_hr) std::fill(g.dw_hr, g.dw_hr + P * a.H, T(0));
   if (g.db_ih) std::fill(g.db_ih, g.db_ih + GH, T(0));
   if (g.db_hh) std::fill(g.db_hh, g.db_hh + GH, T(0));
 }

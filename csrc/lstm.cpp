@@ -1,7 +1,10 @@
 // LSTM (PyTorch gate order i, f, g, o):
 //   [i f g o] = [σ σ tanh σ](W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
 //   c_t = f*c_{t-1} + i*g,   h_t = o*tanh(c_t)
-// Workspace: activated gates [T, B, 4H] (turned into gate gradients by backward), c_t [T, B, H].
+// With a projection (proj_size P): m_t = o*tanh(c_t) and h_t = W_hr m_t, so h_t, h0 and the
+// output are P wide, W_hh is [4H, P], and each step adds one dependent [B, H] x [H, P] product.
+// Workspace: activated gates [T, B, 4H] (turned into gate gradients by backward), c_t
+// [T, B, H], and with a projection m_t [T, B, H].
 #include "cpu.h"
 #include "layer_common.h"
 
@@ -11,43 +14,55 @@ template <class T>
 void lstm_forward(const LayerArgs<T>& a) {
   DenormalGuard ftz;
   const Kernels<T>& k = kernels<T>();
-  const int B = a.B, H = a.H;
-  const std::size_t BH = static_cast<std::size_t>(B) * H, step = 4 * BH;
+  const int B = a.B, H = a.H, P = a.hidden_out();
+  const bool proj = a.w_hr != nullptr;
+  const std::size_t BH = static_cast<std::size_t>(B) * H, BP = static_cast<std::size_t>(B) * P, step = 4 * BH;
   const bool training = a.workspace != nullptr;
   AlignedVector<T> scratch;
-  T *gates, *cbuf;
+  T *gates, *cbuf, *mbuf = nullptr;
   if (training) {
     gates = a.workspace;
     cbuf = a.workspace + a.steps * step;
+    if (proj) mbuf = cbuf + a.steps * BH;
   } else {
-    scratch.resize(a.steps * step + 2 * BH);  // c_t ping-pongs between two rows
+    scratch.resize(a.steps * step + 2 * BH + (proj ? BH : 0));  // c_t ping-pongs between two rows
     gates = scratch.data();
     cbuf = gates + a.steps * step;
+    if (proj) mbuf = cbuf + 2 * BH;
   }
   input_projection(a, 4, gates, 4 * H, -1);
-  const AlignedVector<T> w = packed_recurrent(a.w_hh, 4, H);
+  const AlignedVector<T> w = packed_recurrent(a.w_hh, 4, H, P);
+  PackedB<T> w_hr;  // h_t = m_t W_hr^T
+  if (proj) w_hr.pack(H, P, a.w_hr, 1, H);
   const T* c_prev = a.c0;
   for (int t = 0; t < a.steps; ++t) {
     StepArgs<T> s;
     s.B = active_rows(a, t);
     s.H = H;
+    s.K = P;
     s.w = w.data();
-    s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BH;
-    s.ld_h_in = H;
+    s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BP;
+    s.ld_h_in = P;
     s.gates = gates + t * step;
     s.ld_gates = 4 * H;
     s.store_gates = training;
     s.c_prev = c_prev;
     s.c_out = cbuf + (training ? t : t % 2) * BH;
-    s.h_out = a.out + t * BH;
+    T* m = proj ? mbuf + (training ? t * BH : 0) : nullptr;
+    s.h_out = proj ? m : a.out + t * BP;
     s.ld_h_out = H;
     if (s.B > 0) run_step(k.lstm_step, s, 4);
+    if (proj) {
+      if (s.B > 0) gemm<T>(s.B, m, H, 1, w_hr, a.out + t * BP, P, false);
+      if (training)  // rows past their end: m = 0, so dW_hr sees no stale memory
+        std::fill(m + static_cast<std::size_t>(s.B) * H, m + BH, T(0));
+    }
     zero_inactive_outputs(a, t, s.B);
     c_prev = s.c_out;
   }
-  final_states(a, a.h0, [&](int t) { return a.out + t * BH; }, a.hn);
+  final_states(a, a.h0, [&](int t) { return a.out + t * BP; }, a.hn, P);
   // A row's c_t is never overwritten once the row is inactive, also in the inference ping-pong.
-  final_states(a, a.c0, [&](int t) { return cbuf + (training ? t : t % 2) * BH; }, a.cn);
+  final_states(a, a.c0, [&](int t) { return cbuf + (training ? t : t % 2) * BH; }, a.cn, H);
 }
 
 template <class T>
@@ -55,36 +70,54 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
   if (a.steps == 0) return backward_empty(a, g, 4);
   DenormalGuard ftz;
   const Kernels<T>& k = kernels<T>();
-  const int B = a.B, H = a.H, I = a.I;
-  const std::size_t BH = static_cast<std::size_t>(B) * H, step = 4 * BH;
+  const int B = a.B, H = a.H, I = a.I, P = a.hidden_out();
+  const bool proj = a.w_hr != nullptr;
+  const std::size_t BH = static_cast<std::size_t>(B) * H, BP = static_cast<std::size_t>(B) * P, step = 4 * BH;
   const std::ptrdiff_t rows = static_cast<std::ptrdiff_t>(a.steps) * B;
   T* gates = a.workspace;
   const T* cbuf = a.workspace + a.steps * step;
-  PackedB<T> w_hh;  // dL/dh_{t-1} = dG_t · W_hh
-  w_hh.pack(4 * H, H, a.w_hh, H, 1);
-  std::vector<T> dh_rec(g.grad_hn, g.grad_hn + BH), dh_next(BH);
+  const T* mbuf = cbuf + a.steps * BH;
+  PackedB<T> w_hh, w_hr;  // dL/dh_{t-1} = dG_t · W_hh; with a projection dL/dm_t = dL/dh_t · W_hr
+  w_hh.pack(4 * H, P, a.w_hh, P, 1);
+  std::vector<T> dh_rec(g.grad_hn, g.grad_hn + BP), dh_next(BP), dm, dh_all;
+  if (proj) {
+    w_hr.pack(P, H, a.w_hr, H, 1);
+    dm.resize(BH);
+    dh_all.resize(a.steps * BP);  // dL/dh_t for every step, for dW_hr after the loop
+  }
   std::memcpy(g.dc0, g.grad_cn, sizeof(T) * BH);  // dc is carried in place through the loop
   for (int t = a.steps - 1; t >= 0; --t) {
     BackArgs<T> b;
     b.B = active_rows(a, t);
     b.H = H;
-    b.grad_out = g.grad_out + t * BH;
-    b.dh_rec = dh_rec.data();
     b.dc = g.dc0;
     b.gates = gates + t * step;
     b.ld_gates = 4 * H;
     b.c = cbuf + t * BH;
     b.c_prev = t == 0 ? a.c0 : cbuf + (t - 1) * BH;
+    if (proj) {
+      T* dh = dh_all.data() + t * BP;  // dL/dh_t = grad_out + recurrence, active rows only
+      const std::size_t active = static_cast<std::size_t>(b.B) * P;
+      for (std::size_t i = 0; i < active; ++i) dh[i] = g.grad_out[t * BP + i] + dh_rec[i];
+      std::fill(dh + active, dh + BP, T(0));
+      gemm<T>(b.B, dh, P, 1, w_hr, dm.data(), H, false);
+      b.grad_out = dm.data();
+      b.dh_rec = nullptr;
+    } else {
+      b.grad_out = g.grad_out + t * BH;
+      b.dh_rec = dh_rec.data();
+    }
     run_back(k.lstm_back, b);
-    gemm<T>(b.B, b.gates, 4 * H, 1, w_hh, dh_next.data(), H, false);
+    gemm<T>(b.B, b.gates, 4 * H, 1, w_hh, dh_next.data(), P, false);
     carry_inactive_rows(a, b.B, b.gates, 4 * H, dh_rec.data(), dh_next.data());
     dh_rec.swap(dh_next);
   }
-  std::memcpy(g.dh0, dh_rec.data(), sizeof(T) * BH);
+  std::memcpy(g.dh0, dh_rec.data(), sizeof(T) * BP);
   // Everything parallel over time, as large GEMMs over all T*B rows of gate gradients dG.
   gemm<T>(static_cast<int>(rows), I, 4 * H, gates, 4 * H, 1, a.w_ih, I, 1, g.dx, I, false);
   gemm<T>(4 * H, I, static_cast<int>(rows), gates, 1, 4 * H, a.x, I, 1, g.dw_ih, I, false);
   recurrent_weight_grad(a, gates, 4 * H, 4 * H, g.dw_hh);
+  if (proj) gemm<T>(P, H, static_cast<int>(rows), dh_all.data(), 1, P, mbuf, H, 1, g.dw_hr, H, false);
   if (g.db_ih) column_sums(gates, rows, 4 * H, 4 * H, g.db_ih);
   if (g.db_hh) column_sums(gates, rows, 4 * H, 4 * H, g.db_hh);
 }

@@ -18,6 +18,8 @@ void rnn_forward(const LayerArgs<T>& a, bool relu) {
     StepArgs<T> s;
     s.B = active_rows(a, t);
     s.H = H;
+  s.K = H;
+    s.K = H;
     s.w = w.data();
     s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BH;
     s.ld_h_in = H;
@@ -26,7 +28,7 @@ void rnn_forward(const LayerArgs<T>& a, bool relu) {
     if (s.B > 0) run_step(relu ? k.rnn_relu_step : k.rnn_tanh_step, s, 1);
     zero_inactive_outputs(a, t, s.B);
   }
-  final_states(a, a.h0, [&](int t) { return a.out + t * BH; }, a.hn);
+  final_states(a, a.h0, [&](int t) { return a.out + t * BH; }, a.hn, H);
 }
 
 template <class T>

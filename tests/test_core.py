@@ -133,7 +133,8 @@ def test_zero_length_sequence(cell):
     (out, hn, cn), grads = core(cell, p, g)
     assert out.shape == (0, 3, 5)
     np.testing.assert_array_equal(hn, p["h0"])
-    dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh = grads
+    dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr = grads
+    assert dw_hr is None
     np.testing.assert_array_equal(dh0, g["grad_hn"])
     assert dx.shape == (0, 3, 4) and not dw_ih.any() and not dw_hh.any() and not db_ih.any()
     if cell == "lstm":

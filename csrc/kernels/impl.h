@@ -255,7 +255,7 @@ inline void recurrent_tail(int rows, int r0, const T* wp, int K, const T* h, std
 template <class T, class S, int G, int GP, int G0, class Epi>
 inline void recurrent_rows(const StepArgs<T>& a, const T* wb, int row0, int row1, int u, int n, Epi& epi) {
   constexpr int R = rows_per_tile<S>(GP);
-  const int K = a.H;
+  const int K = a.K;
   int r0 = row0;
   for (; r0 + R <= row1; r0 += R) {
     typename S::reg acc[R][GP];
@@ -288,7 +288,7 @@ inline void gate_passes(const StepArgs<T>& a, const T* wb, int row0, int row1, i
 template <class T, class S, int G, class Epi>
 inline void recurrent_step(const StepArgs<T>& a, const T* w, int row0, int row1, int blk0, int blk1, Epi epi) {
   constexpr int kRowChunk = 96;
-  const int K = a.H;
+  const int K = a.K;
   if (a.w_rows) {  // unpacked weights: the G gate rows of each unit block by dot products
     for (int b = row0; b < row1; ++b)
       for (int blk = blk0; blk < blk1; ++blk) {
@@ -426,7 +426,8 @@ inline void for_each_row_block(const BackArgs<T>& a, int r0, int r1, F f) {
 
 template <class T, class S>
 inline typename S::reg total_dh(const BackArgs<T>& a, int b, int u, int n) {
-  return S::add(load_n<S>(a.grad_out + b * a.H + u, n), load_n<S>(a.dh_rec + b * a.H + u, n));
+  const typename S::reg d = load_n<S>(a.grad_out + b * a.H + u, n);
+  return a.dh_rec ? S::add(d, load_n<S>(a.dh_rec + b * a.H + u, n)) : d;
 }
 
 template <class T, class S, bool Relu>

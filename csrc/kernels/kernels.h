@@ -11,8 +11,9 @@ namespace pyrnn {
 template <class T>
 struct StepArgs {
   int B = 0, H = 0;
+  int K = 0;                   // inner size of the recurrent product: H, or the LSTM projection size
   const T* w = nullptr;        // recurrent weights packed by pack_recurrent (K = H)
-  const T* w_rows = nullptr;   // or unpacked: W_hh's rows of these gates, [G*H, H] (batch 1-4);
+  const T* w_rows = nullptr;   // or unpacked: W_hh's rows of these gates, [G*H, K] (batch 1-4);
   const T* x_rows = nullptr;   // then optionally W_ih's rows [G*H, I] with x_in [B, I] (row stride I),
   const T* x_in = nullptr;     // whose product is added into `gates` first
   int I = 0;
@@ -37,7 +38,7 @@ template <class T>
 struct BackArgs {
   int B = 0, H = 0;
   const T* grad_out = nullptr;  // dL/dh_t from the layer output, [B, H]
-  const T* dh_rec = nullptr;    // dL/dh_t through the recurrence, [B, H]
+  const T* dh_rec = nullptr;    // dL/dh_t through the recurrence, [B, H]; null: grad_out is all of it
   T* dc = nullptr;              // LSTM: in dL/dc_t, out dL/dc_{t-1}, [B, H]
   T* gates = nullptr;           // in: saved gates; out: gate gradients
   std::ptrdiff_t ld_gates = 0;

@@ -109,7 +109,7 @@ class RNNCellBase(Module):
         gc = self._state("grad_c", grad_c, batch, batched) if lstm else None
         self._tape.pop()
         w_ih, w_hh, b_ih, b_hh = self._weights()
-        dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh = _core.backward(
+        dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, _ = _core.backward(
             self._cell, x[None], h, c, w_ih, w_hh, b_ih, b_hh, out, ws, np.ascontiguousarray(gh[None]),
             np.zeros_like(gh), gc)
         for name, value in (("weight_ih", dw_ih), ("weight_hh", dw_hh), ("bias_ih", db_ih), ("bias_hh", db_hh)):

@@ -151,8 +151,10 @@ class RNNBase(Module):
         self.dropout = float(dropout)
         self.bidirectional = bool(bidirectional)
         self.proj_size = _check_size("proj_size", proj_size, minimum=0)
-        if self.proj_size:
-            raise NotImplementedError("LSTM proj_size > 0 is not implemented yet")
+        if self.proj_size and mode != "LSTM":
+            raise ValueError("proj_size is only supported by LSTM")
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(f"proj_size must be smaller than hidden_size ({self.hidden_size}), got {self.proj_size}")
         self.reset_after = bool(reset_after)
         self.dtype = _resolve_dtype(dtype)
         self._rng = np.random.default_rng(seed)
@@ -160,10 +162,12 @@ class RNNBase(Module):
         shapes = {}
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
-                in_size = self.input_size if layer == 0 else self.hidden_size * self.num_directions
-                kinds = {"weight_ih": (gates, in_size), "weight_hh": (gates, self.hidden_size)}
+                in_size = self.input_size if layer == 0 else self._out_size * self.num_directions
+                kinds = {"weight_ih": (gates, in_size), "weight_hh": (gates, self._out_size)}
                 if self.bias:
                     kinds.update(bias_ih=(gates,), bias_hh=(gates,))
+                if self.proj_size:
+                    kinds["weight_hr"] = (self.proj_size, self.hidden_size)
                 for kind, shape in kinds.items():
                     shapes[self._name(kind, layer, direction)] = shape
         self._init_params(shapes, 1.0 / np.sqrt(self.hidden_size))
@@ -172,6 +176,11 @@ class RNNBase(Module):
     def num_directions(self):
         return 2 if self.bidirectional else 1
 
+    @property
+    def _out_size(self):
+        """Width of h (and of each direction's output): proj_size when projecting, else hidden_size."""
+        return self.proj_size or self.hidden_size
+
     @staticmethod
     def _name(kind, layer, direction):
         return f"{kind}_l{layer}" + ("_reverse" if direction else "")
@@ -179,7 +188,7 @@ class RNNBase(Module):
     def _layer_params(self, layer, direction):
         p = self._params
         get = lambda kind: p.get(self._name(kind, layer, direction))  # noqa: E731
-        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
 
     # ------------------------------------------------------------------ forward
     @property
@@ -188,8 +197,9 @@ class RNNBase(Module):
             return "gru" if self.reset_after else "gru_reset_before"
         return self.mode.lower()
 
-    def _state_shape(self, batch):
-        return (self.num_layers * self.num_directions, batch, self.hidden_size)
+    def _state_shape(self, batch, cell_state=False):
+        width = self.hidden_size if cell_state else self._out_size
+        return (self.num_layers * self.num_directions, batch, width)
 
     def _check_input(self, x):
         # In training mode backward reads x later: never keep a view of the caller's array.
@@ -205,8 +215,8 @@ class RNNBase(Module):
             x = x.transpose(1, 0, 2)
         return np.ascontiguousarray(x), batched
 
-    def _check_state(self, name, value, batch, batched, copy=False):
-        expected = self._state_shape(batch)
+    def _check_state(self, name, value, batch, batched, copy=False, cell_state=False):
+        expected = self._state_shape(batch, cell_state)
         if value is None:
             return np.zeros(expected, dtype=self.dtype)
         value = as_float_array(name, value, self.dtype, copy=copy)
@@ -269,7 +279,7 @@ class RNNBase(Module):
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError("LSTM hx must be a tuple (h_0, c_0)")
             h0 = self._check_state("h_0", hx[0], batch, batched, copy=self.training)
-            c0 = self._check_state("c_0", hx[1], batch, batched, copy=self.training)
+            c0 = self._check_state("c_0", hx[1], batch, batched, copy=self.training, cell_state=True)
         else:
             h0 = self._check_state("hx", hx, batch, batched, copy=self.training)
             c0 = None
@@ -282,7 +292,7 @@ class RNNBase(Module):
         batch_sizes = packing.get("batch_sizes")
 
         training = self.training
-        h_n, c_n = np.empty_like(h0), np.empty_like(h0) if lstm else None
+        h_n, c_n = np.empty_like(h0), np.empty_like(c0) if lstm else None
         layers = []
         layer_input = x
         for layer in range(self.num_layers):
@@ -290,9 +300,9 @@ class RNNBase(Module):
             for direction in range(self.num_directions):
                 k = layer * self.num_directions + direction
                 seq = layer_input if direction == 0 else self._reverse_time(layer_input, packing)
-                w_ih, w_hh, b_ih, b_hh = self._layer_params(layer, direction)
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_params(layer, direction)
                 out, hn, cn, ws = _core.forward(self._cell, seq, h0[k], c0[k] if lstm else None,
-                                                w_ih, w_hh, b_ih, b_hh, training, batch_sizes)
+                                                w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr)
                 h_n[k] = hn
                 if lstm:
                     c_n[k] = cn
@@ -342,7 +352,7 @@ class RNNBase(Module):
         cache = self._cache
         batched, steps, batch = cache["batched"], cache["steps"], cache["batch"]
         lstm = self.mode == "LSTM"
-        H, D = self.hidden_size, self.num_directions
+        H, D = self._out_size, self.num_directions
 
         g = as_float_array("grad_output", grad_output, self.dtype)
         expected = (steps, batch, D * H)
@@ -360,7 +370,7 @@ class RNNBase(Module):
             if not isinstance(grad_hn, (tuple, list)) or len(grad_hn) != 2:
                 raise TypeError("LSTM grad_hn must be a tuple (grad_h_n, grad_c_n)")
             gh = self._check_state("grad_h_n", grad_hn[0], batch, batched)
-            gc = self._check_state("grad_c_n", grad_hn[1], batch, batched)
+            gc = self._check_state("grad_c_n", grad_hn[1], batch, batched, cell_state=True)
         else:
             gh = self._check_state("grad_hn", grad_hn, batch, batched)
             gc = None
@@ -374,7 +384,7 @@ class RNNBase(Module):
             g, gh = g[:, order], np.ascontiguousarray(gh[:, order])
             gc = np.ascontiguousarray(gc[:, order]) if lstm else None
         grad_h0 = np.empty_like(gh)
-        grad_c0 = np.empty_like(gh) if lstm else None
+        grad_c0 = np.empty_like(gc) if lstm else None
         for layer in reversed(range(self.num_layers)):
             saved, mask = cache["layers"][layer]
             if mask is not None:
@@ -385,14 +395,15 @@ class RNNBase(Module):
                 seq, h0, c0, out, ws = saved[direction]
                 go = g[:, :, direction * H:(direction + 1) * H]
                 go = np.ascontiguousarray(go) if direction == 0 else self._reverse_time(go, packing)
-                w_ih, w_hh, b_ih, b_hh = self._layer_params(layer, direction)
-                dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh = _core.backward(
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_params(layer, direction)
+                dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr = _core.backward(
                     self._cell, seq, h0, c0, w_ih, w_hh, b_ih, b_hh, out, ws, go, gh[k], gc[k] if lstm else None,
-                    batch_sizes)
+                    batch_sizes, w_hr)
                 grad_h0[k] = dh0
                 if lstm:
                     grad_c0[k] = dc0
-                for kind, value in (("weight_ih", dw_ih), ("weight_hh", dw_hh), ("bias_ih", db_ih), ("bias_hh", db_hh)):
+                for kind, value in (("weight_ih", dw_ih), ("weight_hh", dw_hh), ("bias_ih", db_ih), ("bias_hh", db_hh),
+                                    ("weight_hr", dw_hr)):
                     if value is not None:
                         self.grads[self._name(kind, layer, direction)] += value
                 dx = dx if direction == 0 else self._reverse_time(dx, packing)
@@ -418,6 +429,7 @@ class RNNBase(Module):
         extra += ", batch_first=True" if self.batch_first else ""
         extra += f", dropout={self.dropout}" if self.dropout else ""
         extra += ", bidirectional=True" if self.bidirectional else ""
+        extra += f", proj_size={self.proj_size}" if self.proj_size else ""
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
 
 
