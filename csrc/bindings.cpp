@@ -24,10 +24,13 @@ namespace {
 Cell parse_cell(const std::string& name) {
   if (name == "rnn_tanh") return Cell::rnn_tanh;
   if (name == "rnn_relu") return Cell::rnn_relu;
+  if (name == "rnn_sigmoid") return Cell::rnn_sigmoid;
+  if (name == "rnn_linear") return Cell::rnn_linear;
   if (name == "gru") return Cell::gru;
   if (name == "gru_reset_before") return Cell::gru_reset_before;
   if (name == "lstm") return Cell::lstm;
-  throw std::invalid_argument("cell must be one of rnn_tanh, rnn_relu, gru, gru_reset_before, lstm; got '" + name + "'");
+  throw std::invalid_argument(
+      "cell must be one of rnn_tanh, rnn_relu, rnn_sigmoid, rnn_linear, gru, gru_reset_before, lstm; got '" + name + "'");
 }
 
 std::string shape_str(const std::vector<py::ssize_t>& s) {

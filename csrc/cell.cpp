@@ -58,7 +58,7 @@ void cell_forward(Cell cell, const LayerArgs<T>& a) {
       run_step(k.gru_n_step, s, 1);
       break;
     default:
-      run_step(cell == Cell::rnn_relu ? k.rnn_relu_step : k.rnn_tanh_step, s, 1);
+      run_step(k.rnn_step[static_cast<int>(rnn_activation(cell))], s, 1);
   }
 }
 

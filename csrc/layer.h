@@ -5,9 +5,21 @@
 #include <cstddef>
 #include <stdexcept>
 
+#include "kernels/kernels.h"
+
 namespace pyrnn {
 
-enum class Cell { rnn_tanh, rnn_relu, gru, gru_reset_before, lstm };
+enum class Cell { rnn_tanh, rnn_relu, rnn_sigmoid, rnn_linear, gru, gru_reset_before, lstm };
+
+// The activation of an Elman RNN cell (tanh for the others: unused).
+inline Activation rnn_activation(Cell cell) {
+  switch (cell) {
+    case Cell::rnn_relu: return Activation::relu;
+    case Cell::rnn_sigmoid: return Activation::sigmoid;
+    case Cell::rnn_linear: return Activation::linear;
+    default: return Activation::tanh;
+  }
+}
 
 inline int gate_count(Cell cell) {
   switch (cell) {
@@ -75,8 +87,8 @@ template <class T>
 void cell_forward(Cell cell, const LayerArgs<T>& a);
 
 // Per-cell drivers.
-template <class T> void rnn_forward(const LayerArgs<T>& a, bool relu);
-template <class T> void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool relu);
+template <class T> void rnn_forward(const LayerArgs<T>& a, Activation act);
+template <class T> void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, Activation act);
 template <class T> void gru_forward(const LayerArgs<T>& a, bool reset_after);
 template <class T> void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_after);
 template <class T> void lstm_forward(const LayerArgs<T>& a);

@@ -1,4 +1,5 @@
-// Vanilla RNN (Elman): h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu.
+// Vanilla RNN (Elman): h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh, relu,
+// sigmoid or linear.
 // The input projection is written straight into `out` and each step overwrites its row
 // with h_t, so no workspace is needed: backward uses h_t = out[t].
 #include "cpu.h"
@@ -7,7 +8,7 @@
 namespace pyrnn {
 
 template <class T>
-void rnn_forward(const LayerArgs<T>& a, bool relu) {
+void rnn_forward(const LayerArgs<T>& a, Activation act) {
   DenormalGuard ftz;
   const Kernels<T>& k = kernels<T>();
   const int B = a.B, H = a.H;
@@ -25,14 +26,14 @@ void rnn_forward(const LayerArgs<T>& a, bool relu) {
     s.ld_h_in = H;
     s.gates = s.h_out = a.out + t * BH;
     s.ld_gates = s.ld_h_out = H;
-    if (s.B > 0) run_step(relu ? k.rnn_relu_step : k.rnn_tanh_step, s, 1);
+    if (s.B > 0) run_step(k.rnn_step[static_cast<int>(act)], s, 1);
     zero_inactive_outputs(a, t, s.B);
   }
   final_states(a, a.h0, [&](int t) { return a.out + t * BH; }, a.hn, H);
 }
 
 template <class T>
-void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool relu) {
+void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, Activation act) {
   if (a.steps == 0) return backward_empty(a, g, 1);
   DenormalGuard ftz;
   const Kernels<T>& k = kernels<T>();
@@ -52,7 +53,7 @@ void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool relu) {
     b.ld_gates = H;
     b.h = a.out + t * BH;
     b.ld_h = H;
-    run_back(relu ? k.rnn_relu_back : k.rnn_tanh_back, b);
+    run_back(k.rnn_back[static_cast<int>(act)], b);
     gemm<T>(b.B, b.gates, H, 1, w_hh, dh_next.data(), H, false);
     carry_inactive_rows(a, b.B, b.gates, H, dh_rec.data(), dh_next.data());
     dh_rec.swap(dh_next);
@@ -66,9 +67,9 @@ void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool relu) {
   if (g.db_hh) column_sums(dg.data(), rows, H, H, g.db_hh);
 }
 
-template void rnn_forward<float>(const LayerArgs<float>&, bool);
-template void rnn_forward<double>(const LayerArgs<double>&, bool);
-template void rnn_backward<float>(const LayerArgs<float>&, const LayerGrads<float>&, bool);
-template void rnn_backward<double>(const LayerArgs<double>&, const LayerGrads<double>&, bool);
+template void rnn_forward<float>(const LayerArgs<float>&, Activation);
+template void rnn_forward<double>(const LayerArgs<double>&, Activation);
+template void rnn_backward<float>(const LayerArgs<float>&, const LayerGrads<float>&, Activation);
+template void rnn_backward<double>(const LayerArgs<double>&, const LayerGrads<double>&, Activation);
 
 }  // namespace pyrnn

@@ -177,18 +177,22 @@ def _result(cache, dx, dstates, dW_ih, dW_hh, db_ih, db_hh):
 # ---------------------------------------------------------------------------
 
 
+_RNN_ACTIVATIONS = {"tanh": np.tanh, "relu": lambda a: np.maximum(a, 0), "sigmoid": lambda a: _sigmoid(a),
+                    "linear": lambda a: a}
+
+
 def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh", lengths=None):
     """Elman RNN over a sequence (torch.nn.RNN, one layer, one direction).
 
         a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
-        h_t = act(a_t),        act = tanh or relu (max(a, 0))
+        h_t = act(a_t),        act = tanh, relu (max(a, 0)), sigmoid or linear (identity)
         out_t = h_t
 
     x [T, B, I], h0 [B, H], weight_ih [H, I], weight_hh [H, H], biases [H] or None.
     Returns (out [T, B, H], h_n [B, H], cache); see the module docstring for lengths.
     """
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f'nonlinearity must be "tanh" or "relu", got {nonlinearity!r}')
+    if nonlinearity not in _RNN_ACTIVATIONS:
+        raise ValueError(f"nonlinearity must be one of {sorted(_RNN_ACTIVATIONS)}, got {nonlinearity!r}")
     x, states, W_ih, W_hh, b_ih, b_hh, valid = _check_inputs(
         x, {"h0": h0}, weight_ih, weight_hh, bias_ih, bias_hh, 1, lengths
     )
@@ -201,7 +205,7 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonline
     h = h0
     for t in range(T):
         a = _affine(x[t], W_ih, b_ih) + _affine(h, W_hh, b_hh)
-        h_new = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
+        h_new = _RNN_ACTIVATIONS[nonlinearity](a)
         v = valid[t][:, None]
         h_prev[t] = h
         out[t] = np.where(v, h_new, 0)
@@ -220,6 +224,7 @@ def rnn_backward(cache, grad_out, grad_hn=None):
 
     With g_t = dL/dh_t (from out_t and from step t+1), for each valid step, last first:
         da_t = g_t * act'(a_t)        tanh: 1 - h_t^2     relu: 1 if a_t > 0 else 0
+                                      sigmoid: h_t (1 - h_t)   linear: 1
         dx_t = da_t W_ih              dh_{t-1} = da_t W_hh  (matrix products, no transpose)
         dW_ih += da_t^T x_t           dW_hh += da_t^T h_{t-1}
         db_ih += sum_b da_t           db_hh += sum_b da_t
@@ -239,10 +244,8 @@ def rnn_backward(cache, grad_out, grad_hn=None):
     for t in reversed(range(T)):
         v = valid[t][:, None]
         h_t = out[t]  # equals the new state wherever the step is valid
-        if cache["nonlinearity"] == "tanh":
-            dact = 1 - h_t * h_t
-        else:
-            dact = (h_t > 0).astype(x.dtype)
+        dact = {"tanh": lambda: 1 - h_t * h_t, "relu": lambda: (h_t > 0).astype(x.dtype),
+                "sigmoid": lambda: h_t * (1 - h_t), "linear": lambda: np.ones_like(h_t)}[cache["nonlinearity"]]()
         da = np.where(v, (grad_out[t] + dh) * dact, 0)
         dx[t] = da @ W_ih
         dW_ih += da.T @ x[t]

@@ -10,8 +10,8 @@ import pytest
 
 from pyrnn import _core, reference as ref
 
-CELLS = ["rnn_tanh", "rnn_relu", "gru", "gru_reset_before", "lstm"]
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "gru_reset_before": 3, "lstm": 4}
+CELLS = ["rnn_tanh", "rnn_relu", "rnn_sigmoid", "rnn_linear", "gru", "gru_reset_before", "lstm"]
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "rnn_sigmoid": 1, "rnn_linear": 1, "gru": 3, "gru_reset_before": 3, "lstm": 4}
 SIZES = [1, 3, 7, 8, 15, 16, 17, 33, 64]
 
 # (T, B, I, H): every size in SIZES as H and as I, batches 1, 2, 5 and 17 (tile tails),

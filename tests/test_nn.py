@@ -984,7 +984,7 @@ def test_constructor_errors(cls):
 
 def test_nonlinearity_error():
     with pytest.raises(ValueError, match="nonlinearity"):
-        RNN(3, 4, nonlinearity="sigmoid")
+        RNN(3, 4, nonlinearity="softplus")
     with pytest.raises(ValueError, match="nonlinearity"):
         RNN(3, 4, nonlinearity="Tanh")
 

@@ -328,12 +328,30 @@ inline typename S::reg preact(const typename S::reg* acc, int first, const T* gx
   return g >= first ? S::add(acc[g - first], x) : x;
 }
 
-template <class T, class S, bool Relu>
+template <class S, Activation Act>
+inline typename S::reg activate(typename S::reg x) {
+  if constexpr (Act == Activation::tanh) return vtanh<S>(x);
+  if constexpr (Act == Activation::relu) return vrelu<S>(x);
+  if constexpr (Act == Activation::sigmoid) return vsigmoid<S>(x);
+  if constexpr (Act == Activation::linear) return x;
+}
+
+// act'(a) from h = act(a): tanh 1 - h^2, relu [h > 0], sigmoid h(1 - h), linear 1; times dh.
+template <class S, Activation Act>
+inline typename S::reg activation_grad(typename S::reg h, typename S::reg dh) {
+  const typename S::reg one = S::set1(typename S::value_type(1));
+  if constexpr (Act == Activation::tanh) return S::mul(dh, S::sub(one, S::mul(h, h)));
+  if constexpr (Act == Activation::relu) return S::positive_mask(h, dh);
+  if constexpr (Act == Activation::sigmoid) return S::mul(dh, S::mul(h, S::sub(one, h)));
+  if constexpr (Act == Activation::linear) return dh;
+}
+
+template <class T, class S, Activation Act>
 void rnn_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
   using reg = typename S::reg;
-  recurrent_step<T, S, 1>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int first) {
+  recurrent_step<T, S, 1>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int) {
     const reg pre = S::add(acc[0], load_n<S>(a.gates + b * a.ld_gates + u, n));
-    store_n<S>(a.h_out + b * a.ld_h_out + u, Relu ? vrelu<S>(pre) : vtanh<S>(pre), n);
+    store_n<S>(a.h_out + b * a.ld_h_out + u, activate<S, Act>(pre), n);
   });
 }
 
@@ -430,15 +448,11 @@ inline typename S::reg total_dh(const BackArgs<T>& a, int b, int u, int n) {
   return a.dh_rec ? S::add(d, load_n<S>(a.dh_rec + b * a.H + u, n)) : d;
 }
 
-template <class T, class S, bool Relu>
+template <class T, class S, Activation Act>
 void rnn_back(const BackArgs<T>& a, int r0, int r1) {
-  using reg = typename S::reg;
-  const reg one = S::set1(T(1));
   for_each_row_block<T, S>(a, r0, r1, [&](int b, int u, int n) {
-    const reg dh = total_dh<T, S>(a, b, u, n);
-    const reg h = load_n<S>(a.h + b * a.ld_h + u, n);
-    const reg d = Relu ? S::positive_mask(h, dh) : S::mul(dh, S::sub(one, S::mul(h, h)));
-    store_n<S>(a.gates + b * a.ld_gates + u, d, n);
+    const typename S::reg h = load_n<S>(a.h + b * a.ld_h + u, n);
+    store_n<S>(a.gates + b * a.ld_gates + u, activation_grad<S, Act>(h, total_dh<T, S>(a, b, u, n)), n);
   });
 }
 
@@ -531,14 +545,18 @@ Kernels<T> make_kernels(const char* isa) {
   k.gemm_tile = &gemm_tile<T, S, MR, NV>;
   k.unit_block = S::W;
   k.pack_recurrent = &pack_recurrent<T, S>;
-  k.rnn_tanh_step = &rnn_step<T, S, false>;
-  k.rnn_relu_step = &rnn_step<T, S, true>;
+  k.rnn_step[0] = &rnn_step<T, S, Activation::tanh>;
+  k.rnn_step[1] = &rnn_step<T, S, Activation::relu>;
+  k.rnn_step[2] = &rnn_step<T, S, Activation::sigmoid>;
+  k.rnn_step[3] = &rnn_step<T, S, Activation::linear>;
+  k.rnn_back[0] = &rnn_back<T, S, Activation::tanh>;
+  k.rnn_back[1] = &rnn_back<T, S, Activation::relu>;
+  k.rnn_back[2] = &rnn_back<T, S, Activation::sigmoid>;
+  k.rnn_back[3] = &rnn_back<T, S, Activation::linear>;
   k.lstm_step = &lstm_step<T, S>;
   k.gru_step = &gru_step<T, S>;
   k.gru_rz_step = &gru_rz_step<T, S>;
   k.gru_n_step = &gru_n_step<T, S>;
-  k.rnn_tanh_back = &rnn_back<T, S, false>;
-  k.rnn_relu_back = &rnn_back<T, S, true>;
   k.lstm_back = &lstm_back<T, S>;
   k.gru_back = &gru_back<T, S>;
   k.gru_zn_back = &gru_zn_back<T, S>;

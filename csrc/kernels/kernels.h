@@ -58,6 +58,9 @@ using StepFn = void (*)(const StepArgs<T>&, int row_begin, int row_end, int bloc
 template <class T>
 using BackFn = void (*)(const BackArgs<T>&, int row_begin, int row_end);
 
+// Elman RNN activations (torch: tanh, relu; Keras SimpleRNN also sigmoid, linear).
+enum class Activation { tanh = 0, relu = 1, sigmoid = 2, linear = 3 };
+
 template <class T>
 struct Kernels {
   const char* isa;
@@ -69,8 +72,10 @@ struct Kernels {
   // of `unit_block` hidden units holding all G gates' columns for those units.
   int unit_block;
   void (*pack_recurrent)(const T* w, std::ptrdiff_t ldw, int G, int H, int K, T* dst);
-  StepFn<T> rnn_tanh_step, rnn_relu_step, lstm_step, gru_step, gru_rz_step, gru_n_step;
-  BackFn<T> rnn_tanh_back, rnn_relu_back, lstm_back, gru_back, gru_zn_back, gru_r_back;
+  StepFn<T> rnn_step[4];  // by Activation
+  BackFn<T> rnn_back[4];
+  StepFn<T> lstm_step, gru_step, gru_rz_step, gru_n_step;
+  BackFn<T> lstm_back, gru_back, gru_zn_back, gru_r_back;
   // y[j] (+)= W[j, :K] · v for j < rows: the unpacked products of a single streaming step.
   void (*matvec)(const T* w, std::ptrdiff_t ldw, int rows, int K, const T* v, T* y, bool accumulate);
   // In-place activations (exposed for accuracy tests).

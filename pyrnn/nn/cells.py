@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from .modules import _GATES, Module, _check_size, _resolve_dtype, as_float_array
+from .modules import _GATES, _RNN_NONLINEARITIES, Module, _check_size, _resolve_dtype, as_float_array
 
 
 class RNNCellBase(Module):
@@ -126,11 +126,12 @@ class RNNCellBase(Module):
 
 
 class RNNCell(RNNCellBase):
-    """``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act = tanh or relu: ``h = cell(x, h)``."""
+    """``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act = tanh or relu (also sigmoid, linear):
+    ``h = cell(x, h)``."""
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=np.float32, seed=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        if nonlinearity not in _RNN_NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be one of {_RNN_NONLINEARITIES}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__("RNN_TANH", "rnn_" + nonlinearity, input_size, hidden_size, bias, dtype, seed)
 

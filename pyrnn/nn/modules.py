@@ -27,7 +27,8 @@ import numpy as np
 
 from .. import _core
 
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3, "LSTM": 4}
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "RNN_SIGMOID": 1, "RNN_LINEAR": 1, "GRU": 3, "LSTM": 4}
+_RNN_NONLINEARITIES = ("tanh", "relu", "sigmoid", "linear")  # torch has the first two; Keras all four
 
 
 def _check_size(name, value, minimum=1):
@@ -434,7 +435,10 @@ class RNNBase(Module):
 
 
 class RNN(RNNBase):
-    """Elman RNN: ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, act = tanh or relu.
+    """Elman RNN: ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
+
+    ``nonlinearity`` is "tanh" or "relu" as in torch, or also "sigmoid" or "linear" (Keras
+    SimpleRNN's other activations).
 
     Example::
 
@@ -444,10 +448,10 @@ class RNN(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, dtype=np.float32, seed=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        if nonlinearity not in _RNN_NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be one of {_RNN_NONLINEARITIES}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
+        super().__init__("RNN_" + nonlinearity.upper(), input_size, hidden_size, num_layers,
                          bias, batch_first, dropout, bidirectional, dtype=dtype, seed=seed)
 
 
