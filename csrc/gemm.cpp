@@ -50,55 +50,70 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
   const int MR = kern.gemm_mr, NR = kern.gemm_nr;
   const int strips = ceil_div(N, NR), kblocks = ceil_div(K, kKC), mblocks = ceil_div(M, kMC);
   const std::size_t npad = static_cast<std::size_t>(strips) * NR;
-  // Tasks are (row block, run of strips); strips are split only when row blocks alone can't
-  // feed the pool, since each task packs its own rows of A.
   const int threads = get_num_threads();
-  int per_chunk = strips;
-  if (mblocks < threads) per_chunk = std::max(1, ceil_div(strips, ceil_div(threads, mblocks)));
-  const int chunks = ceil_div(strips, per_chunk);
 
-  // Each task packs its rows of A for one k-block, then runs them past every B strip of its run.
-  auto run_tasks = [&](int kb, int t0, int t1) {
-    const int k0 = kb * kKC, kc = std::min(kKC, K - k0);
-    const bool overwrite = kb == 0 && !accumulate;
-    thread_local AlignedVector<T> apack;
-    apack.resize(static_cast<std::size_t>(kMC + MR) * kKC);
-    for (int t = t0; t < t1; ++t) {
-      const int i0 = (t / chunks) * kMC, mc = std::min(kMC, M - i0);
-      const int s0 = (t % chunks) * per_chunk, s1 = std::min(strips, s0 + per_chunk);
-      const int panels = ceil_div(mc, MR);
-      for (int p = 0; p < panels; ++p) {
-        T* ap = apack.data() + static_cast<std::size_t>(p) * kc * MR;
-        const int rows = std::min(MR, M - (i0 + p * MR));
-        const T* src = a + (i0 + p * MR) * rsa + k0 * csa;
-        for (int k = 0; k < kc; ++k) {
-          int r = 0;
-          for (; r < rows; ++r) ap[k * MR + r] = src[r * rsa + k * csa];
-          for (; r < MR; ++r) ap[k * MR + r] = T(0);
-        }
-      }
-      for (int s = s0; s < s1; ++s) {
-        const T* bp = b.data.data() + k0 * npad + static_cast<std::size_t>(s) * kc * NR;
-        const int cols = std::min(NR, N - s * NR);
-        for (int p = 0; p < panels; ++p) {
-          const int row = i0 + p * MR;
-          kern.gemm_tile(kc, apack.data() + static_cast<std::size_t>(p) * kc * MR, bp, c + row * ldc + s * NR, ldc,
-                         std::min(MR, M - row), cols, overwrite);
-        }
+  // Rows [i0, i0 + mc) of A over k-block [k0, k0 + kc), packed as MR-row panels, k-major.
+  auto pack_a = [&](int i0, int mc, int k0, int kc, T* ap) {
+    for (int p = 0; p * MR < mc; ++p, ap += static_cast<std::size_t>(kc) * MR) {
+      const int rows = std::min(MR, M - (i0 + p * MR));
+      const T* src = a + (i0 + p * MR) * rsa + k0 * csa;
+      if (rows < MR) std::fill(ap, ap + static_cast<std::size_t>(kc) * MR, T(0));
+      if (rsa == 1) {  // A's columns are contiguous (A is a transpose): copy runs of rows
+        for (int k = 0; k < kc; ++k) std::copy(src + k * csa, src + k * csa + rows, ap + k * MR);
+      } else if (csa == 1) {  // row-major A: read each row contiguously
+        for (int r = 0; r < rows; ++r)
+          for (int k = 0; k < kc; ++k) ap[k * MR + r] = src[r * rsa + k];
+      } else {
+        for (int k = 0; k < kc; ++k)
+          for (int r = 0; r < rows; ++r) ap[k * MR + r] = src[r * rsa + k * csa];
       }
     }
   };
+  // Packed panels of rows [i0, i0 + mc) times B strips [s0, s1) of k-block kb.
+  auto multiply = [&](const T* ap, int i0, int mc, int kb, int s0, int s1) {
+    const int k0 = kb * kKC, kc = std::min(kKC, K - k0);
+    const bool overwrite = kb == 0 && !accumulate;
+    for (int s = s0; s < s1; ++s) {
+      const T* bp = b.data.data() + k0 * npad + static_cast<std::size_t>(s) * kc * NR;
+      const int cols = std::min(NR, N - s * NR);
+      for (int p = 0; p * MR < mc; ++p) {
+        const int row = i0 + p * MR;
+        kern.gemm_tile(kc, ap + static_cast<std::size_t>(p) * kc * MR, bp, c + row * ldc + s * NR, ldc,
+                       std::min(MR, M - row), cols, overwrite);
+      }
+    }
+  };
+
   if (mblocks >= threads) {
-    // Many rows (BLIS's order): one k-block at a time over all tasks, so the block of packed B
-    // stays in cache while every row block of A streams past it.
-    for (int kb = 0; kb < kblocks; ++kb)
-      parallel_for(mblocks * chunks, [&](int t0, int t1) { run_tasks(kb, t0, t1); });
-  } else {
-    // Few rows (the products inside the time loop): one parallel region for all k-blocks.
-    parallel_for(mblocks * chunks, [&](int t0, int t1) {
-      for (int kb = 0; kb < kblocks; ++kb) run_tasks(kb, t0, t1);
-    });
+    // Many rows (BLIS's order): one k-block at a time, tasks are row blocks; the block of packed
+    // B stays in cache while every row block of A streams past it.
+    for (int kb = 0; kb < kblocks; ++kb) {
+      const int k0 = kb * kKC, kc = std::min(kKC, K - k0);
+      parallel_for(mblocks, [&](int t0, int t1) {
+        thread_local AlignedVector<T> apack;
+        apack.resize(static_cast<std::size_t>(kMC + MR) * kKC);
+        for (int t = t0; t < t1; ++t) {
+          const int i0 = t * kMC, mc = std::min(kMC, M - i0);
+          pack_a(i0, mc, k0, kc, apack.data());
+          multiply(apack.data(), i0, mc, kb, 0, strips);
+        }
+      });
+    }
+    return;
   }
+  // Few rows (the products inside the time loop): all of A is packed once, shared, and the
+  // threads split the strips of B.
+  const int panels = ceil_div(M, MR);
+  const std::size_t block = static_cast<std::size_t>(panels) * MR * kKC;  // one k-block of packed A
+  thread_local AlignedVector<T> shared;
+  shared.resize(block * kblocks);
+  T* packed_a = shared.data();
+  parallel_for(kblocks, [&](int kb0, int kb1) {
+    for (int kb = kb0; kb < kb1; ++kb) pack_a(0, M, kb * kKC, std::min(kKC, K - kb * kKC), packed_a + kb * block);
+  });
+  parallel_for(strips, [&](int s0, int s1) {
+    for (int kb = 0; kb < kblocks; ++kb) multiply(packed_a + kb * block, 0, M, kb, s0, s1);
+  });
 }
 
 template <class T>
