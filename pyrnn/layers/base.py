@@ -1,0 +1,198 @@
+"""The ``Layer`` base class of the Keras-style API.
+
+A layer owns its parameters in ``self._params`` (name -> live array, in the layout its
+computation uses) and their gradients in ``self._grads`` (same names and shapes). ``call``
+computes the output (keeping, when ``training``, what ``backward`` needs); ``backward`` takes
+dL/d(output), adds the parameter gradients into ``self._grads`` and returns dL/d(input).
+``get_weights`` / ``set_weights`` speak Keras's layout and order; the model's optimizer updates
+the arrays named in ``_trainable_names`` in place.
+
+Example::
+
+    >>> from pyrnn.layers import Dense
+    >>> d = Dense(3)
+    >>> y = d(np.ones((2, 4), np.float32))
+    >>> [w.shape for w in d.get_weights()]
+    [(4, 3), (3,)]
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+
+from .. import initializers
+
+_UIDS = itertools.count()
+_NAME_COUNTS = {}
+
+
+def _snake(name):
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _unique_name(base):
+    n = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def _check_unsupported(layer, **options):
+    """NotImplementedError for Keras options this layer accepts but does not implement."""
+    for key, value in options.items():
+        if value not in (None, 0, 0.0, False):
+            raise NotImplementedError(f"{type(layer).__name__}: {key}={value!r} is not supported by pyrnn yet")
+
+
+class Layer:
+    """Base class: name, trainable, build/call/backward, weights in Keras's order."""
+
+    supports_masking = False
+
+    def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, input_dim=None,
+                 batch_input_shape=None, seed=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
+        self.name = name or _unique_name(_snake(type(self).__name__))
+        self.trainable = bool(trainable)
+        self.dtype = np.dtype(dtype or "float32")
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{self.name}: dtype must be float32 or float64, got {self.dtype}")
+        if batch_input_shape is not None:
+            input_shape = tuple(batch_input_shape)[1:]
+        elif input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        self._input_shape_arg = None if input_shape is None else tuple(input_shape)
+        self.seed = seed
+        self._rng = None
+        self._params, self._grads = {}, {}
+        self._trainable_names = []  # parameters the optimizer updates (all of them, usually)
+        self.built = False
+        self.input_shape = None  # (None, ...) once built
+
+    # ------------------------------------------------------------------ building
+    @property
+    def rng(self):
+        """The layer's Generator: from ``seed``, else drawn from NumPy's global RNG."""
+        if self._rng is None:
+            self._rng = initializers.default_rng(self.seed)
+        return self._rng
+
+    def add_weight(self, name, shape, initializer, trainable=True):
+        value = initializers.get(initializer)(shape, self.dtype, self.rng)
+        self._params[name] = np.ascontiguousarray(value, dtype=self.dtype)
+        self._grads[name] = np.zeros_like(self._params[name])
+        if trainable:
+            self._trainable_names.append(name)
+        return self._params[name]
+
+    def build(self, input_shape):
+        self.built = True
+
+    def _maybe_build(self, input_shape):
+        if not self.built:
+            self.input_shape = (None,) + tuple(input_shape[1:])
+            self.build(self.input_shape)
+            self.built = True
+
+    def __call__(self, inputs, training=False, mask=None):
+        inputs = self._convert(inputs)
+        self._maybe_build(inputs.shape)
+        return self.call(inputs, training=training, mask=mask)
+
+    def _convert(self, inputs):
+        if type(inputs) is np.ndarray and inputs.dtype == self.dtype:
+            return inputs
+        return np.asarray(inputs, dtype=self.dtype)
+
+    # ------------------------------------------------------------------ computing
+    def call(self, inputs, training=False, mask=None):
+        return inputs
+
+    def backward(self, grad):
+        """dL/d(input) from dL/d(output); adds parameter gradients into ``_grads``."""
+        return grad
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the output: the input's mask passes through layers that support masking."""
+        return mask if self.supports_masking else None
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    # ------------------------------------------------------------------ weights
+    def _variables(self):
+        """(params dict, grads dict, name) of every parameter the optimizer updates."""
+        if not self.trainable:
+            return []
+        return [(self._params, self._grads, name) for name in self._trainable_names]
+
+    def _sublayers(self):
+        return []
+
+    def _zero_grads(self):
+        for g in self._grads.values():
+            g.fill(0)
+        for layer in self._sublayers():
+            layer._zero_grads()
+
+    @property
+    def weights(self):
+        return self.get_weights()
+
+    def _keras_weight_names(self):
+        return list(self._params)
+
+    def get_weights(self):
+        """Copies of the weights, in Keras's order, shapes and layout."""
+        return [self._params[n].copy() for n in self._keras_weight_names()]
+
+    def _check_weights(self, weights, shapes):
+        weights = list(weights)
+        if len(weights) != len(shapes):
+            raise ValueError(f"{self.name}: set_weights expected {len(shapes)} arrays, got {len(weights)}")
+        out = []
+        for i, (w, shape) in enumerate(zip(weights, shapes)):
+            w = np.asarray(w, dtype=self.dtype)
+            if w.shape != tuple(shape):
+                raise ValueError(f"{self.name}: weight {i} expected shape {tuple(shape)}, got {w.shape}")
+            out.append(w)
+        return out
+
+    def set_weights(self, weights):
+        """Set the weights from a list in Keras's order (values are copied into the live arrays)."""
+        names = self._keras_weight_names()
+        for n, w in zip(names, self._check_weights(weights, [self._params[n].shape for n in names])):
+            self._params[n][...] = w
+
+    def weight_shapes(self):
+        return [w.shape for w in self.get_weights()]
+
+    def count_params(self):
+        return int(sum(int(np.prod(s)) for s in self.weight_shapes()))
+
+    @property
+    def trainable_weights(self):
+        return self.get_weights() if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        return [] if self.trainable else self.get_weights()
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        if self.seed is not None:
+            config["seed"] = self.seed
+        if self._input_shape_arg is not None:
+            config["input_shape"] = list(self._input_shape_arg)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"

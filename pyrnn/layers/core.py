@@ -1,0 +1,297 @@
+"""Core layers: ``Input``, ``Dense``, ``Dropout``, ``Embedding``, ``Masking``, ``TimeDistributed``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import activations, initializers
+from .base import Layer, _check_unsupported
+
+
+class InputLayer(Layer):
+    """Declares the input shape (without the batch dimension) of a ``Sequential`` model.
+
+    Example::
+
+        >>> model = Sequential([Input((10, 1)), SimpleRNN(50), Dense(1)])
+    """
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, **kwargs):
+        shape = shape if shape is not None else input_shape
+        if shape is None:
+            raise ValueError("Input: shape is required, e.g. Input((timesteps, features))")
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        super().__init__(name=name, dtype=dtype, input_shape=shape, **kwargs)
+        self.shape = shape
+        self.batch_size = batch_size
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("input_shape", None)
+        config["shape"] = list(self.shape)
+        return config
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):
+    """``Input(shape)``: the first entry of a ``Sequential`` model (an ``InputLayer``)."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)
+
+
+class Dense(Layer):
+    """``activation(inputs @ kernel + bias)``; on 3-D input (batch, time, features) it applies
+    to every time step.
+
+    Example::
+
+        >>> d = Dense(4, activation="relu")
+        >>> d(np.ones((2, 3), np.float32)).shape
+        (2, 4)
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        _check_unsupported(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                           activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                           bias_constraint=bias_constraint)
+        self.units = int(units)
+        if self.units < 1:
+            raise ValueError(f"Dense: units must be >= 1, got {units}")
+        self.activation = activations.get(activation)
+        self._linear = self.activation.name == "linear"
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self._cache = None
+
+    def build(self, input_shape):
+        self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), self.bias_initializer)
+
+    def call(self, inputs, training=False, mask=None):
+        z = inputs @ self._params["kernel"]
+        if self.use_bias:
+            z += self._params["bias"]
+        y = z if self._linear else self.activation.forward(z)
+        self._cache = (inputs, z, y) if training else None
+        return y
+
+    def backward(self, grad):
+        x, z, y = self._cache
+        self._cache = None
+        if not self._linear:
+            grad = self.activation.backward(grad, z, y)
+        k = self._params["kernel"]
+        if x.ndim == 2:
+            self._grads["kernel"] += x.T @ grad
+            if self.use_bias:
+                self._grads["bias"] += grad.sum(axis=0)
+        else:
+            g2 = grad.reshape(-1, grad.shape[-1])
+            self._grads["kernel"] += x.reshape(-1, x.shape[-1]).T @ g2
+            if self.use_bias:
+                self._grads["bias"] += g2.sum(axis=0)
+        return grad @ k.T
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": self.activation.name,
+                "use_bias": self.use_bias, "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}
+
+
+class Dropout(Layer):
+    """Zeroes a fraction ``rate`` of the inputs during training and scales the rest by 1/(1-rate).
+
+    Example::
+
+        >>> Dropout(0.5, seed=0)(np.ones((2, 4), np.float32), training=True).shape
+        (2, 4)
+    """
+
+    supports_masking = True
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self._mask = None
+
+    def call(self, inputs, training=False, mask=None):
+        if not training or self.rate == 0:
+            self._mask = None
+            return inputs
+        shape = inputs.shape if self.noise_shape is None else tuple(
+            s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
+        keep = self.dtype.type(1 - self.rate)
+        self._mask = (self.rng.random(shape) >= self.rate).astype(self.dtype) / keep
+        return inputs * self._mask
+
+    def backward(self, grad):
+        return grad if self._mask is None else grad * self._mask
+
+    def get_config(self):
+        config = {**super().get_config(), "rate": self.rate}
+        if self.noise_shape is not None:
+            config["noise_shape"] = list(self.noise_shape)
+        return config
+
+
+class Embedding(Layer):
+    """Maps integer ids (batch, time) to vectors (batch, time, output_dim); with ``mask_zero``
+    id 0 is padding and the mask it makes reaches the recurrent layers.
+
+    Example::
+
+        >>> e = Embedding(100, 8, mask_zero=True)
+        >>> e(np.array([[5, 7, 0]])).shape
+        (1, 3, 8)
+    """
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
+                 embeddings_constraint=None, mask_zero=False, input_length=None, **kwargs):
+        super().__init__(**kwargs)
+        _check_unsupported(self, embeddings_regularizer=embeddings_regularizer,
+                           embeddings_constraint=embeddings_constraint)
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.mask_zero = bool(mask_zero)
+        self._ids = None
+
+    def _convert(self, inputs):
+        ids = np.asarray(inputs)
+        if ids.dtype.kind == "f":
+            ids = ids.astype(np.int64)
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"{self.name}: expected integer ids, got dtype {ids.dtype}")
+        return ids
+
+    def build(self, input_shape):
+        self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer)
+
+    def call(self, inputs, training=False, mask=None):
+        if inputs.size and (inputs.min() < 0 or inputs.max() >= self.input_dim):
+            raise ValueError(f"{self.name}: ids must be in [0, {self.input_dim}), got "
+                             f"min {inputs.min()} and max {inputs.max()}")
+        self._ids = inputs if training else None
+        return self._params["embeddings"][inputs]
+
+    def backward(self, grad):
+        g = self._grads["embeddings"]
+        np.add.at(g, self._ids.reshape(-1), grad.reshape(-1, self.output_dim))
+        self._ids = None
+        return None  # integer ids have no gradient
+
+    def compute_mask(self, inputs, mask=None):
+        return (np.asarray(inputs) != 0) if self.mask_zero else None
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def get_config(self):
+        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+                "mask_zero": self.mask_zero,
+                "embeddings_initializer": initializers.serialize(self.embeddings_initializer)}
+
+
+class Masking(Layer):
+    """Masks time steps whose features all equal ``mask_value`` (they are skipped downstream)
+    and zeroes them in the output, as Keras does.
+
+    Example::
+
+        >>> x = np.array([[[1.0], [2.0], [0.0]]])
+        >>> Masking(0.0).compute_mask(x).tolist()
+        [[True, True, False]]
+    """
+
+    supports_masking = True
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = float(mask_value)
+        self._keep = None
+
+    def compute_mask(self, inputs, mask=None):
+        return np.any(inputs != self.mask_value, axis=-1)
+
+    def call(self, inputs, training=False, mask=None):
+        keep = self.compute_mask(inputs)[..., None].astype(self.dtype)
+        self._keep = keep if training else None
+        return inputs * keep
+
+    def backward(self, grad):
+        return grad * self._keep
+
+    def get_config(self):
+        return {**super().get_config(), "mask_value": self.mask_value}
+
+
+class TimeDistributed(Layer):
+    """Applies ``layer`` to every time step of (batch, time, ...) input.
+
+    Example::
+
+        >>> td = TimeDistributed(Dense(2))
+        >>> td(np.ones((4, 5, 3), np.float32)).shape
+        (4, 5, 2)
+    """
+
+    supports_masking = True
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, Layer):
+            raise TypeError(f"TimeDistributed wraps a Layer, got {type(layer).__name__}")
+        self.layer = layer
+        self._shape = None
+
+    def _sublayers(self):
+        return [self.layer]
+
+    def build(self, input_shape):
+        self.layer._maybe_build((None,) + tuple(input_shape[2:]))
+
+    def call(self, inputs, training=False, mask=None):
+        b, t = inputs.shape[:2]
+        self._shape = (b, t) + inputs.shape[2:]
+        y = self.layer.call(inputs.reshape((b * t,) + inputs.shape[2:]), training=training)
+        return y.reshape((b, t) + y.shape[1:])
+
+    def backward(self, grad):
+        b, t = grad.shape[:2]
+        g = self.layer.backward(grad.reshape((b * t,) + grad.shape[2:]))
+        return None if g is None else g.reshape(self._shape)
+
+    def compute_output_shape(self, input_shape):
+        inner = self.layer.compute_output_shape((input_shape[0],) + tuple(input_shape[2:]))
+        return (input_shape[0], input_shape[1]) + tuple(inner[1:])
+
+    # the wrapped layer's weights are this layer's
+    def _variables(self):
+        return self.layer._variables() if self.trainable else []
+
+    def get_weights(self):
+        return self.layer.get_weights()
+
+    def set_weights(self, weights):
+        self.layer.set_weights(weights)
+
+    def get_config(self):
+        from . import serialize
+        return {**super().get_config(), "layer": serialize(self.layer)}
+
+    @classmethod
+    def from_config(cls, config):
+        from . import deserialize
+        config = dict(config)
+        return cls(deserialize(config.pop("layer")), **config)
