@@ -252,42 +252,50 @@ inline void recurrent_tail(int rows, int r0, const T* wp, int K, const T* h, std
   }
 }
 
+// h: the rows' inputs from column k0 on, K: the depth of this part of the product.
 template <class T, class S, int G, int GP, int G0, class Epi>
-inline void recurrent_rows(const StepArgs<T>& a, const T* wb, int row0, int row1, int u, int n, Epi& epi) {
+inline void recurrent_rows(const StepArgs<T>& a, const T* wb, const T* h, int K, int row0, int row1, int u, int n,
+                           Epi& epi) {
   constexpr int R = rows_per_tile<S>(GP);
-  const int K = a.K;
   int r0 = row0;
   for (; r0 + R <= row1; r0 += R) {
     typename S::reg acc[R][GP];
-    recurrent_tile<T, S, G, GP, G0, R>(wb, K, a.h_in + r0 * a.ld_h_in, a.ld_h_in, acc);
+    recurrent_tile<T, S, G, GP, G0, R>(wb, K, h + r0 * a.ld_h_in, a.ld_h_in, acc);
     for (int r = 0; r < R; ++r) epi(r0 + r, u, n, acc[r], G0);
   }
-  if (r0 < row1) recurrent_tail<T, S, G, GP, G0, R - 1>(row1 - r0, r0, wb, K, a.h_in, a.ld_h_in, u, n, epi);
+  if (r0 < row1) recurrent_tail<T, S, G, GP, G0, R - 1>(row1 - r0, r0, wb, K, h, a.ld_h_in, u, n, epi);
+}
+
+// out[b, gates g0..] += acc: a part of the product that is not the last one.
+template <class T, class S>
+inline void add_partial(const StepArgs<T>& a, int b, int u, int n, const typename S::reg* acc, int g0, int count) {
+  T* gx = a.gates + b * a.ld_gates + u;
+  for (int g = 0; g < count; ++g) {
+    T* p = gx + (g0 + g) * a.H;
+    store_n<S>(p, S::add(acc[g], load_n<S>(p, n)), n);
+  }
 }
 
 template <class T, class S, int G, int GP, int G0, class Epi>
-inline void gate_passes(const StepArgs<T>& a, const T* wb, int row0, int row1, int u, int n, Epi& epi) {
+inline void gate_passes(const StepArgs<T>& a, const T* wb, const T* h, int K, int row0, int row1, int u, int n,
+                        Epi& epi) {
   using reg = typename S::reg;
   if constexpr (G0 + GP < G) {
-    auto partial = [&](int b, int, int, const reg* acc, int) {
-      T* gx = a.gates + b * a.ld_gates + u;
-      for (int g = 0; g < GP; ++g) {
-        T* p = gx + (G0 + g) * a.H;
-        store_n<S>(p, S::add(acc[g], load_n<S>(p, n)), n);
-      }
-    };
-    recurrent_rows<T, S, G, GP, G0>(a, wb, row0, row1, u, n, partial);
-    gate_passes<T, S, G, GP, G0 + GP>(a, wb, row0, row1, u, n, epi);
+    auto partial = [&](int b, int, int, const reg* acc, int) { add_partial<T, S>(a, b, u, n, acc, G0, GP); };
+    recurrent_rows<T, S, G, GP, G0>(a, wb, h, K, row0, row1, u, n, partial);
+    gate_passes<T, S, G, GP, G0 + GP>(a, wb, h, K, row0, row1, u, n, epi);
   } else {
-    recurrent_rows<T, S, G, G - G0, G0>(a, wb, row0, row1, u, n, epi);
+    recurrent_rows<T, S, G, G - G0, G0>(a, wb, h, K, row0, row1, u, n, epi);
   }
 }
 
 // Rows [row0, row1) x hidden-unit blocks [blk0, blk1) of one step. Rows go in chunks so that
-// a chunk of h stays in cache while it meets every weight block.
-template <class T, class S, int G, class Epi>
+// a chunk of h stays in cache while it meets every weight block. A deep product (large K) goes
+// in k-chunks whose slice of the weight block fits in L1, all but the last summed into the
+// gates buffer; KSplit = false where a gate's hidden part must stay apart (GRU's n).
+template <class T, class S, int G, bool KSplit = true, class Epi>
 inline void recurrent_step(const StepArgs<T>& a, const T* w, int row0, int row1, int blk0, int blk1, Epi epi) {
-  constexpr int kRowChunk = 96;
+  constexpr int kRowChunk = 96, kDepth = 256;
   const int K = a.K;
   if (a.w_rows) {  // unpacked weights: the G gate rows of each unit block by dot products
     for (int b = row0; b < row1; ++b)
@@ -311,11 +319,22 @@ inline void recurrent_step(const StepArgs<T>& a, const T* w, int row0, int row1,
     for (int blk = blk0; blk < blk1; ++blk) {
       const T* wb = w + static_cast<std::ptrdiff_t>(blk) * K * G * S::W;
       const int u = blk * S::W, n = std::min(S::W, a.H - u);
-      constexpr int GP = gates_per_pass<S>(G);
-      if (GP < G && c1 - c0 <= rows_per_tile<S>(G))  // a few rows: all gates fit in one pass
-        gate_passes<T, S, G, G, 0>(a, wb, c0, c1, u, n, epi);
-      else
-        gate_passes<T, S, G, GP, 0>(a, wb, c0, c1, u, n, epi);
+      auto run = [&](int k0, int depth, auto& e) {
+        const T* wk = wb + static_cast<std::ptrdiff_t>(k0) * G * S::W;
+        constexpr int GP = gates_per_pass<S>(G);
+        if (GP < G && c1 - c0 <= rows_per_tile<S>(G))  // a few rows: all gates fit in one pass
+          gate_passes<T, S, G, G, 0>(a, wk, a.h_in + k0, depth, c0, c1, u, n, e);
+        else
+          gate_passes<T, S, G, GP, 0>(a, wk, a.h_in + k0, depth, c0, c1, u, n, e);
+      };
+      int k0 = 0;
+      if (KSplit && K >= 2 * kDepth) {
+        auto partial = [&](int b, int, int, const typename S::reg* acc, int first) {
+          add_partial<T, S>(a, b, u, n, acc, first, G - first);
+        };
+        for (; K - k0 > kDepth; k0 += kDepth) run(k0, kDepth, partial);
+      }
+      run(k0, K - k0, epi);
     }
   }
 }
@@ -383,7 +402,8 @@ template <class T, class S>
 void gru_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
   using reg = typename S::reg;
   const int H = a.H;
-  recurrent_step<T, S, 3>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int first) {
+  // No k-split: the hidden part of n (W_hn h + b_hn) must not be summed into x_n.
+  recurrent_step<T, S, 3, false>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int first) {
     T* gx = a.gates + b * a.ld_gates + u;
     const reg r = vsigmoid<S>(preact<T, S>(acc, first, gx, 0, H, n));
     const reg z = vsigmoid<S>(preact<T, S>(acc, first, gx, 1, H, n));
@@ -421,7 +441,8 @@ template <class T, class S>
 void gru_n_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
   using reg = typename S::reg;
   const int H = a.H;
-  recurrent_step<T, S, 1>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int first) {
+  // No k-split: its one gate sits in the n slot (2H), not where partial sums would go (0).
+  recurrent_step<T, S, 1, false>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int) {
     T* gx = a.gates + b * a.ld_gates + u;
     reg pre = S::add(acc[0], load_n<S>(gx + 2 * H, n));
     if (a.bias_hn) pre = S::add(pre, load_n<S>(a.bias_hn + u, n));
