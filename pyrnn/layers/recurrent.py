@@ -204,7 +204,7 @@ class _Recurrent(Layer):
         w = (p["weight_ih_l0"], p["weight_hh_l0"], p.get("bias_ih_l0"), p.get("bias_hh_l0"))
 
         if mask is None:
-            xt = np.ascontiguousarray(x.transpose(1, 0, 2))
+            xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=self.dtype)
             out, hn, cn, ws = _core.forward(self._cell, xt, h0, c0, *w, training, None, None)
             y = out.transpose(1, 0, 2) if self.return_sequences else hn
             packing = None
@@ -213,7 +213,7 @@ class _Recurrent(Layer):
             order = packing["order"]
             xs = x[order[:, None], packing["src"]]
             xs[~packing["valid"]] = 0
-            xt = np.ascontiguousarray(xs.transpose(1, 0, 2))
+            xt = np.ascontiguousarray(xs.transpose(1, 0, 2), dtype=self.dtype)
             h0 = np.ascontiguousarray(h0[order])
             c0 = None if c0 is None else np.ascontiguousarray(c0[order])
             out, hn, cn, ws = _core.forward(self._cell, xt, h0, c0, *w, training, packing["batch_sizes"], None)

@@ -207,6 +207,29 @@ class Sequential:
                 x = layer.call(x, train_here, None)
         return x
 
+    def _gradients(self, x, y, flat_g, layers, uses_mask, first, backward_layers):
+        """One forward and backward pass: the loss, and its gradient in ``flat_g``."""
+        flat_g.fill(0)
+        out = self._forward(x, True, layers, uses_mask, first)
+        loss, g = self.loss.value_and_grad(y, out)
+        for layer in backward_layers:
+            g = layer.backward(g)
+        return loss, out
+
+    def compute_gradients(self, x, y):
+        """(loss, [gradient of each trainable parameter]) on one batch, without updating anything.
+
+        Gradients are in the layers' internal layout (PyTorch's for recurrent layers), in the
+        order of the flat parameter vector; for checks and custom training loops."""
+        self._check_compiled()
+        x = self._convert_x(x)
+        self._ensure_built(x)
+        y = self._convert_y(y, x)
+        _, _, flat_g, _ = self._pack()
+        layers, uses_mask, first = self._run_plan()
+        loss, _ = self._gradients(x, y, flat_g, layers, uses_mask, first, layers[first:][::-1])
+        return loss, [g[n].copy() for _, g, n in self._variables()]
+
     def __call__(self, x, training=False):
         x = self._convert_x(x)
         self._ensure_built(x)
@@ -287,7 +310,6 @@ class Sequential:
 
         layers, uses_mask, first = self._run_plan()
         backward_layers = layers[first:][::-1]
-        loss_fn = self.loss
         optimizer = self.optimizer
         self.stop_training = False
         rng = np.random.default_rng(self.seed) if self.seed is not None else np.random
@@ -315,12 +337,7 @@ class Sequential:
                 if batch_begin:
                     for cb in batch_begin:
                         cb.on_train_batch_begin(step, {})
-                # --- the training step
-                flat_g.fill(0)
-                out = self._forward(xb, True, layers, uses_mask, first)
-                loss, g = loss_fn.value_and_grad(yb, out)
-                for layer in backward_layers:
-                    g = layer.backward(g)
+                loss, out = self._gradients(xb, yb, flat_g, layers, uses_mask, first, backward_layers)
                 optimizer.apply_flat(flat_w, flat_g)
                 # --- bookkeeping
                 bs = len(xb)
