@@ -44,8 +44,6 @@ struct Simd {
   static reg round(reg a) { return std::nearbyint(a); }
   static reg pow2i(reg n) { return n == n ? std::ldexp(T(1), static_cast<int>(n)) : n; }  // 2^n, n integral
   static reg positive_mask(reg a, reg v) { return a > T(0) ? v : T(0); }
-  template <class F>
-  static reg map(reg a, F f) { return f(a); }
 };
 #endif
 
@@ -112,12 +110,18 @@ struct Simd<double> {
   static reg max(reg a, reg b) { return _mm256_max_pd(a, b); }
   static reg min(reg a, reg b) { return _mm256_min_pd(a, b); }
   static reg positive_mask(reg a, reg v) { return _mm256_and_pd(_mm256_cmp_pd(a, zero(), _CMP_GT_OQ), v); }
-  template <class F>
-  static reg map(reg a, F f) {
-    alignas(32) double t[W];
-    _mm256_store_pd(t, a);
-    for (double& x : t) x = f(x);
-    return _mm256_load_pd(t);
+  static reg abs(reg a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
+  static reg copysign(reg mag, reg sign) {
+    const reg m = _mm256_set1_pd(-0.0);
+    return _mm256_or_pd(_mm256_andnot_pd(m, mag), _mm256_and_pd(m, sign));
+  }
+  static reg select_lt(reg a, reg b, reg if_lt, reg otherwise) {
+    return _mm256_blendv_pd(otherwise, if_lt, _mm256_cmp_pd(a, b, _CMP_LT_OQ));
+  }
+  static reg round(reg a) { return _mm256_round_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static reg pow2i(reg n) {  // n integral in [-1022, 1023]
+    const __m256i e = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n)), _mm256_set1_epi64x(1023));
+    return _mm256_castsi256_pd(_mm256_slli_epi64(e, 52));
   }
 };
 #endif
@@ -179,12 +183,20 @@ struct Simd<double> {
   static reg max(reg a, reg b) { return _mm512_max_pd(a, b); }
   static reg min(reg a, reg b) { return _mm512_min_pd(a, b); }
   static reg positive_mask(reg a, reg v) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, zero(), _CMP_GT_OQ), v); }
-  template <class F>
-  static reg map(reg a, F f) {
-    alignas(64) double t[W];
-    _mm512_store_pd(t, a);
-    for (double& x : t) x = f(x);
-    return _mm512_load_pd(t);
+  static reg abs(reg a) { return _mm512_abs_pd(a); }
+  static reg copysign(reg mag, reg sign) {
+    const __m512i m = _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ull));
+    const __m512i r = _mm512_or_si512(_mm512_andnot_si512(m, _mm512_castpd_si512(mag)),
+                                      _mm512_and_si512(m, _mm512_castpd_si512(sign)));
+    return _mm512_castsi512_pd(r);
+  }
+  static reg select_lt(reg a, reg b, reg if_lt, reg otherwise) {
+    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, _CMP_LT_OQ), otherwise, if_lt);
+  }
+  static reg round(reg a) { return _mm512_roundscale_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static reg pow2i(reg n) {  // n integral in [-1022, 1023]
+    const __m512i e = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_cvtpd_epi32(n)), _mm512_set1_epi64(1023));
+    return _mm512_castsi512_pd(_mm512_slli_epi64(e, 52));
   }
 };
 #endif
