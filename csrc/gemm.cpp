@@ -9,6 +9,19 @@ namespace pyrnn {
 namespace {
 constexpr int kKC = 256;  // depth of a k-block: an A panel and a B strip stay in L1
 constexpr int kMC = 144;  // rows of A per task, packed into L2 (a multiple of every tile height)
+// Below this much work (flops, or elements to pack) the pool costs more than it saves.
+constexpr double kParallelGemmFlops = 4e5;
+constexpr double kParallelPackElements = 1 << 16;
+
+// parallel_for, or the whole range on this thread when the work is small.
+template <class F>
+void maybe_parallel(bool parallel, int n, F&& f) {
+  if (parallel) {
+    parallel_for(n, f);
+  } else if (n > 0) {
+    f(0, n);
+  }
+}
 
 inline int ceil_div(long long a, long long b) { return static_cast<int>((a + b - 1) / b); }
 }  // namespace
@@ -22,7 +35,7 @@ void PackedB<T>::pack(int K_, int N_, const T* b, std::ptrdiff_t rsb, std::ptrdi
   const std::size_t npad = static_cast<std::size_t>(strips) * nr;
   data.resize(npad * static_cast<std::size_t>(K));
   const int kblocks = ceil_div(K, kKC);
-  parallel_for(kblocks * strips, [&](int t0, int t1) {
+  maybe_parallel(static_cast<double>(K) * N >= kParallelPackElements, kblocks * strips, [&](int t0, int t1) {
     for (int t = t0; t < t1; ++t) {
       const int kb = t / strips, s = t % strips;
       const int k0 = kb * kKC, kc = std::min(kKC, K - k0);
@@ -50,7 +63,8 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
   const int MR = kern.gemm_mr, NR = kern.gemm_nr;
   const int strips = ceil_div(N, NR), kblocks = ceil_div(K, kKC), mblocks = ceil_div(M, kMC);
   const std::size_t npad = static_cast<std::size_t>(strips) * NR;
-  const int threads = get_num_threads();
+  const bool parallel = 2.0 * M * N * K >= kParallelGemmFlops;
+  const int threads = parallel ? get_num_threads() : 1;
 
   // Rows [i0, i0 + mc) of A over k-block [k0, k0 + kc), packed as MR-row panels, k-major.
   auto pack_a = [&](int i0, int mc, int k0, int kc, T* ap) {
@@ -89,7 +103,7 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
     // B stays in cache while every row block of A streams past it.
     for (int kb = 0; kb < kblocks; ++kb) {
       const int k0 = kb * kKC, kc = std::min(kKC, K - k0);
-      parallel_for(mblocks, [&](int t0, int t1) {
+      maybe_parallel(parallel, mblocks, [&](int t0, int t1) {
         thread_local AlignedVector<T> apack;
         apack.resize(static_cast<std::size_t>(kMC + MR) * kKC);
         for (int t = t0; t < t1; ++t) {
@@ -108,10 +122,10 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
   thread_local AlignedVector<T> shared;
   shared.resize(block * kblocks);
   T* packed_a = shared.data();
-  parallel_for(kblocks, [&](int kb0, int kb1) {
+  maybe_parallel(parallel, kblocks, [&](int kb0, int kb1) {
     for (int kb = kb0; kb < kb1; ++kb) pack_a(0, M, kb * kKC, std::min(kKC, K - kb * kKC), packed_a + kb * block);
   });
-  parallel_for(strips, [&](int s0, int s1) {
+  maybe_parallel(parallel, strips, [&](int s0, int s1) {
     for (int kb = 0; kb < kblocks; ++kb) multiply(packed_a + kb * block, 0, M, kb, s0, s1);
   });
 }

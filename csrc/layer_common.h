@@ -13,7 +13,7 @@
 namespace pyrnn {
 
 // Below this many flops a step runs on the calling thread: waking the pool costs more.
-constexpr double kParallelStepFlops = 1.0e5;
+constexpr double kParallelStepFlops = 4.0e5;
 
 // bias[j] = b_ih[j] + b_hh[j] over the G*H gate columns, leaving out the b_hh of gate
 // `inner_gate` (GRU's b_hn sits inside r*(W_hn h + b_hn)); pass -1 to add all of it.
@@ -67,14 +67,17 @@ AlignedVector<T> packed_recurrent(const T* w, int G, int H, int K = -1) {
 template <class T>
 void column_sums(const T* m, std::ptrdiff_t rows, int cols, std::ptrdiff_t ld, T* out) {
   constexpr int kChunk = 64;
-  parallel_for((cols + kChunk - 1) / kChunk, [&](int c0, int c1) {
+  const auto sums = [&](int c0, int c1) {
     const int j0 = c0 * kChunk, j1 = std::min(cols, c1 * kChunk);
     std::fill(out + j0, out + j1, T(0));
     for (std::ptrdiff_t r = 0; r < rows; ++r) {
       const T* row = m + r * ld;
       for (int j = j0; j < j1; ++j) out[j] += row[j];
     }
-  });
+  };
+  const int chunks = (cols + kChunk - 1) / kChunk;
+  if (static_cast<double>(rows) * cols < (1 << 18)) return sums(0, chunks);
+  parallel_for(chunks, sums);
 }
 
 // dW[rows, :] = dG^T · Hprev, where Hprev is h0 followed by out[0 .. T-2]: the recurrent
