@@ -339,7 +339,7 @@ class SimpleRNN(_Recurrent):
             nn.RNN(1, 1, nonlinearity=self.activation)
         except ValueError:
             raise NotImplementedError(f"SimpleRNN: activation={self.activation!r} is not supported by the core "
-                                      f"(supported: tanh, relu, and sigmoid/linear once the core has them)") from None
+                                      f"(supported: tanh, relu, sigmoid, linear)") from None
 
     def _make_module(self, input_dim):
         return nn.RNN(input_dim, self.units, nonlinearity=self.activation, bias=self.use_bias, dtype=self.dtype,
