@@ -40,11 +40,16 @@ void PackedB<T>::pack(int K_, int N_, const T* b, std::ptrdiff_t rsb, std::ptrdi
       const int kb = t / strips, s = t % strips;
       const int k0 = kb * kKC, kc = std::min(kKC, K - k0);
       T* dst = data.data() + k0 * npad + static_cast<std::size_t>(s) * kc * nr;
-      for (int k = 0; k < kc; ++k)
-        for (int j = 0; j < nr; ++j) {
-          const int col = s * nr + j;
-          dst[k * nr + j] = col < N ? b[(k0 + k) * rsb + col * csb] : T(0);
-        }
+      const int cols = std::min(nr, N - s * nr);
+      const T* src = b + k0 * rsb + static_cast<std::ptrdiff_t>(s) * nr * csb;
+      if (cols < nr) std::fill(dst, dst + static_cast<std::size_t>(kc) * nr, T(0));
+      if (csb == 1) {  // row-major B: each k's strip is a contiguous run
+        for (int k = 0; k < kc; ++k)
+          for (int j = 0; j < cols; ++j) dst[k * nr + j] = src[k * rsb + j];
+      } else {
+        for (int j = 0; j < cols; ++j)  // read along B's contiguous direction when it is k
+          for (int k = 0; k < kc; ++k) dst[k * nr + j] = src[k * rsb + j * csb];
+      }
     }
   });
 }
