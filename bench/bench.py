@@ -525,6 +525,33 @@ def parse_args(argv=None):
     return args
 
 
+def sgemm_rates(args, notes):
+    """The machine's GEMM ceiling in this run: a 2048^3 product by NumPy's BLAS and by pyrnn's GEMM."""
+    n = 1024 if args.quick else 2048
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    flop = 2 * n ** 3
+    blas = flop / median_ms(lambda: a @ a, 3) / 1e6
+    ours = flop / median_ms(lambda: pyrnn._core._matmul(a, a), 3) / 1e6
+    notes.append(f"sgemm {n}^3: NumPy's BLAS {blas:.0f} GFLOP/s, pyrnn's GEMM {ours:.0f} GFLOP/s")
+    return blas
+
+
+def thread_scaling(args, notes):
+    """lstm-mid forward with 1 thread against --threads threads (the issue's >= 1.7x on 2)."""
+    if args.threads < 2:
+        return
+    case = next(c for c in CASES if c.name == "lstm-mid")
+    x, _ = make_inputs(case, args.dtype)
+    module = pyrnn_module(case, args.dtype).eval()
+    times = {}
+    for n in (1, args.threads):
+        pyrnn.set_num_threads(n)
+        times[n] = median_ms(lambda: module(x), args.repeat)
+    pyrnn.set_num_threads(args.threads)
+    notes.append(f"lstm-mid forward: {times[1]:.1f} ms on 1 thread, {times[args.threads]:.1f} ms on "
+                 f"{args.threads}: {times[1] / times[args.threads]:.2f}x")
+
+
 def main(argv=None):
     args = parse_args(argv)
     pyrnn.set_num_threads(args.threads)
@@ -538,6 +565,14 @@ def main(argv=None):
         if case.name in args.cases:
             rows += run_case(case, args, notes)
     stream = run_stream(args, notes) if "stream" in args.cases else None
+    if args.dtype == np.float32:
+        blas = sgemm_rates(args, notes)
+        for row in rows:
+            if row.case in ("lstm-mid", "lstm-large") and row.pyrnn:
+                notes.append(f"{row.case} {row.mode}: pyrnn at {100 * row.gflop / row.pyrnn * 1e3 / blas:.0f}% "
+                             "of the BLAS sgemm rate")
+    if "lstm-mid" in args.cases and not args.quick:
+        thread_scaling(args, notes)
     if args.quick:
         notes.append(f"--quick: the NumPy reference runs only on cases under {QUICK_REF_GFLOP:g} GFLOP "
                      "forward, plus lstm-mid forward")
