@@ -5,8 +5,14 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <climits>
+#include <cstdio>
+#include <fstream>
 #include <sstream>
+#include <system_error>
 #include <string>
 #include <vector>
 
@@ -20,6 +26,8 @@ namespace py = pybind11;
 using pyrnn::Cell;
 
 namespace {
+
+constexpr long long kMaxThreads = 1024;
 
 Cell parse_cell(const std::string& name) {
   if (name == "rnn_tanh") return Cell::rnn_tanh;
@@ -39,6 +47,63 @@ std::string shape_str(const std::vector<py::ssize_t>& s) {
   for (std::size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
   o << (s.size() == 1 ? ",)" : ")");
   return o.str();
+}
+
+// The memory this process can ever have: physical RAM, or a cgroup (container) limit when
+// lower. Buffers beyond it cannot be allocated and touched: asking for them is refused up
+// front with MemoryError, rather than letting the kernel's overcommit accept the request and
+// the OOM killer end the process when the pages are touched.
+double memory_limit_bytes() {
+  static const double limit = [] {
+    double best = 0;
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0) best = static_cast<double>(pages) * static_cast<double>(page);
+    for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+      std::ifstream f(path);
+      double v = 0;
+      if (f >> v && v > 0 && (best == 0 || v < best)) best = v;  // "max" (no limit) fails to parse
+    }
+    return best > 0 ? best : 1e300;
+  }();
+  return limit;
+}
+
+std::string gigabytes(double bytes) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3g GB", bytes / 1e9);
+  return buf;
+}
+
+// Memory that can be had now without the OOM killer: MemAvailable + SwapFree (Linux), or the limit.
+double memory_available_bytes() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  double kb = 0, total = 0;
+  bool found = false;
+  while (f >> key >> kb) {
+    if (key == "MemAvailable:" || key == "SwapFree:") {
+      total += kb * 1024.0;
+      found = true;
+    }
+    f.ignore(64, '\n');
+  }
+  return found ? std::min(total, memory_limit_bytes()) : memory_limit_bytes();
+}
+
+// MemoryError, before anything is allocated, when `bytes` of new buffers cannot fit: more than
+// the process can ever have, or (for requests above 1 GB, where reading /proc is cheap next to
+// the work) more than is available right now; with a 10% margin for everything else.
+void check_fits(double bytes, const std::string& what) {
+  constexpr double kMargin = 0.9;
+  const double limit = memory_limit_bytes();
+  const double available = bytes > 1e9 ? memory_available_bytes() : limit;
+  if (bytes > kMargin * limit || bytes > kMargin * available) {
+    const std::string have = bytes > limit ? gigabytes(limit) + " of memory this process can use"
+                                           : gigabytes(available) + " of memory available now";
+    PyErr_SetString(PyExc_MemoryError,
+                    (what + ": needs about " + gigabytes(bytes) + " of new buffers, more than 90% of the " + have).c_str());
+    throw py::error_already_set();
+  }
 }
 
 template <class T>
@@ -98,6 +163,8 @@ Dims dims_of(Cell cell, const py::array& x, const py::array& w_ih, const py::obj
   d.P = d.H;
   if (!w_hr.is_none()) {
     if (cell != Cell::lstm) throw std::invalid_argument("w_hr: a projection exists only for lstm");
+    if (!py::isinstance<py::array>(w_hr))
+      throw py::type_error("w_hr: expected a numpy array, got " + std::string(py::str(py::type::handle_of(w_hr).attr("__name__"))));
     const auto hr = py::reinterpret_borrow<py::array>(w_hr);
     if (hr.ndim() != 2) throw std::invalid_argument("w_hr: expected a 2-D array (P, H)");
     d.P = hr.shape(0);
@@ -131,6 +198,8 @@ pyrnn::LayerArgs<T> layer_args(Cell cell, const Dims& d, const py::array& x, con
   if (cell == Cell::lstm) {
     if (c0.is_none()) throw std::invalid_argument("c0: required for lstm");
     a.c0 = checked<T>(c0, "c0", {d.B, d.H});
+  } else if (!c0.is_none()) {
+    throw std::invalid_argument("c0: only lstm has a cell state; expected None");
   }
   return a;
 }
@@ -141,6 +210,13 @@ py::tuple forward_t(Cell cell, const py::array& x, const py::array& h0, const py
                     const py::object& batch_sizes, const py::object& w_hr) {
   const Dims d = dims_of(cell, x, w_ih, w_hr);
   pyrnn::LayerArgs<T> a = layer_args<T>(cell, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes);
+  {
+    // out, h_n, c_n, the workspace (training) or the same-sized gate scratch (inference), packed weights.
+    const double TB = static_cast<double>(d.steps) * d.B;
+    const double gates = static_cast<double>(pyrnn::workspace_size(cell, 1, 1, 1, a.w_hr != nullptr));
+    const double elems = TB * d.P + TB * d.H * gates + 2.0 * d.B * (d.H + d.P) + 2.0 * d.G * d.H * d.P + d.P * d.H;
+    check_fits(elems * sizeof(T), "forward");
+  }
   py::array_t<T> out({d.steps, d.B, d.P}), hn({d.B, d.P});
   py::object cn = py::none(), ws = py::none();
   a.out = out.mutable_data();
@@ -181,6 +257,15 @@ py::tuple backward_t(Cell cell, const py::array& x, const py::array& h0, const p
   if (lstm) {
     if (grad_cn.is_none()) throw std::invalid_argument("grad_cn: required for lstm");
     g.grad_cn = checked<T>(grad_cn, "grad_cn", {d.B, d.H});
+  } else if (!grad_cn.is_none()) {
+    throw std::invalid_argument("grad_cn: only lstm has a cell state; expected None");
+  }
+  {
+    // dx, the weight gradients, per-step gradient buffers (T*B rows for rnn and the projection).
+    const double TB = static_cast<double>(d.steps) * d.B, W = static_cast<double>(std::max(d.H, d.P));
+    const double elems = TB * d.I + TB * W + 2.0 * d.G * d.H * (d.I + d.P) + 2.0 * d.P * d.H + 4.0 * d.B * W +
+                         4.0 * d.G * d.H;
+    check_fits(elems * sizeof(T), "backward");
   }
   py::array_t<T> dx({d.steps, d.B, d.I}), dh0({d.B, d.P}), dw_ih({d.G * d.H, d.I}), dw_hh({d.G * d.H, d.P});
   py::object dc0 = py::none(), db_ih = py::none(), db_hh = py::none(), dw_hr = py::none();
@@ -241,10 +326,15 @@ py::array activation(const std::string& name, const py::array& x) {
 template <class T>
 py::tuple cell_step_t(Cell cell, const py::array& x, const py::array& h, const py::object& c, const py::array& w_ih,
                       const py::array& w_hh, const py::object& b_ih, const py::object& b_hh) {
-  if (x.ndim() != 2 || w_hh.ndim() != 2) throw std::invalid_argument("x: expected a 2-D array (B, I)");
+  if (x.ndim() != 2)
+    throw std::invalid_argument("x: expected a 2-D array (B, I), got " + std::to_string(x.ndim()) + "-D");
+  if (w_hh.ndim() != 2)
+    throw std::invalid_argument("w_hh: expected a 2-D array (G*H, H), got " + std::to_string(w_hh.ndim()) + "-D");
   const py::ssize_t B = x.shape(0), I = x.shape(1), H = w_hh.shape(1), G = pyrnn::gate_count(cell);
   if (I < 1 || H < 1) throw std::invalid_argument("input and hidden sizes must be at least 1");
-  if (B > INT_MAX / 8 || G * H > INT_MAX / 8 || I > INT_MAX / 8) throw std::invalid_argument("sizes too large");
+  if (B > INT_MAX / 8 || G * H > INT_MAX / 8 || I > INT_MAX / 8)
+    throw std::invalid_argument("sizes too large: B, G*H and I must each be below 2^28");
+  check_fits((3.0 * B * H + B * (G + 1.0) * H) * sizeof(T), "cell_step");
   pyrnn::LayerArgs<T> a;
   a.steps = 1;
   a.B = static_cast<int>(B);
@@ -260,6 +350,8 @@ py::tuple cell_step_t(Cell cell, const py::array& x, const py::array& h, const p
   if (lstm) {
     if (c.is_none()) throw std::invalid_argument("c: required for lstm");
     a.c0 = checked<T>(c, "c", {B, H});
+  } else if (!c.is_none()) {
+    throw std::invalid_argument("c: only lstm has a cell state; expected None");
   }
   py::array_t<T> h_new({B, H});
   py::object c_out = py::none(), hn_keep;
@@ -274,6 +366,7 @@ py::tuple cell_step_t(Cell cell, const py::array& x, const py::array& h, const p
     a.hn = hn.mutable_data();
     hn_keep = hn;
   }
+  if (B == 0) return py::make_tuple(h_new, c_out);  // nothing to compute (the core's step needs B >= 1)
   {
     py::gil_scoped_release nogil;
     pyrnn::cell_forward<T>(cell, a);
@@ -291,11 +384,14 @@ py::array matmul(const py::array& a, const py::array& b) {
     if (M > INT_MAX / 8 || N > INT_MAX / 8 || K > INT_MAX / 8) throw std::invalid_argument("matmul: too large");
     const T* pa = checked<T>(a, "a", {M, K});
     const T* pb = checked<T>(b, "b", {K, N});
+    check_fits((static_cast<double>(M) * N + static_cast<double>(K) * N) * sizeof(T), "matmul");
     py::array_t<T> c({M, N});
     T* pc = c.mutable_data();
-    py::gil_scoped_release nogil;
-    pyrnn::DenormalGuard ftz;
-    pyrnn::gemm<T>(static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), pa, K, 1, pb, N, 1, pc, N, false);
+    {
+      py::gil_scoped_release nogil;
+      pyrnn::DenormalGuard ftz;
+      pyrnn::gemm<T>(static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), pa, K, 1, pb, N, 1, pc, N, false);
+    }
     return c;
   };
   return by_dtype(a, [&] { return run(0.0f); }, [&] { return run(0.0); });
@@ -314,13 +410,30 @@ PYBIND11_MODULE(_core, m) {
       if (pyrnn::isa_supported(isa)) out.append(pyrnn::isa_name(isa));
     return out;
   });
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) throw std::invalid_argument("num_threads must be >= 1, got " + std::to_string(n));
-    pyrnn::set_num_threads(n);
-  });
+  m.def("set_num_threads", [](long long n) {
+    if (n < 1 || n > kMaxThreads)
+      throw std::invalid_argument("num_threads must be in [1, " + std::to_string(kMaxThreads) + "], got " +
+                                  std::to_string(n));
+    const int before = pyrnn::get_num_threads();
+    try {
+      pyrnn::set_num_threads(static_cast<int>(n));
+    } catch (const std::system_error& e) {
+      // The pool could not start every thread: go back to the previous count, so that no
+      // parallel region waits for workers that do not exist.
+      pyrnn::set_num_threads(1);
+      pyrnn::set_num_threads(before);
+      throw std::runtime_error("set_num_threads(" + std::to_string(n) + "): could not start the threads (" +
+                               e.what() + "); still using " + std::to_string(before));
+    }
+  }, py::arg("n"));
   m.def("get_num_threads", &pyrnn::get_num_threads);
+  m.def("_memory_limit", &memory_limit_bytes,
+        "Bytes of memory this process can use (physical RAM or a lower cgroup limit): larger requests raise MemoryError.");
   m.def("workspace_size", [](const std::string& cell, std::size_t steps, std::size_t B, std::size_t H, bool projection) {
-    return pyrnn::workspace_size(parse_cell(cell), steps, B, H, projection);
+    const Cell c = parse_cell(cell);
+    const double elems = static_cast<double>(steps) * B * H * static_cast<double>(pyrnn::workspace_size(c, 1, 1, 1, projection));
+    if (elems >= 9.0e18) throw std::invalid_argument("workspace_size: steps*batch*hidden overflows");
+    return pyrnn::workspace_size(c, steps, B, H, projection);
   }, py::arg("cell"), py::arg("steps"), py::arg("batch"), py::arg("hidden"), py::arg("projection") = false);
   m.def(
       "forward",

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from .modules import _GATES, _RNN_NONLINEARITIES, Module, _check_size, _resolve_dtype, as_float_array
+from .modules import (_GATES, _RNN_NONLINEARITIES, Module, _check_dims, _check_param_memory, _check_size, _make_rng,
+                      _resolve_dtype, as_float_array)
 
 
 class RNNCellBase(Module):
@@ -32,11 +33,13 @@ class RNNCellBase(Module):
         self.hidden_size = _check_size("hidden_size", hidden_size)
         self.bias = bool(bias)
         self.dtype = _resolve_dtype(dtype)
-        self._rng = np.random.default_rng(seed)
+        self._rng = _make_rng(seed)
         gates = _GATES[mode] * self.hidden_size
+        _check_dims(type(self).__name__, self.input_size, gates)
         shapes = {"weight_ih": (gates, self.input_size), "weight_hh": (gates, self.hidden_size)}
         if self.bias:
             shapes.update(bias_ih=(gates,), bias_hh=(gates,))
+        _check_param_memory(type(self).__name__, shapes, self.dtype)
         self._init_params(shapes, 1.0 / np.sqrt(self.hidden_size))
         self._tape = []
 

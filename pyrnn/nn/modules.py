@@ -29,6 +29,7 @@ from .. import _core
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "RNN_SIGMOID": 1, "RNN_LINEAR": 1, "GRU": 3, "LSTM": 4}
 _RNN_NONLINEARITIES = ("tanh", "relu", "sigmoid", "linear")  # torch has the first two; Keras all four
+_MAX_DIM = 2**31 // 8 - 1  # the core's limit on I, G*H and T*B (its kernels index with int)
 
 
 def _check_size(name, value, minimum=1):
@@ -37,6 +38,31 @@ def _check_size(name, value, minimum=1):
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def _make_rng(seed):
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"seed must be None or a non-negative int, got {seed!r} ({e})") from e
+
+
+def _check_param_memory(owner, shapes, dtype):
+    """MemoryError before drawing parameters that cannot fit: each is drawn in float64, then
+    kept with its gradient in ``dtype``."""
+    elems = sum(int(np.prod(shape, dtype=np.float64)) for shape in shapes.values())
+    largest = max(int(np.prod(shape, dtype=np.float64)) for shape in shapes.values())
+    need = elems * 2 * dtype.itemsize + largest * 8
+    limit = 0.9 * _core._memory_limit()
+    if need > limit:
+        raise MemoryError(f"{owner}: the parameters and their gradients need about {need / 1e9:.3g} GB, "
+                          f"more than 90% of the {limit / 0.9e9:.3g} GB of memory this process can use")
+
+
+def _check_dims(owner, input_size, gate_rows):
+    for name, value in (("input_size", input_size), ("gates * hidden_size", gate_rows)):
+        if value > _MAX_DIM:
+            raise ValueError(f"{owner}: {name} must be at most {_MAX_DIM} (the core's int indexing), got {value}")
 
 
 def _resolve_dtype(dtype):
@@ -55,6 +81,9 @@ def as_float_array(name, value, dtype, copy=False):
     the result shares no memory with ``value`` (for arrays that backward reads later)."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
         value = value.detach().cpu().numpy()
+    if isinstance(value, np.ma.MaskedArray):  # np.asarray would drop the mask and read what is under it
+        raise TypeError(f"{name}: masked arrays are not supported (their masked values would be read); "
+                        "pass lengths= for padded sequences, or value.filled(0)")
     try:
         arr = np.asarray(value)
     except Exception as e:  # ragged lists and the like
@@ -63,7 +92,7 @@ def as_float_array(name, value, dtype, copy=False):
         raise TypeError(f"{name}: expected real numbers (float or int), got dtype {arr.dtype}")
     if copy:
         return np.array(arr, dtype=dtype, order="C", copy=True)
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return np.asarray(arr, dtype=dtype, order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
 
 
 class Module:
@@ -158,8 +187,9 @@ class RNNBase(Module):
             raise ValueError(f"proj_size must be smaller than hidden_size ({self.hidden_size}), got {self.proj_size}")
         self.reset_after = bool(reset_after)
         self.dtype = _resolve_dtype(dtype)
-        self._rng = np.random.default_rng(seed)
+        self._rng = _make_rng(seed)
         gates = _GATES[mode] * self.hidden_size
+        _check_dims(type(self).__name__, self.input_size, gates)
         shapes = {}
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
@@ -171,6 +201,8 @@ class RNNBase(Module):
                     kinds["weight_hr"] = (self.proj_size, self.hidden_size)
                 for kind, shape in kinds.items():
                     shapes[self._name(kind, layer, direction)] = shape
+        _check_dims(type(self).__name__, self._out_size * self.num_directions, gates)
+        _check_param_memory(type(self).__name__, shapes, self.dtype)
         self._init_params(shapes, 1.0 / np.sqrt(self.hidden_size))
 
     @property
@@ -239,10 +271,11 @@ class RNNBase(Module):
         expected = (batch,) if batched else ((), (1,))
         if (batched and lengths.shape != expected) or (not batched and lengths.shape not in expected):
             raise ValueError(f"lengths: expected shape {(batch,)}, one length per sequence, got {lengths.shape}")
-        lengths = lengths.reshape(batch).astype(np.int64)
-        if lengths.size and (lengths.min() < 0 or lengths.max() > steps):
+        lengths = lengths.reshape(batch)
+        if lengths.size and (lengths.min() < 0 or lengths.max() > steps):  # before any cast can wrap
             raise ValueError(f"lengths: expected values in [0, {steps}] (the padded length), "
                              f"got min {lengths.min()} and max {lengths.max()}")
+        lengths = lengths.astype(np.int64)
         order = np.argsort(-lengths, kind="stable")
         sorted_lengths = lengths[order]
         t = np.arange(steps)[:, None]
