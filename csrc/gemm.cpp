@@ -78,7 +78,8 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
       const T* src = a + (i0 + p * MR) * rsa + k0 * csa;
       if (rows < MR) std::fill(ap, ap + static_cast<std::size_t>(kc) * MR, T(0));
       if (rsa == 1) {  // A's columns are contiguous (A is a transpose): copy runs of rows
-        for (int k = 0; k < kc; ++k) std::copy(src + k * csa, src + k * csa + rows, ap + k * MR);
+        for (int k = 0; k < kc; ++k)
+          for (int r = 0; r < rows; ++r) ap[k * MR + r] = src[k * csa + r];
       } else if (csa == 1) {  // row-major A: read each row contiguously
         for (int r = 0; r < rows; ++r)
           for (int k = 0; k < kc; ++k) ap[k * MR + r] = src[r * rsa + k];
@@ -110,7 +111,7 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
       const int k0 = kb * kKC, kc = std::min(kKC, K - k0);
       maybe_parallel(parallel, mblocks, [&](int t0, int t1) {
         thread_local AlignedVector<T> apack;
-        apack.resize(static_cast<std::size_t>(kMC + MR) * kKC);
+        if (apack.size() < static_cast<std::size_t>(kMC + MR) * kKC) apack.resize(static_cast<std::size_t>(kMC + MR) * kKC);
         for (int t = t0; t < t1; ++t) {
           const int i0 = t * kMC, mc = std::min(kMC, M - i0);
           pack_a(i0, mc, k0, kc, apack.data());
@@ -124,8 +125,8 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
   // threads split the strips of B.
   const int panels = ceil_div(M, MR);
   const std::size_t block = static_cast<std::size_t>(panels) * MR * kKC;  // one k-block of packed A
-  thread_local AlignedVector<T> shared;
-  shared.resize(block * kblocks);
+  thread_local AlignedVector<T> shared;  // grows only: resize() would zero-fill it on every call
+  if (shared.size() < block * kblocks) shared.resize(block * kblocks);
   T* packed_a = shared.data();
   maybe_parallel(parallel, kblocks, [&](int kb0, int kb1) {
     for (int kb = kb0; kb < kb1; ++kb) pack_a(0, M, kb * kKC, std::min(kKC, K - kb * kKC), packed_a + kb * block);
