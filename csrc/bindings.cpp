@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cxxabi.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +29,41 @@ using pyrnn::Cell;
 namespace {
 
 constexpr long long kMaxThreads = 1024;
+
+[[noreturn]] void park_forever() {
+  for (;;) pause();
+}
+
+bool python_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
+// Releases the GIL around compute, like py::gil_scoped_release, but safe at interpreter exit.
+// A daemon thread still computing when the interpreter finalizes must not take the GIL back:
+// CPython ends such a thread with pthread_exit, whose forced unwinding through a (noexcept)
+// destructor calls std::terminate and aborts the exiting process. Such a thread parks instead;
+// process exit ends it.
+class NoGil {
+ public:
+  NoGil() : state_(PyEval_SaveThread()) {}
+  NoGil(const NoGil&) = delete;
+  NoGil& operator=(const NoGil&) = delete;
+  ~NoGil() {
+    if (python_finalizing()) park_forever();
+    try {
+      PyEval_RestoreThread(state_);
+    } catch (abi::__forced_unwind&) {  // finalization began while this thread waited for the GIL
+      park_forever();
+    }
+  }
+
+ private:
+  PyThreadState* state_;
+};
 
 Cell parse_cell(const std::string& name) {
   if (name == "rnn_tanh") return Cell::rnn_tanh;
@@ -232,7 +268,7 @@ py::tuple forward_t(Cell cell, const py::array& x, const py::array& h0, const py
     ws = w;
   }
   {
-    py::gil_scoped_release nogil;
+    NoGil nogil;
     pyrnn::forward<T>(cell, a);
   }
   return py::make_tuple(out, hn, cn, ws);
@@ -294,7 +330,7 @@ py::tuple backward_t(Cell cell, const py::array& x, const py::array& h0, const p
     dw_hr = dw;
   }
   {
-    py::gil_scoped_release nogil;
+    NoGil nogil;
     pyrnn::backward<T>(cell, a, g);
   }
   return py::make_tuple(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr);
@@ -368,7 +404,7 @@ py::tuple cell_step_t(Cell cell, const py::array& x, const py::array& h, const p
   }
   if (B == 0) return py::make_tuple(h_new, c_out);  // nothing to compute (the core's step needs B >= 1)
   {
-    py::gil_scoped_release nogil;
+    NoGil nogil;
     pyrnn::cell_forward<T>(cell, a);
   }
   return py::make_tuple(h_new, c_out);
@@ -388,7 +424,7 @@ py::array matmul(const py::array& a, const py::array& b) {
     py::array_t<T> c({M, N});
     T* pc = c.mutable_data();
     {
-      py::gil_scoped_release nogil;
+      NoGil nogil;
       pyrnn::DenormalGuard ftz;
       pyrnn::gemm<T>(static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), pa, K, 1, pb, N, 1, pc, N, false);
     }
