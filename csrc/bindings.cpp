@@ -6,12 +6,15 @@
 #include <pybind11/pybind11.h>
 
 #include <cxxabi.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
+#include <shared_mutex>
 #include <sstream>
 #include <system_error>
 #include <string>
@@ -42,11 +45,10 @@ bool python_finalizing() {
 #endif
 }
 
-// Releases the GIL around compute, like py::gil_scoped_release, but safe at interpreter exit.
-// A daemon thread still computing when the interpreter finalizes must not take the GIL back:
-// CPython ends such a thread with pthread_exit, whose forced unwinding through a (noexcept)
-// destructor calls std::terminate and aborts the exiting process. Such a thread parks instead;
-// process exit ends it.
+// Releases the GIL, like py::gil_scoped_release, but safe at interpreter exit. A daemon thread
+// still computing when the interpreter finalizes must not take the GIL back: CPython ends such
+// a thread with pthread_exit, whose forced unwinding through a (noexcept) destructor calls
+// std::terminate and aborts the exiting process. Such a thread parks instead; exit ends it.
 class NoGil {
  public:
   NoGil() : state_(PyEval_SaveThread()) {}
@@ -63,6 +65,34 @@ class NoGil {
 
  private:
   PyThreadState* state_;
+};
+
+// Compute holds the pool lock shared, set_num_threads exclusively: the thread pool is never
+// resized while another Python thread is inside a parallel region (that left the region waiting
+// for workers that no longer existed: a hang). A resize first closes the gate, so that threads
+// computing back to back cannot starve it. Both are re-created in a forked child, where a
+// thread that held them in the parent does not exist, and never destroyed (threads may hold
+// them at exit).
+struct PoolLock {
+  std::mutex gate;
+  std::shared_mutex rw;
+};
+PoolLock* pool_lock = new PoolLock;
+[[maybe_unused]] const int pool_lock_atfork = pthread_atfork(nullptr, nullptr, [] { pool_lock = new PoolLock; });
+
+std::shared_lock<std::shared_mutex> pool_shared() {
+  std::lock_guard<std::mutex> gate(pool_lock->gate);
+  return std::shared_lock<std::shared_mutex>(pool_lock->rw);
+}
+
+// The GIL released and the pool held for the duration of a computation.
+class Compute {
+ public:
+  Compute() : lock_(pool_shared()) {}
+
+ private:
+  NoGil nogil_;  // released first, so that waiting for the lock never holds the GIL
+  std::shared_lock<std::shared_mutex> lock_;
 };
 
 Cell parse_cell(const std::string& name) {
@@ -268,7 +298,7 @@ py::tuple forward_t(Cell cell, const py::array& x, const py::array& h0, const py
     ws = w;
   }
   {
-    NoGil nogil;
+    Compute compute;
     pyrnn::forward<T>(cell, a);
   }
   return py::make_tuple(out, hn, cn, ws);
@@ -330,7 +360,7 @@ py::tuple backward_t(Cell cell, const py::array& x, const py::array& h0, const p
     dw_hr = dw;
   }
   {
-    NoGil nogil;
+    Compute compute;
     pyrnn::backward<T>(cell, a, g);
   }
   return py::make_tuple(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr);
@@ -404,7 +434,7 @@ py::tuple cell_step_t(Cell cell, const py::array& x, const py::array& h, const p
   }
   if (B == 0) return py::make_tuple(h_new, c_out);  // nothing to compute (the core's step needs B >= 1)
   {
-    NoGil nogil;
+    Compute compute;
     pyrnn::cell_forward<T>(cell, a);
   }
   return py::make_tuple(h_new, c_out);
@@ -424,7 +454,7 @@ py::array matmul(const py::array& a, const py::array& b) {
     py::array_t<T> c({M, N});
     T* pc = c.mutable_data();
     {
-      NoGil nogil;
+      Compute compute;
       pyrnn::DenormalGuard ftz;
       pyrnn::gemm<T>(static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), pa, K, 1, pb, N, 1, pc, N, false);
     }
@@ -450,6 +480,9 @@ PYBIND11_MODULE(_core, m) {
     if (n < 1 || n > kMaxThreads)
       throw std::invalid_argument("num_threads must be in [1, " + std::to_string(kMaxThreads) + "], got " +
                                   std::to_string(n));
+    NoGil nogil;
+    std::lock_guard<std::mutex> gate(pool_lock->gate);            // no new computation starts
+    std::unique_lock<std::shared_mutex> exclusive(pool_lock->rw);  // and none is running
     const int before = pyrnn::get_num_threads();
     try {
       pyrnn::set_num_threads(static_cast<int>(n));

@@ -484,6 +484,34 @@ def run_python(code, timeout=120):
                           timeout=timeout, env=env)
 
 
+def test_set_num_threads_while_other_threads_compute():
+    """Resizing the pool while another thread is inside a parallel region used to leave that
+    region waiting forever for workers that had been stopped. (In a subprocess: a hang fails.)"""
+    r = run_python("""
+        import threading, time, numpy as np, pyrnn
+        m = pyrnn.nn.LSTM(64, 256, seed=0).eval()
+        x = np.random.default_rng(0).standard_normal((30, 16, 64)).astype(np.float32)
+        expected = m(x)[0]
+        stop, bad = False, []
+        def work():
+            while not stop:
+                if not np.array_equal(m(x)[0], expected):
+                    bad.append(1)
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for t in threads:
+            t.start()
+        t0, n = time.time(), 0
+        while time.time() - t0 < 2:
+            pyrnn.set_num_threads(1 + n % 3)
+            n += 1
+        stop = True
+        for t in threads:
+            t.join()
+        print("resizes", n, "bad", len(bad))
+    """, timeout=60)
+    assert r.returncode == 0 and "bad 0" in r.stdout, r.stdout + r.stderr
+
+
 FORK_SCRIPT = """
     import os, signal, time, numpy as np, pyrnn
     pyrnn.set_num_threads(2)
@@ -493,7 +521,7 @@ FORK_SCRIPT = """
     time.sleep(0.3)  # the parent's workers go to sleep on the pool's condition variable
     pid = os.fork()
     if pid == 0:
-        signal.alarm(30)  # a hang in the child ends it (SIGALRM) instead of the test run
+        signal.alarm(10)  # a hang in the child ends it (SIGALRM) instead of the test run
         ok = pyrnn.get_num_threads() == 1 and np.array_equal(m(x)[0], expected)
         if ok and {set_threads}:
             pyrnn.set_num_threads(2)
