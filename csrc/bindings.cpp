@@ -297,7 +297,7 @@ py::tuple forward_t(Cell cell, const py::array& x, const py::array& h0, const py
     a.workspace = w.mutable_data();
     ws = w;
   }
-  {
+  if (d.B > 0) {  // an empty batch has nothing to compute (the drivers assume rows; memcpy of null is UB)
     Compute compute;
     pyrnn::forward<T>(cell, a);
   }
@@ -359,9 +359,18 @@ py::tuple backward_t(Cell cell, const py::array& x, const py::array& h0, const p
     g.dw_hr = dw.mutable_data();
     dw_hr = dw;
   }
-  {
+  if (d.B > 0) {
     Compute compute;
     pyrnn::backward<T>(cell, a, g);
+  } else {  // an empty batch: no gradient flows (dx, dh0, dc0 are empty)
+    const auto zero = [](T* p, py::ssize_t n) {
+      if (p) std::fill(p, p + n, T(0));
+    };
+    zero(g.dw_ih, d.G * d.H * d.I);
+    zero(g.dw_hh, d.G * d.H * d.P);
+    zero(g.db_ih, d.G * d.H);
+    zero(g.db_hh, d.G * d.H);
+    zero(g.dw_hr, d.P * d.H);
   }
   return py::make_tuple(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr);
 }

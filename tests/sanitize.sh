@@ -55,10 +55,13 @@ export PYTHONPATH="$PKG"
 export PYRNN_HYPOTHESIS_EXAMPLES=${PYRNN_HYPOTHESIS_EXAMPLES:-25}
 
 echo "== core tests under ASan + UBSan"
+# --capture=sys: reports written by the sanitizers to file descriptor 2 reach the log even when
+# they end the process (pytest's default fd capture would swallow them).
 status=0
-(cd "$WORK" && "$PY" -m pytest -q -p no:cacheprovider -p no:benchmark -x \
+(cd "$WORK" && "$PY" -m pytest -q -p no:cacheprovider -p no:benchmark -x --capture=sys \
   "$SRC/tests/test_core.py" "$SRC/tests/test_lengths.py" "$SRC/tests/test_cells.py" \
-  "$SRC/tests/test_projection.py" "$SRC/tests/test_hardening.py" "$SRC/tests/test_property.py") || status=$?
+  "$SRC/tests/test_projection.py" "$SRC/tests/test_hardening.py" "$SRC/tests/test_property.py") \
+  2>&1 | tee "$LOGS/pytest.log" || status=$?  # (pipefail: pytest's status)
 unset LD_PRELOAD
 
 "$PY" - "$LOGS" <<'EOF' || status=1
