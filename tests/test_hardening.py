@@ -401,6 +401,14 @@ def test_oversized_forward_is_refused_before_allocating():
         np.zeros((4 * 2048, 1), f32), np.zeros((4 * 2048, 2048), f32), None, None, True))
 
 
+def test_sizes_beyond_the_kernels_int_indexing_are_refused():
+    # A zero-stride view has the shape without the memory; the size check comes first.
+    x = np.lib.stride_tricks.as_strided(np.zeros(1, f32), (2**20, 2**10, 1), (0, 0, 0))
+    raises(ValueError, r"sizes too large: T\*B, G\*H and I must each be below 2\^28", lambda: _core.forward(
+        "rnn_tanh", x, np.zeros((2**10, 1), f32), None, np.zeros((1, 1), f32), np.zeros((1, 1), f32), None, None,
+        False))
+
+
 def test_oversized_matmul_is_refused():
     raises(MemoryError, "matmul: needs about", lambda: _core._matmul(np.zeros((2**20, 1), f32),
                                                                      np.zeros((1, 2**20), f32)))  # C: 4 TB
