@@ -40,9 +40,17 @@ class ThreadPool {
   int size() const { return n_threads_; }
 
   void resize(int n_threads) {
+    std::lock_guard<std::mutex> serial(run_mutex_);  // never while a parallel region runs
     stop_workers();
-    n_threads_ = std::max(1, n_threads);
-    for (int id = 1; id < n_threads_; ++id) workers_.emplace_back([this] { worker_loop(); });
+    n_threads_ = 1;
+    const int want = std::max(1, n_threads);
+    try {
+      for (int id = 1; id < want; ++id) workers_.emplace_back([this] { worker_loop(); });
+    } catch (...) {  // could not start them all: count only the threads that exist
+      n_threads_ = 1 + static_cast<int>(workers_.size());
+      throw;
+    }
+    n_threads_ = want;
   }
 
   void run(int n_tasks, const std::function<void(int, int)>& task) {
@@ -77,12 +85,6 @@ class ThreadPool {
     if (error_) std::rethrow_exception(error_);
   }
 
-  // After fork() only the forking thread exists in the child: forget the dead workers.
-  void abandon_after_fork() {
-    for (auto& w : workers_) w.detach();
-    workers_.clear();
-    n_threads_ = 1;
-  }
 
  private:
   // Claims and runs parts of generation `gen` until none is left. A part is claimed by one
@@ -171,23 +173,30 @@ int initial_threads() {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
-std::mutex pool_mutex;
+std::mutex* pool_mutex = new std::mutex;
+ThreadPool* instance = nullptr;
 
 ThreadPool& pool() {
   // Leaked on purpose: joining threads from a static destructor at interpreter exit can
   // deadlock if the interpreter is torn down while a worker is parked.
-  static ThreadPool* instance = [] {
-    auto* p = new ThreadPool(initial_threads());
-    pthread_atfork(nullptr, nullptr, [] { pool().abandon_after_fork(); });
-    return p;
-  }();
+  static std::once_flag once;
+  std::call_once(once, [] {
+    instance = new ThreadPool(initial_threads());
+    // After fork() only the forking thread exists in the child. The old pool's mutexes and
+    // condition variables may record waiters (or an owner) that do not exist there, and its
+    // std::thread handles must not be destroyed: leak it and start afresh, single-threaded.
+    pthread_atfork(nullptr, nullptr, [] {
+      instance = new ThreadPool(1);
+      pool_mutex = new std::mutex;
+    });
+  });
   return *instance;
 }
 
 }  // namespace
 
 void set_num_threads(int n) {
-  std::lock_guard<std::mutex> lock(pool_mutex);
+  std::lock_guard<std::mutex> lock(*pool_mutex);
   if (n != pool().size()) pool().resize(n);
 }
 

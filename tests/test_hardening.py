@@ -549,10 +549,6 @@ def test_forked_child_runs_a_forward():
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-@pytest.mark.xfail(reason="csrc/parallel.cpp: after fork the child keeps the parent's condition-variable state "
-                          "(waiters that do not exist there), so its first parallel region with new workers hangs "
-                          "in pthread_cond_broadcast; the atfork handler must rebuild the pool, not only detach. "
-                          "Reported in issue 7's note.", strict=False)
 def test_forked_child_can_use_threads_again():
     r = run_python(FORK_SCRIPT.format(set_threads=True))
     assert r.returncode == 0, r.stderr
