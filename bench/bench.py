@@ -229,6 +229,9 @@ def ort_forward_runner(case: Case, weights, x, dtype, threads: int):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
+    # Its pool's threads would otherwise keep spinning after each run and take the cores from
+    # whichever library is timed next.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.inter_op_num_threads = 1
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     feed = {"X": x}
