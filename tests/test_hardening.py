@@ -488,8 +488,10 @@ def run_python(code, timeout=120):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(pyrnn.__file__))] +
                                         ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    # cwd=tests/: "-c" puts the working directory first on sys.path, and from the repository root
+    # that would import the source tree's pyrnn (no compiled core) instead of the installed one.
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=env, cwd=os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_set_num_threads_while_other_threads_compute():
