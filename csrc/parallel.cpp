@@ -29,9 +29,6 @@ thread_local bool tls_in_parallel = false;
 // dispatches one small job per step, and waking a sleeping thread costs tens of µs.
 constexpr int kSpinIterations = 20000;
 
-// Jobs are split into parts that threads claim one at a time from a shared counter; the
-// calling thread claims too, so a worker that the OS has not scheduled yet costs nothing: the
-// caller does its parts. Which thread runs a part never changes what the part computes.
 class ThreadPool {
  public:
   explicit ThreadPool(int n_threads) { resize(n_threads); }
@@ -42,10 +39,14 @@ class ThreadPool {
   void resize(int n_threads) {
     std::lock_guard<std::mutex> serial(run_mutex_);  // never while a parallel region runs
     stop_workers();
+    stop_ = false;
     n_threads_ = 1;
     const int want = std::max(1, n_threads);
+    // A worker starts from the generation current at its creation, not at its first run:
+    // a job posted before the thread gets scheduled must not be missed.
+    const unsigned long long start = generation_.load(std::memory_order_acquire);
     try {
-      for (int id = 1; id < want; ++id) workers_.emplace_back([this] { worker_loop(); });
+      for (int id = 1; id < want; ++id) workers_.emplace_back([this, id, start] { worker_loop(id, start); });
     } catch (...) {  // could not start them all: count only the threads that exist
       n_threads_ = 1 + static_cast<int>(workers_.size());
       throw;
@@ -64,21 +65,21 @@ class ThreadPool {
     n_tasks_ = n_tasks;
     n_parts_ = parts;
     error_ = nullptr;
-    done_parts_.store(0, std::memory_order_relaxed);
+    // Every worker acknowledges every generation (even with no part to run), so no
+    // worker can see a later job's fields while still finishing an earlier one.
+    remaining_.store(n_threads_ - 1, std::memory_order_relaxed);
     {
-      // A new generation with no part claimed yet: (generation << 32) | next part.
       std::lock_guard<std::mutex> lock(mutex_);
-      const unsigned long long gen = (state_.load(std::memory_order_relaxed) >> 32) + 1;
-      state_.store(gen << 32, std::memory_order_release);
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
-    work(state_.load(std::memory_order_acquire) >> 32);
-    for (int spin = 0; done_parts_.load(std::memory_order_acquire) != parts; ++spin) {
+    run_part(0);
+    for (int spin = 0; remaining_.load(std::memory_order_acquire) != 0; ++spin) {
       if (spin < kSpinIterations) {
         cpu_relax();
       } else {
         std::unique_lock<std::mutex> lock(mutex_);
-        done_.wait(lock, [&] { return done_parts_.load(std::memory_order_acquire) == parts; });
+        done_.wait(lock, [this] { return remaining_.load(std::memory_order_acquire) == 0; });
       }
     }
     task_ = nullptr;
@@ -87,30 +88,9 @@ class ThreadPool {
 
 
  private:
-  // Claims and runs parts of generation `gen` until none is left. A part is claimed by one
-  // compare-exchange on the state word, so a thread still holding an old generation can never
-  // claim a part of a newer job; the job's fields stay valid while any of its parts is unfinished.
-  void work(unsigned long long gen) {
-    for (;;) {
-      unsigned long long s = state_.load(std::memory_order_acquire);
-      int part;
-      do {
-        if ((s >> 32) != gen) return;
-        part = static_cast<int>(s & 0xffffffffu);
-        if (part >= n_parts_.load(std::memory_order_relaxed)) return;
-      } while (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire));
-      run_part(part);
-      if (done_parts_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_parts_.load(std::memory_order_relaxed)) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        done_.notify_one();
-      }
-    }
-  }
-
   void run_part(int part) {
-    const int n_parts = n_parts_.load(std::memory_order_relaxed);
-    const int begin = static_cast<int>(static_cast<long long>(n_tasks_) * part / n_parts);
-    const int end = static_cast<int>(static_cast<long long>(n_tasks_) * (part + 1) / n_parts);
+    const int begin = static_cast<int>(static_cast<long long>(n_tasks_) * part / n_parts_);
+    const int end = static_cast<int>(static_cast<long long>(n_tasks_) * (part + 1) / n_parts_);
     if (begin >= end) return;
     tls_in_parallel = true;
     try {
@@ -122,21 +102,24 @@ class ThreadPool {
     tls_in_parallel = false;
   }
 
-  void worker_loop() {
+  void worker_loop(int id, unsigned long long seen) {
     enable_flush_denormals();
-    unsigned long long seen = state_.load(std::memory_order_acquire) >> 32;
     for (;;) {
-      for (int spin = 0; (state_.load(std::memory_order_acquire) >> 32) == seen && !stop_flag_.load(); ++spin) {
+      for (int spin = 0; generation_.load(std::memory_order_acquire) == seen; ++spin) {
         if (spin < kSpinIterations) {
           cpu_relax();
         } else {
           std::unique_lock<std::mutex> lock(mutex_);
-          wake_.wait(lock, [&] { return (state_.load(std::memory_order_acquire) >> 32) != seen || stop_flag_.load(); });
+          wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
         }
       }
-      if (stop_flag_.load()) return;
-      seen = state_.load(std::memory_order_acquire) >> 32;
-      work(seen);
+      seen = generation_.load(std::memory_order_acquire);
+      if (stop_) return;
+      if (id < n_parts_) run_part(id);
+      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.notify_one();
+      }
     }
   }
 
@@ -144,23 +127,23 @@ class ThreadPool {
     if (workers_.empty()) return;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      stop_flag_.store(true);
+      stop_ = true;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     for (auto& w : workers_) w.join();
     workers_.clear();
-    stop_flag_.store(false);
   }
 
   int n_threads_ = 1;
   std::vector<std::thread> workers_;
   std::mutex run_mutex_, mutex_;
   std::condition_variable wake_, done_;
-  std::atomic<unsigned long long> state_{0};  // (generation << 32) | next unclaimed part
-  std::atomic<int> n_parts_{1}, done_parts_{0};
-  std::atomic<bool> stop_flag_{false};
+  std::atomic<unsigned long long> generation_{0};
+  std::atomic<int> remaining_{0};
   const std::function<void(int, int)>* task_ = nullptr;
-  int n_tasks_ = 0;
+  int n_tasks_ = 0, n_parts_ = 1;
+  bool stop_ = false;
   std::exception_ptr error_;
 };
 
