@@ -40,7 +40,7 @@ for f in "$SRC"/pyrnn/*; do
   case "$(basename "$f")" in _core*.so|__pycache__) ;; *) cp -r "$f" "$PKG/pyrnn/" ;; esac
 done
 cp "$BUILD"/_core*.so "$PKG/pyrnn/"
-echo 'raise ImportError("torch is disabled under the sanitizers")' > "$PKG/torch/__init__.py"
+echo 'raise ModuleNotFoundError("torch is disabled under the sanitizers")' > "$PKG/torch/__init__.py"
 
 LOGS=$WORK/logs
 mkdir -p "$LOGS"
