@@ -13,15 +13,6 @@ constexpr int kMC = 144;  // rows of A per task, packed into L2 (a multiple of e
 constexpr double kParallelGemmFlops = 4e5;
 constexpr double kParallelPackElements = 1 << 16;
 
-// parallel_for, or the whole range on this thread when the work is small.
-template <class F>
-void maybe_parallel(bool parallel, int n, F&& f) {
-  if (parallel) {
-    parallel_for(n, f);
-  } else if (n > 0) {
-    f(0, n);
-  }
-}
 
 inline int ceil_div(long long a, long long b) { return static_cast<int>((a + b - 1) / b); }
 }  // namespace

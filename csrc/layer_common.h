@@ -42,15 +42,14 @@ template <class T>
 void run_step(StepFn<T> fn, const StepArgs<T>& s, int G) {
   const int blocks = (s.H + kernels<T>().unit_block - 1) / kernels<T>().unit_block;
   const double flops = 2.0 * G * s.H * (s.K + (s.x_rows ? s.I : 0)) * s.B;
-  if (flops < kParallelStepFlops) return fn(s, 0, s.B, 0, blocks);
-  if (s.B >= 256) return parallel_for(s.B, [&](int r0, int r1) { fn(s, r0, r1, 0, blocks); });
-  parallel_for(blocks, [&](int b0, int b1) { fn(s, 0, s.B, b0, b1); });
+  const bool worth_it = flops >= kParallelStepFlops;
+  if (s.B >= 256) return maybe_parallel(worth_it, s.B, [&](int r0, int r1) { fn(s, r0, r1, 0, blocks); });
+  maybe_parallel(worth_it, blocks, [&](int b0, int b1) { fn(s, 0, s.B, b0, b1); });
 }
 
 template <class T>
 void run_back(BackFn<T> fn, const BackArgs<T>& a) {
-  if (static_cast<double>(a.B) * a.H < 16384) return fn(a, 0, a.B);
-  parallel_for(a.B, [&](int r0, int r1) { fn(a, r0, r1); });
+  maybe_parallel(static_cast<double>(a.B) * a.H >= 16384, a.B, [&](int r0, int r1) { fn(a, r0, r1); });
 }
 
 // W [G*H, K] (rows of G gates) packed for the fused step; K defaults to H.
@@ -76,8 +75,7 @@ void column_sums(const T* m, std::ptrdiff_t rows, int cols, std::ptrdiff_t ld, T
     }
   };
   const int chunks = (cols + kChunk - 1) / kChunk;
-  if (static_cast<double>(rows) * cols < (1 << 18)) return sums(0, chunks);
-  parallel_for(chunks, sums);
+  maybe_parallel(static_cast<double>(rows) * cols >= (1 << 18), chunks, sums);
 }
 
 // dW[rows, :] = dG^T · Hprev, where Hprev is h0 followed by out[0 .. T-2]: the recurrent

@@ -13,4 +13,14 @@ int get_num_threads();
 // Called from inside a task it runs serially (no nested parallelism).
 void parallel_for(int n_tasks, const std::function<void(int begin, int end)>& task);
 
+// parallel_for when the work is worth waking the pool for, else the whole range on this thread.
+template <class F>
+void maybe_parallel(bool worth_it, int n_tasks, F&& task) {
+  if (worth_it) {
+    parallel_for(n_tasks, task);
+  } else if (n_tasks > 0) {
+    task(0, n_tasks);
+  }
+}
+
 }  // namespace pyrnn
