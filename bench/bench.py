@@ -55,9 +55,10 @@ except ImportError:
     torch = None
 
 try:
-    import onnx
+    import onnx  # noqa: F401  (pyrnn.onnx builds the graphs with it)
     import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
+
+    import pyrnn.onnx
 except ImportError:
     onnx = ort = None
 
@@ -195,38 +196,15 @@ def torch_runner(case: Case, weights, x, grad_out, dtype):
     return {"forward": forward, "train": train}
 
 
-def ort_forward_runner(case: Case, weights, x, dtype, threads: int):
-    """An ONNX Runtime session running the same one-layer LSTM/GRU/RNN (inference only).
+def ort_forward_runner(case: Case, module, x, dtype, threads: int):
+    """An ONNX Runtime session running ``module`` exported by ``pyrnn.onnx`` (inference only).
 
     Returns None when onnx or onnxruntime is not installed, or for float64 (ONNX Runtime's
     CPU recurrent kernels are float32 only).
     """
     if ort is None or dtype != np.float32:
         return None
-    H = case.H
-    # torch gate order -> ONNX gate order: LSTM i,f,g,o -> i,o,f,c; GRU r,z,n -> z,r,h
-    order = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn": [0]}[case.cell]
-
-    def reorder(a):
-        return np.concatenate([a[k * H:(k + 1) * H] for k in order], axis=0)
-
-    W = reorder(weights["weight_ih_l0"])[None].astype(np.float32)  # [1, gates*H, I]
-    R = reorder(weights["weight_hh_l0"])[None].astype(np.float32)  # [1, gates*H, H]
-    Bias = np.concatenate([reorder(weights["bias_ih_l0"]), reorder(weights["bias_hh_l0"])])[None].astype(np.float32)
-    op = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[case.cell]
-    attrs = {"hidden_size": H}
-    if case.cell == "gru":
-        attrs["linear_before_reset"] = 1  # PyTorch's GRU
-    if case.cell == "rnn":
-        attrs["activations"] = ["Tanh"]
-    node = helper.make_node(op, ["X", "W", "R", "B"], ["Y"], **attrs)
-    graph = helper.make_graph(
-        [node], f"{case.name}-{op}",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, list(x.shape))],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [case.T, 1, case.B, H])],
-        initializer=[numpy_helper.from_array(a, n) for a, n in ((W, "W"), (R, "R"), (Bias, "B"))],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model = pyrnn.onnx.to_onnx(module)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     # Its pool's threads would otherwise keep spinning after each run and take the cores from
@@ -234,7 +212,7 @@ def ort_forward_runner(case: Case, weights, x, dtype, threads: int):
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.inter_op_num_threads = 1
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    feed = {"X": x}
+    feed = {"input": x}
     return {"forward": lambda: sess.run(None, feed)}
 
 
@@ -279,7 +257,7 @@ def check_agreement(case, module, weights, x, dtype, ort_runner, notes):
     elif case.gflop("forward") < SLOW_REF_GFLOP:
         others["reference"] = reference_runner(case, weights, x, None)["forward"]()[0]
     if ort_runner is not None:
-        others["ort"] = ort_runner["forward"]()[0][:, 0]  # Y is [T, num_directions, B, H]
+        others["ort"] = ort_runner["forward"]()[0]
     tol = 1e-4 if dtype == np.float32 else 1e-10
     for who, expected in others.items():
         err = float(np.max(np.abs(out - expected)))
@@ -296,7 +274,7 @@ def run_case(case: Case, args, notes) -> list:
         "pyrnn": pyrnn_runner(case, module, x, grad_out),
         "ref": reference_runner(case, weights, x, grad_out),
         "torch": torch_runner(case, weights, x, grad_out, dtype),
-        "ort": ort_forward_runner(case, weights, x, dtype, args.threads),
+        "ort": ort_forward_runner(case, module, x, dtype, args.threads),
     }
     check_agreement(case, module, weights, x, dtype, runners["ort"], notes)
     rows = []

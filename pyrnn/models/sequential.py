@@ -473,6 +473,21 @@ class Sequential:
         tensors, _ = _io.load(filepath)
         self.set_weights(_io.weights_list(tensors))
 
+    def export(self, filepath, format="onnx", verbose=None):
+        """Write the model for inference engines, as Keras's ``model.export``; pyrnn writes ONNX
+        (see ``pyrnn.onnx``): one input ``input``, one output ``output``, dynamic batch and time.
+
+        Example::
+
+            >>> model.export("model.onnx", format="onnx")
+        """
+        if format != "onnx":
+            raise ValueError(f"export: format must be 'onnx' (the only format pyrnn writes), got {format!r}")
+        from .. import onnx
+        onnx.export(self, filepath)
+        if verbose:
+            print(f"Saved the model as ONNX to {filepath}")
+
     def save(self, filepath, overwrite=True):
         """Save architecture, weights, compile arguments and optimizer state to one safetensors file."""
         from . import _io

@@ -1,0 +1,405 @@
+"""Export to ONNX: ``pyrnn.nn`` modules and Keras-style ``Sequential`` models.
+
+The graphs use ONNX's own ``RNN``, ``GRU`` and ``LSTM`` operators (opset 17), so ONNX Runtime
+and other engines run them with their fused recurrent kernels. Batch and time are dynamic
+axes. Built with the ``onnx`` package (``pip install pyrnn[onnx]``) and checked with
+``onnx.checker`` before writing.
+
+Example::
+
+    >>> import numpy as np, pyrnn, pyrnn.onnx
+    >>> lstm = pyrnn.nn.LSTM(8, 16, num_layers=2, batch_first=True, seed=0).eval()
+    >>> pyrnn.onnx.export(lstm, "lstm.onnx")                         # inputs: "input"
+    >>> import onnxruntime as ort
+    >>> x = np.zeros((3, 20, 8), np.float32)
+    >>> out, h_n, c_n = ort.InferenceSession("lstm.onnx").run(None, {"input": x})
+
+What maps to what:
+
+- ``pyrnn.nn.RNN/GRU/LSTM``: every option but LSTM ``proj_size`` (ONNX's LSTM has no
+  projection: NotImplementedError). ``GRU(reset_after=True)`` (PyTorch's GRU) is ONNX's
+  ``linear_before_reset=1``. ``lengths=True`` adds an int64 input ``lengths`` (one per
+  sequence, in ``[1, T]``), ONNX's ``sequence_lens``: outputs past a sequence's end are
+  zero and the reverse direction starts at the sequence's own end, as ``lengths=`` does in
+  pyrnn. ``initial_state=True`` adds the inputs ``h_0`` (and ``c_0``). Outputs: ``output``,
+  ``h_n`` (and ``c_n``). Input is batched (3-D); the exported graph has no unbatched form.
+- ``Sequential``: SimpleRNN/GRU/LSTM (return_sequences, go_backwards), Bidirectional (concat,
+  sum, mul, ave), Dense (2-D and 3-D), TimeDistributed(Dense), Embedding (Gather; int64 ids),
+  Masking, Dropout (identity). A mask (Embedding ``mask_zero``, Masking) is computed in the
+  graph and handled as pyrnn and Keras do: each sequence's unmasked steps are moved to the
+  front (any pattern: left or right padding, holes) and run as ``sequence_lens``; masked
+  steps repeat the previous output. One input ``input``, one output ``output``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+OPSET = 17
+IR_VERSION = 8  # the IR version of opset 17: the oldest runtime that reads this opset reads the file
+
+# PyTorch's gate blocks in ONNX's order: LSTM i,f,g,o -> i,o,f,c; GRU r,z,n -> z,r,h
+_ONNX_GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
+# pyrnn's core cell name -> (ONNX operator, its attributes for one direction)
+_CELLS = {
+    "lstm": ("LSTM", {}),
+    "gru": ("GRU", {"linear_before_reset": 1}),
+    "gru_reset_before": ("GRU", {"linear_before_reset": 0}),
+    "rnn_tanh": ("RNN", {"activations": ["Tanh"]}),
+    "rnn_relu": ("RNN", {"activations": ["Relu"]}),
+    "rnn_sigmoid": ("RNN", {"activations": ["Sigmoid"]}),
+    # identity: ONNX's Affine(x) = alpha * x + beta
+    "rnn_linear": ("RNN", {"activations": ["Affine"], "activation_alpha": [1.0], "activation_beta": [0.0]}),
+}
+_INT64_MIN = np.iinfo(np.int64).min
+
+
+def _import_onnx():
+    try:
+        import onnx
+    except ImportError as e:
+        raise ImportError("ONNX export needs the onnx package: pip install onnx (or pyrnn[onnx])") from e
+    return onnx
+
+
+class _Graph:
+    """A small helper over onnx.helper: nodes with fresh output names, constants as initializers."""
+
+    def __init__(self, dtype):
+        self.onnx = _import_onnx()
+        from onnx import helper
+        self.helper = helper
+        self.dtype = np.dtype(dtype)
+        self.elem_type = helper.np_dtype_to_tensor_dtype(self.dtype)
+        self.nodes, self.initializers, self.inputs, self.outputs = [], [], [], []
+        self._count = 0
+
+    def _fresh(self, hint):
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def const(self, value, hint="const"):
+        from onnx import numpy_helper
+        name = self._fresh(hint)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def ints(self, *values):
+        return self.const(np.array(values, np.int64), "ints")
+
+    def scalar(self, value, dtype=None):
+        return self.const(np.array(value, dtype or self.dtype), "scalar")
+
+    def op(self, op_type, inputs, outputs=1, **attrs):
+        """Add a node; ``outputs`` is a count (fresh names) or a list of names. Returns the
+        output name, or the list of names when there are several."""
+        names = [self._fresh(op_type.lower()) for _ in range(outputs)] if isinstance(outputs, int) else outputs
+        self.nodes.append(self.helper.make_node(op_type, list(inputs), names, **attrs))
+        return names[0] if len(names) == 1 else names
+
+    def add_input(self, name, shape, elem_type=None):
+        self.inputs.append(self.helper.make_tensor_value_info(name, elem_type or self.elem_type, shape))
+        return name
+
+    def add_output(self, value, name, shape):
+        self.op("Identity", [value], [name])
+        self.outputs.append(self.helper.make_tensor_value_info(name, self.elem_type, shape))
+
+    def model(self, graph_name):
+        h = self.helper
+        graph = h.make_graph(self.nodes, graph_name, self.inputs, self.outputs, initializer=self.initializers)
+        model = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)], producer_name="pyrnn",
+                             ir_version=IR_VERSION)
+        self.onnx.checker.check_model(model, full_check=True)
+        return model
+
+    # --------------------------------------------------------------- small compositions
+    def reverse_time(self, x, axis):
+        return self.op("Slice", [x, self.ints(-1), self.ints(_INT64_MIN), self.ints(axis), self.ints(-1)])
+
+    def squeeze(self, x, axis):
+        return self.op("Squeeze", [x, self.ints(axis)])
+
+    def unsqueeze(self, x, axis):
+        return self.op("Unsqueeze", [x, self.ints(axis)])
+
+    def time_major_to_batch_major(self, y):
+        """ONNX's Y [T, D, B, H] -> [B, T, D*H] (directions concatenated, as pyrnn and torch)."""
+        return self.op("Reshape", [self.op("Transpose", [y], perm=[2, 0, 1, 3]), self.ints(0, 0, -1)])
+
+
+def recurrent_node(g, cell, X, directions, hidden_size, sequence_lens="", initial_h="", initial_c=""):
+    """One ONNX RNN/GRU/LSTM node over the time-major ``X`` [T, B, F].
+
+    ``directions``: one or two tuples (w_ih, w_hh, b_ih or None, b_hh or None) in PyTorch's layout
+    and gate order (the second runs in reverse). Returns ONNX's outputs (Y [T, D, B, H], Y_h
+    [D, B, H], and for LSTM Y_c).
+    """
+    if cell not in _CELLS:
+        raise NotImplementedError(f"ONNX export: cell {cell!r} has no ONNX operator")
+    op_type, attrs = _CELLS[cell]
+    order = _ONNX_GATE_ORDER[op_type]
+    H = hidden_size
+
+    def reorder(a):
+        return np.concatenate([a[k * H:(k + 1) * H] for k in order], axis=0)
+
+    W = np.stack([reorder(d[0]) for d in directions]).astype(g.dtype)  # [D, gates*H, F]
+    R = np.stack([reorder(d[1]) for d in directions]).astype(g.dtype)  # [D, gates*H, H]
+    has_bias = directions[0][2] is not None
+    B = g.const(np.stack([np.concatenate([reorder(d[2]), reorder(d[3])]) for d in directions]).astype(g.dtype),
+                "B") if has_bias else ""
+    D = len(directions)
+    attrs = {k: (v * D if isinstance(v, list) else v) for k, v in attrs.items()}  # one activation per direction
+    inputs = [X, g.const(W, "W"), g.const(R, "R"), B, sequence_lens, initial_h]
+    if op_type == "LSTM":
+        inputs.append(initial_c)
+    while inputs[-1] == "":  # trailing optional inputs are left out
+        inputs.pop()
+    return g.op(op_type, inputs, outputs=3 if op_type == "LSTM" else 2, hidden_size=H,
+                direction="bidirectional" if D == 2 else "forward", **attrs)
+
+
+# ---------------------------------------------------------------------------- pyrnn.nn modules
+
+
+def _module_graph(module, lengths, initial_state):
+    from onnx import TensorProto
+    if module.proj_size:
+        raise NotImplementedError("ONNX export: LSTM proj_size has no equivalent in ONNX's LSTM operator "
+                                  "(it has no projection); export a model without proj_size")
+    g = _Graph(module.dtype)
+    lstm, D, H = module.mode == "LSTM", module.num_directions, module._out_size
+    x = g.add_input("input", ["batch", "time", module.input_size] if module.batch_first
+                    else ["time", "batch", module.input_size])
+    if module.batch_first:
+        x = g.op("Transpose", [x], perm=[1, 0, 2])
+    seq_lens = started = ""
+    if lengths:
+        lengths = g.add_input("lengths", ["batch"], TensorProto.INT64)
+        seq_lens = g.op("Cast", [lengths], to=TensorProto.INT32)
+        # [1, B, 1]: ONNX Runtime gives a zero state, not the initial one, for a sequence of length 0
+        started = g.op("Unsqueeze", [g.op("Greater", [lengths, g.scalar(0, np.int64)]), g.ints(0, 2)])
+    states = {}
+    if initial_state:
+        shape = [module.num_layers * D, "batch", H]
+        states["h"] = g.add_input("h_0", shape)
+        if lstm:
+            states["c"] = g.add_input("c_0", shape)
+    h_n, c_n = [], []
+    for layer in range(module.num_layers):
+        per_layer = {k: g.op("Slice", [v, g.ints(layer * D), g.ints((layer + 1) * D), g.ints(0)])
+                     for k, v in states.items()}
+        directions = [module._layer_params(layer, d)[:4] for d in range(D)]
+        outs = recurrent_node(g, module._cell, x, directions, H, seq_lens, per_layer.get("h", ""),
+                              per_layer.get("c", ""))
+        y = outs[0]
+        # [T, D, B, H] -> [T, B, D*H]: the next layer's input and the module's output
+        x = g.op("Reshape", [g.op("Transpose", [y], perm=[0, 2, 1, 3]), g.ints(0, 0, -1)])
+        final = {"h": outs[1], "c": outs[2] if lstm else None}
+        if started and per_layer:
+            final = {k: g.op("Where", [started, final[k], per_layer[k]]) for k in per_layer}
+        h_n.append(final["h"])
+        if lstm:
+            c_n.append(final["c"])
+    if module.batch_first:
+        x = g.op("Transpose", [x], perm=[1, 0, 2])
+    concat = lambda parts: parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=0)  # noqa: E731
+    g.add_output(x, "output", ["batch", "time", D * H] if module.batch_first else ["time", "batch", D * H])
+    state_shape = [module.num_layers * D, "batch", H]
+    g.add_output(concat(h_n), "h_n", state_shape)
+    if lstm:
+        g.add_output(concat(c_n), "c_n", state_shape)
+    return g.model(f"pyrnn-{type(module).__name__}")
+
+
+# ---------------------------------------------------------------------------- Sequential models
+
+# Dense activations: pyrnn/Keras name -> how to build it from ONNX nodes
+_DENSE_ACTIVATIONS = {
+    "linear": lambda g, z: z,
+    "relu": lambda g, z: g.op("Relu", [z]),
+    "sigmoid": lambda g, z: g.op("Sigmoid", [z]),
+    "tanh": lambda g, z: g.op("Tanh", [z]),
+    "softmax": lambda g, z: g.op("Softmax", [z], axis=-1),
+    "softplus": lambda g, z: g.op("Softplus", [z]),
+    "softsign": lambda g, z: g.op("Softsign", [z]),
+    "elu": lambda g, z: g.op("Elu", [z], alpha=1.0),
+    "selu": lambda g, z: g.op("Selu", [z]),  # ONNX's default alpha and gamma are Keras's constants
+    "exponential": lambda g, z: g.op("Exp", [z]),
+    "hard_sigmoid": lambda g, z: g.op("HardSigmoid", [z], alpha=1.0 / 6, beta=0.5),  # Keras 3: relu6(x + 3) / 6
+    "swish": lambda g, z: g.op("Mul", [z, g.op("Sigmoid", [z])]),
+    "silu": lambda g, z: g.op("Mul", [z, g.op("Sigmoid", [z])]),
+}
+
+
+def _dense(g, layer, x):
+    name = layer.activation.name
+    if name not in _DENSE_ACTIVATIONS:
+        raise NotImplementedError(f"ONNX export: {layer.name}: activation {name!r} has no ONNX mapping here")
+    z = g.op("MatMul", [x, g.const(layer._params["kernel"], "kernel")])  # broadcasts over (batch, time)
+    if layer.use_bias:
+        z = g.op("Add", [z, g.const(layer._params["bias"], "bias")])
+    return _DENSE_ACTIVATIONS[name](g, z)
+
+
+def _compact_masked_steps(g, x, mask):
+    """Move each sequence's unmasked steps to the front, keeping their order (the path pyrnn's
+    recurrent layers take for masks). x [B, T, F], mask bool [B, T]. Returns the compacted x,
+    the number of valid steps per sequence [B] and the running count of valid steps [B, T]."""
+    from onnx import TensorProto
+    m = g.op("Cast", [mask], to=TensorProto.INT64)
+    lengths = g.op("ReduceSum", [m, g.ints(1)], keepdims=0)
+    steps = g.op("Shape", [mask], start=1, end=2)  # [T]
+    t = g.op("Range", [g.scalar(0, np.int64), g.squeeze(steps, 0), g.scalar(1, np.int64)])
+    # sort key: valid steps keep their index t, masked ones go after all of them (t + T)
+    key = g.op("Add", [t, g.op("Mul", [g.op("Sub", [g.scalar(1, np.int64), m]), steps])])
+    _, src = g.op("TopK", [key, steps], outputs=2, axis=1, largest=0, sorted=1)
+    index = g.op("Expand", [g.unsqueeze(src, 2), g.op("Shape", [x])])
+    compacted = g.op("GatherElements", [x, index], axis=1)
+    counts = g.op("CumSum", [m, g.scalar(1, np.int64)])
+    return compacted, lengths, counts, steps
+
+
+def _spread_outputs(g, y, mask, counts, steps, zero_masked):
+    """Back from compacted steps to the original ones: a masked step repeats the output of the
+    last valid step before it (zeros before the first), or is zero when ``zero_masked``."""
+    last_valid = g.op("Sub", [counts, g.scalar(1, np.int64)])
+    source = g.op("Where", [g.op("Greater", [counts, g.scalar(0, np.int64)]), last_valid, steps])
+    if zero_masked:
+        source = g.op("Where", [mask, source, steps])
+    padded = g.op("Pad", [y, g.ints(0, 0, 0, 0, 1, 0)])  # step T: a zero row
+    index = g.op("Expand", [g.unsqueeze(source, 2), g.op("Shape", [y])])
+    return g.op("GatherElements", [padded, index], axis=1)
+
+
+def _keras_recurrent(g, layer, x, mask):
+    """A SimpleRNN/GRU/LSTM layer on batch-major x [B, T, F] -> [B, T, H] or [B, H]."""
+    from onnx import TensorProto
+    if layer.stateful:
+        raise NotImplementedError(f"ONNX export: {layer.name}: stateful=True (an ONNX graph keeps no state "
+                                  "between runs)")
+    if layer.go_backwards:  # Keras: process (and return) the steps in reverse order
+        x = g.reverse_time(x, 1)
+        mask = None if mask is None else g.reverse_time(mask, 1)
+    seq_lens = ""
+    if mask is not None:
+        x, lengths, counts, steps = _compact_masked_steps(g, x, mask)
+        seq_lens = g.op("Cast", [lengths], to=TensorProto.INT32)  # a fully masked sequence: length 0, h = 0
+    outs = recurrent_node(g, layer._cell, g.op("Transpose", [x], perm=[1, 0, 2]),
+                          [layer._module._layer_params(0, 0)[:4]], layer.units, seq_lens)
+    if layer.return_sequences:
+        y = g.time_major_to_batch_major(outs[0])
+        if mask is not None:
+            y = _spread_outputs(g, y, mask, counts, steps, layer.zero_output_for_mask)
+        return y
+    return g.squeeze(outs[1], 0)
+
+
+def _bidirectional(g, layer, x, mask):
+    if layer.merge_mode is None:
+        raise NotImplementedError(f"ONNX export: {layer.name}: merge_mode=None (two outputs) is not supported")
+    y = _keras_recurrent(g, layer.forward_layer, x, mask)
+    y_rev = _keras_recurrent(g, layer.backward_layer, x, mask)
+    if layer.return_sequences:  # back in input order, as pyrnn's and Keras's Bidirectional do
+        y_rev = g.reverse_time(y_rev, 1)
+    if layer.merge_mode == "concat":
+        return g.op("Concat", [y, y_rev], axis=-1)
+    if layer.merge_mode == "ave":
+        return g.op("Div", [g.op("Add", [y, y_rev]), g.scalar(2)])
+    return g.op({"sum": "Add", "mul": "Mul"}[layer.merge_mode], [y, y_rev])
+
+
+def _layer(g, layer, x, mask):
+    """Emit one layer: returns (output, mask of the output) following each layer's compute_mask."""
+    from onnx import TensorProto
+    from .layers import core, recurrent
+    if isinstance(layer, core.Embedding):
+        y = g.op("Gather", [g.const(layer._params["embeddings"].astype(g.dtype), "embeddings"), x], axis=0)
+        return y, (g.op("Not", [g.op("Equal", [x, g.scalar(0, np.int64)])]) if layer.mask_zero else None)
+    if isinstance(layer, core.Masking):
+        differs = g.op("Cast", [g.op("Not", [g.op("Equal", [x, g.scalar(layer.mask_value)])])], to=g.elem_type)
+        keep = g.op("ReduceMax", [differs], axes=[-1], keepdims=1)  # [B, T, 1]: 1 where any feature differs
+        return g.op("Mul", [x, keep]), g.op("Cast", [g.squeeze(keep, 2)], to=TensorProto.BOOL)
+    if isinstance(layer, core.Dropout):
+        return x, mask
+    if isinstance(layer, core.Dense):
+        return _dense(g, layer, x), mask
+    if isinstance(layer, core.TimeDistributed) and isinstance(layer.layer, core.Dense):
+        return _dense(g, layer.layer, x), mask
+    if isinstance(layer, recurrent._Recurrent):
+        return _keras_recurrent(g, layer, x, mask), (mask if layer.return_sequences else None)
+    if isinstance(layer, recurrent.Bidirectional):
+        return _bidirectional(g, layer, x, mask), (mask if layer.return_sequences else None)
+    inner = f"({type(layer.layer).__name__})" if isinstance(layer, core.TimeDistributed) else ""
+    raise NotImplementedError(f"ONNX export: layer {layer.name!r} ({type(layer).__name__}{inner}) is not supported; "
+                              "supported: SimpleRNN, GRU, LSTM, Bidirectional, Dense, TimeDistributed(Dense), "
+                              "Embedding, Masking, Dropout")
+
+
+def _symbolic(shape):
+    """Keras shape (None, ...) -> ONNX dims: "batch", then "time" for a sequence's unknown length."""
+    return ["batch"] + [("time" if d is None else int(d)) for d in shape[1:]]
+
+
+def _sequential_graph(model):
+    from onnx import TensorProto
+    from .layers.core import Embedding
+    if not model.built:
+        raise ValueError("ONNX export: the model is not built; give the first layer an input_shape (or add an "
+                         "Input), or call the model once")
+    layers = model.layers
+    dtypes = {layer.dtype for layer in layers}
+    if len(dtypes) != 1:
+        raise TypeError(f"ONNX export: all layers must have one dtype, got {sorted(map(str, dtypes))}")
+    g = _Graph(dtypes.pop())
+    ids = isinstance(layers[0], Embedding)
+    x = g.add_input("input", _symbolic(model.input_shape), TensorProto.INT64 if ids else None)
+    mask = None
+    for layer in layers:
+        x, mask = _layer(g, layer, x, mask)
+    g.add_output(x, "output", _symbolic(model.compute_output_shape(model.input_shape)))
+    return g.model(f"pyrnn-{model.name}")
+
+
+# ---------------------------------------------------------------------------- entry points
+
+
+def to_onnx(obj, *, lengths=False, initial_state=False):
+    """The checked ``onnx.ModelProto`` of a ``pyrnn.nn`` RNN/GRU/LSTM or a ``Sequential`` model.
+
+    ``lengths`` and ``initial_state`` (modules only) add the inputs ``lengths`` and ``h_0``
+    (``c_0``). Example::
+
+        >>> proto = pyrnn.onnx.to_onnx(pyrnn.nn.GRU(4, 8))
+        >>> [i.name for i in proto.graph.input], [o.name for o in proto.graph.output]
+        (['input'], ['output', 'h_n'])
+    """
+    from .models import Sequential
+    from .nn import RNNBase
+    if isinstance(obj, RNNBase):
+        return _module_graph(obj, lengths, initial_state)
+    if isinstance(obj, Sequential):
+        if lengths or initial_state:
+            raise ValueError("ONNX export: lengths= and initial_state= apply to pyrnn.nn modules; a Sequential "
+                             "model's masks come from its Embedding(mask_zero=True) or Masking layers")
+        return _sequential_graph(obj)
+    raise TypeError(f"ONNX export takes a pyrnn.nn RNN/GRU/LSTM or a pyrnn.models.Sequential, got "
+                    f"{type(obj).__module__}.{type(obj).__name__}")
+
+
+def export(obj, path, *, lengths=False, initial_state=False):
+    """Write ``obj`` (a ``pyrnn.nn`` RNN/GRU/LSTM or a ``Sequential``) to the ONNX file ``path``.
+
+    Returns the ``onnx.ModelProto``. Example::
+
+        >>> pyrnn.onnx.export(pyrnn.nn.GRU(4, 8, bidirectional=True), "gru.onnx", lengths=True)
+    """
+    model = to_onnx(obj, lengths=lengths, initial_state=initial_state)
+    _import_onnx().save(model, os.fspath(path))
+    return model
+
+
+__all__ = ["export", "to_onnx", "recurrent_node", "OPSET"]

@@ -1,0 +1,213 @@
+"""Interop: ONNX export run by ONNX Runtime, PyTorch round trips, Keras models and weight files.
+
+Each engine is the other side of the comparison: pyrnn's outputs must match what ONNX Runtime,
+torch.nn or Keras compute on the same weights. Every part skips when its package is absent.
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 here runs on torch (no tensorflow)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import pyrnn  # noqa: E402
+from pyrnn import layers as L  # noqa: E402
+from pyrnn.models import Sequential  # noqa: E402
+
+TOL = 1e-5  # float32, different kernels and summation orders
+
+
+def _max_diff(a, b):
+    assert np.shape(a) == np.shape(b), (np.shape(a), np.shape(b))
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)))) if np.size(a) else 0.0
+
+
+def _perturbed(weights, seed=5):
+    """Weights moved off their initial values (nonzero biases, forget bias != 1) for a stronger test."""
+    rng = np.random.default_rng(seed)
+    return [(w + rng.normal(0, 0.2, w.shape)).astype(w.dtype) for w in weights]
+
+
+# =============================================================================== ONNX
+
+
+def _ort_session(path_or_proto):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    source = path_or_proto if isinstance(path_or_proto, (str, os.PathLike)) else path_or_proto.SerializeToString()
+    return ort.InferenceSession(os.fspath(source) if isinstance(source, os.PathLike) else source,
+                                providers=["CPUExecutionProvider"])
+
+
+MODULES = [
+    (pyrnn.nn.LSTM, {}),
+    (pyrnn.nn.LSTM, {"num_layers": 2, "bidirectional": True, "batch_first": True}),
+    (pyrnn.nn.LSTM, {"bias": False, "bidirectional": True}),
+    (pyrnn.nn.GRU, {"num_layers": 2}),
+    (pyrnn.nn.GRU, {"bidirectional": True, "batch_first": True, "reset_after": False}),
+    (pyrnn.nn.GRU, {"num_layers": 3, "bidirectional": True, "bias": False}),
+    (pyrnn.nn.RNN, {"num_layers": 2, "bidirectional": True}),
+    (pyrnn.nn.RNN, {"nonlinearity": "relu", "batch_first": True}),
+    (pyrnn.nn.RNN, {"nonlinearity": "sigmoid", "num_layers": 2}),
+    (pyrnn.nn.RNN, {"nonlinearity": "linear", "bidirectional": True}),
+]
+MODULE_IDS = [f"{cls.__name__}-" + "-".join(f"{k}={v}" for k, v in kw.items()) for cls, kw in MODULES]
+
+
+def _module_outputs(module, x, **kwargs):
+    out, state = module(x, **kwargs)
+    return [out] + (list(state) if isinstance(state, tuple) else [state])
+
+
+@pytest.mark.parametrize("cls,kwargs", MODULES, ids=MODULE_IDS)
+def test_onnx_module_matches_pyrnn_at_other_sizes(cls, kwargs, tmp_path):
+    """Exported once; run at two batch/time sizes, with lengths and initial states as inputs."""
+    import pyrnn.onnx
+    module = cls(5, 7, seed=3, dropout=0.0, **kwargs).eval()
+    path = tmp_path / "module.onnx"
+    pyrnn.onnx.export(module, path, lengths=True, initial_state=True)
+    session = _ort_session(path)
+    rng = np.random.default_rng(0)
+    lstm = cls is pyrnn.nn.LSTM
+    for batch, steps in ((4, 9), (1, 2)):
+        shape = (batch, steps, 5) if module.batch_first else (steps, batch, 5)
+        x = rng.standard_normal(shape).astype(np.float32)
+        lengths = rng.integers(0, steps + 1, batch)
+        state_shape = (module.num_layers * module.num_directions, batch, 7)
+        h0 = rng.standard_normal(state_shape).astype(np.float32)
+        c0 = rng.standard_normal(state_shape).astype(np.float32)
+        feed = {"input": x, "lengths": lengths, "h_0": h0}
+        if lstm:
+            feed["c_0"] = c0
+        got = session.run(None, feed)
+        expected = _module_outputs(module, x, hx=(h0, c0) if lstm else h0, lengths=lengths)
+        for name, a, b in zip(("output", "h_n", "c_n"), got, expected):
+            assert _max_diff(a, b) < TOL, (name, batch, steps)
+
+
+def test_onnx_module_default_inputs_only_input():
+    """Without lengths/initial_state the graph has one input; it gives pyrnn's full-length result."""
+    import pyrnn.onnx
+    module = pyrnn.nn.GRU(3, 4, num_layers=2, seed=0).eval()
+    proto = pyrnn.onnx.to_onnx(module)
+    assert [i.name for i in proto.graph.input] == ["input"]
+    assert [o.name for o in proto.graph.output] == ["output", "h_n"]
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("GRU") == 2
+    assert all(a.i == 1 for n in proto.graph.node if n.op_type == "GRU" for a in n.attribute
+               if a.name == "linear_before_reset")
+    x = np.random.default_rng(1).standard_normal((11, 6, 3)).astype(np.float32)
+    got = _ort_session(proto).run(None, {"input": x})
+    for a, b in zip(got, _module_outputs(module, x)):
+        assert _max_diff(a, b) < TOL
+
+
+def _random_ids(rng, batch, steps):
+    """Token ids with padding (0) at the end, at the start, in the middle and a fully padded row."""
+    ids = rng.integers(1, 20, (batch, steps))
+    ids[0, steps // 2:] = 0
+    ids[1, :2] = 0
+    ids[2, 1] = 0
+    ids[3] = 0
+    return ids
+
+
+def _masked_features(rng, batch, steps):
+    x = rng.standard_normal((batch, steps, 3)).astype(np.float32)
+    x[0, steps // 2:] = 0
+    x[1, :2] = 0
+    x[2, 1] = 0
+    x[3] = 0
+    return x
+
+
+SEQUENTIALS = {
+    "simple_rnn": (lambda: [L.Input((None, 3)), L.SimpleRNN(4), L.Dense(2)], "features"),
+    "simple_rnn_relu_seq": (lambda: [L.Input((None, 3)), L.SimpleRNN(4, activation="relu", return_sequences=True),
+                                     L.Dense(2)], "features"),
+    "gru_stack_backwards": (lambda: [L.Input((None, 3)), L.GRU(4, return_sequences=True),
+                                     L.GRU(3, go_backwards=True), L.Dense(2, activation="softmax")], "features"),
+    "gru_reset_before_td": (lambda: [L.Input((None, 3)), L.GRU(4, reset_after=False, return_sequences=True,
+                                                                go_backwards=True),
+                                     L.TimeDistributed(L.Dense(2, activation="tanh"))], "features"),
+    "lstm_dropout_dense3d": (lambda: [L.Input((None, 3)), L.LSTM(4, return_sequences=True), L.Dropout(0.3),
+                                      L.Dense(2, activation="sigmoid")], "features"),
+    "bidirectional_concat": (lambda: [L.Input((None, 3)), L.Bidirectional(L.LSTM(4, return_sequences=True)),
+                                      L.Bidirectional(L.GRU(3)), L.Dense(2)], "features"),
+    "bidirectional_sum_mul_ave": (lambda: [L.Input((None, 3)),
+                                           L.Bidirectional(L.GRU(4, return_sequences=True), merge_mode="sum"),
+                                           L.Bidirectional(L.SimpleRNN(4, return_sequences=True), merge_mode="mul"),
+                                           L.Bidirectional(L.LSTM(3), merge_mode="ave"), L.Dense(2)], "features"),
+    "embedding_mask": (lambda: [L.Input((None,)), L.Embedding(20, 4, mask_zero=True),
+                                L.LSTM(5, return_sequences=True), L.GRU(3), L.Dense(2)], "ids"),
+    "embedding_mask_bidirectional": (lambda: [L.Input((None,)), L.Embedding(20, 4, mask_zero=True),
+                                              L.Bidirectional(L.LSTM(5, return_sequences=True)),
+                                              L.Bidirectional(L.GRU(3, go_backwards=True), merge_mode="sum"),
+                                              L.Dense(2)], "ids"),
+    "embedding_mask_bidirectional_seq": (lambda: [L.Input((None,)), L.Embedding(20, 4, mask_zero=True),
+                                                  L.Bidirectional(L.GRU(3, return_sequences=True)),
+                                                  L.Dense(2)], "ids"),
+    "embedding_mask_backwards_seq": (lambda: [L.Input((None,)), L.Embedding(20, 4, mask_zero=True),
+                                              L.SimpleRNN(5, return_sequences=True, go_backwards=True),
+                                              L.TimeDistributed(L.Dense(2))], "ids"),
+    "embedding_no_mask": (lambda: [L.Input((None,)), L.Embedding(20, 4), L.GRU(3), L.Dense(2)], "ids"),
+    "masking": (lambda: [L.Input((None, 3)), L.Masking(0.0), L.GRU(5, return_sequences=True),
+                         L.TimeDistributed(L.Dense(2)), L.LSTM(3)], "masked"),
+    "dense_only": (lambda: [L.Input((3,)), L.Dense(5, activation="relu"), L.Dense(4, activation="selu"),
+                            L.Dense(4, activation="elu"), L.Dense(3, activation="swish"),
+                            L.Dense(2, activation="hard_sigmoid")], "flat"),
+}
+
+
+def _sequential_input(kind, rng, batch, steps):
+    if kind == "ids":
+        return _random_ids(rng, batch, steps)
+    if kind == "masked":
+        return _masked_features(rng, batch, steps)
+    if kind == "flat":
+        return rng.standard_normal((batch, 3)).astype(np.float32)
+    return rng.standard_normal((batch, steps, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", sorted(SEQUENTIALS))
+def test_onnx_sequential_matches_pyrnn(name, tmp_path):
+    make_layers, kind = SEQUENTIALS[name]
+    model = Sequential(make_layers(), seed=1)
+    model.set_weights(_perturbed(model.get_weights()))
+    path = tmp_path / "model.onnx"
+    model.export(path, format="onnx")
+    session = _ort_session(path)
+    rng = np.random.default_rng(2)
+    for batch, steps in ((6, 8), (4, 3)):
+        x = _sequential_input(kind, rng, batch, steps)
+        got = session.run(None, {"input": x})[0]
+        assert _max_diff(got, model.predict(x, verbose=0)) < TOL, (batch, steps)
+
+
+def test_onnx_errors(tmp_path):
+    pytest.importorskip("onnx")
+    import pyrnn.onnx
+    with pytest.raises(NotImplementedError, match="proj_size"):
+        pyrnn.onnx.to_onnx(pyrnn.nn.LSTM(3, 4, proj_size=2))
+    with pytest.raises(TypeError, match="pyrnn.nn RNN/GRU/LSTM or a pyrnn.models.Sequential"):
+        pyrnn.onnx.to_onnx(pyrnn.nn.LSTMCell(3, 4))
+    with pytest.raises(TypeError, match="got builtins.dict"):
+        pyrnn.onnx.export({}, tmp_path / "x.onnx")
+
+    class Scale(L.Layer):  # a layer of the user's: it has no ONNX mapping
+        pass
+
+    with pytest.raises(NotImplementedError, match=r"'scale' \(Scale\) is not supported"):
+        pyrnn.onnx.to_onnx(Sequential([L.Input((4, 3)), L.GRU(2), Scale()]))
+    with pytest.raises(NotImplementedError, match=r"\(TimeDistributed\(Dropout\)\)"):
+        pyrnn.onnx.to_onnx(Sequential([L.Input((4, 3)), L.TimeDistributed(L.Dropout(0.1))]))
+    with pytest.raises(NotImplementedError, match="stateful"):
+        pyrnn.onnx.to_onnx(Sequential([L.Input((4, 3)), L.GRU(2, stateful=True)]))
+    with pytest.raises(ValueError, match="not built"):
+        pyrnn.onnx.to_onnx(Sequential([L.GRU(2)]))
+    with pytest.raises(ValueError, match="format must be 'onnx'"):
+        Sequential([L.Input((4, 3)), L.GRU(2)]).export(tmp_path / "m", format="tf_saved_model")
+    with pytest.raises(ValueError, match="apply to pyrnn.nn modules"):
+        pyrnn.onnx.to_onnx(Sequential([L.Input((4, 3)), L.GRU(2)]), lengths=True)
+    assert not (tmp_path / "x.onnx").exists()
