@@ -211,3 +211,93 @@ def test_onnx_errors(tmp_path):
     with pytest.raises(ValueError, match="apply to pyrnn.nn modules"):
         pyrnn.onnx.to_onnx(Sequential([L.Input((4, 3)), L.GRU(2)]), lengths=True)
     assert not (tmp_path / "x.onnx").exists()
+
+
+# =============================================================================== PyTorch
+
+TORCH_MODULES = [
+    ("LSTM", {"num_layers": 2, "bidirectional": True, "batch_first": True}),
+    ("LSTM", {"proj_size": 3, "bias": False}),
+    ("GRU", {"num_layers": 2, "dropout": 0.25}),
+    ("GRU", {"bidirectional": True, "batch_first": True}),
+    ("RNN", {"nonlinearity": "relu", "num_layers": 2, "bidirectional": True}),
+    ("RNN", {"bias": False}),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", TORCH_MODULES, ids=[f"{n}-{kw}" for n, kw in TORCH_MODULES])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_round_trip(name, kwargs, dtype):
+    """torch -> pyrnn -> torch: the same options and weights, so the same outputs in every engine."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    original = getattr(torch.nn, name)(5, 6, dtype=getattr(torch, dtype), **kwargs).eval()
+    ours = getattr(pyrnn.nn, name).from_torch(original)
+    assert ours.dtype == np.dtype(dtype) and not ours.training
+    back = ours.to_torch()
+    assert type(back) is type(original) and not back.training
+    assert {k: tuple(v.shape) for k, v in back.state_dict().items()} == \
+        {k: tuple(v.shape) for k, v in original.state_dict().items()}
+    x = np.random.default_rng(1).standard_normal((3, 4, 5)).astype(dtype)
+    tol = TOL if dtype == "float32" else 1e-12
+    with torch.no_grad():
+        expected = original(torch.from_numpy(x))
+        again = back(torch.from_numpy(x))
+    got = ours(x)
+    flatten = lambda r: [r[0]] + (list(r[1]) if isinstance(r[1], tuple) else [r[1]])  # noqa: E731
+    for a, b, c in zip(flatten(got), flatten(expected), flatten(again)):
+        assert _max_diff(a, b.numpy()) < tol
+        assert _max_diff(c.numpy(), b.numpy()) == 0.0  # the same weights, bit for bit
+    for key in ("num_layers", "bidirectional", "batch_first", "dropout", "proj_size", "bias"):
+        assert getattr(back, key) == getattr(original, key), key
+
+
+@pytest.mark.parametrize("name,kwargs", [("RNNCell", {"nonlinearity": "relu"}), ("RNNCell", {"bias": False}),
+                                         ("GRUCell", {}), ("LSTMCell", {})])
+def test_torch_cell_round_trip(name, kwargs):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    original = getattr(torch.nn, name)(5, 6, **kwargs)
+    ours = getattr(pyrnn.nn, name).from_torch(original).eval()
+    back = ours.to_torch()
+    x = np.random.default_rng(1).standard_normal((3, 5)).astype(np.float32)
+    h = np.random.default_rng(2).standard_normal((3, 6)).astype(np.float32)
+    state = (h, h * 0.5) if name == "LSTMCell" else h
+    as_torch = (lambda s: tuple(map(torch.from_numpy, s)) if isinstance(s, tuple) else torch.from_numpy(s))  # noqa
+    with torch.no_grad():
+        expected = original(torch.from_numpy(x), as_torch(state))
+        again = back(torch.from_numpy(x), as_torch(state))
+    got = ours(x, state)
+    pairs = zip(got, expected, again) if name == "LSTMCell" else [(got, expected, again)]
+    for a, b, c in pairs:
+        assert _max_diff(a, b.numpy()) < TOL
+        assert _max_diff(c.numpy(), b.numpy()) == 0.0
+
+
+def test_pyrnn_to_torch_trains_there():
+    """pyrnn -> torch keeps the weights as torch parameters (a model can continue training in torch)."""
+    torch = pytest.importorskip("torch")
+    ours = pyrnn.nn.GRU(3, 4, num_layers=2, seed=0)
+    theirs = ours.to_torch()
+    assert theirs.training and all(p.requires_grad for p in theirs.parameters())
+    for name, p in theirs.named_parameters():
+        assert np.array_equal(p.detach().numpy(), ours.state_dict()[name])
+    out, _ = theirs(torch.ones(2, 1, 3))
+    out.sum().backward()
+    assert theirs.weight_hh_l0.grad is not None
+
+
+def test_torch_errors():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="expects a torch.nn.LSTM, got torch.nn.modules.rnn.GRU"):
+        pyrnn.nn.LSTM.from_torch(torch.nn.GRU(2, 3))
+    with pytest.raises(TypeError, match="expects a torch.nn.GRUCell"):
+        pyrnn.nn.GRUCell.from_torch(pyrnn.nn.GRUCell(2, 3))
+    with pytest.raises(TypeError, match="float32 or all float64"):
+        pyrnn.nn.RNN.from_torch(torch.nn.RNN(2, 3, dtype=torch.float16))
+    with pytest.raises(TypeError, match="not on RNNBase"):
+        pyrnn.nn.RNNBase.from_torch(torch.nn.LSTM(2, 3))
+    with pytest.raises(ValueError, match="reset_after=False"):
+        pyrnn.nn.GRU(2, 3, reset_after=False).to_torch()
+    with pytest.raises(ValueError, match="nonlinearity='sigmoid'"):
+        pyrnn.nn.RNNCell(2, 3, nonlinearity="sigmoid").to_torch()

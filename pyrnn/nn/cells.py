@@ -132,6 +132,8 @@ class RNNCell(RNNCellBase):
     """``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act = tanh or relu (also sigmoid, linear):
     ``h = cell(x, h)``."""
 
+    _torch_args = RNNCellBase._torch_args + ("nonlinearity",)
+
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=np.float32, seed=None):
         if nonlinearity not in _RNN_NONLINEARITIES:
             raise ValueError(f"nonlinearity must be one of {_RNN_NONLINEARITIES}, got {nonlinearity!r}")

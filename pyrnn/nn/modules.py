@@ -95,12 +95,67 @@ def as_float_array(name, value, dtype, copy=False):
     return np.asarray(arr, dtype=dtype, order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
 
 
+_TORCH_TWINS = ("RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell")  # the classes torch.nn has too
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as e:
+        raise ImportError("from_torch/to_torch need PyTorch: pip install torch (or pyrnn[torch])") from e
+    return torch
+
+
 class Module:
     """Parameters and their gradients under PyTorch's names: the part every layer shares.
 
     Subclasses fill ``self._params`` (name -> array, in PyTorch's order) and keep what
     backward needs in ``self._cache`` (dropped by ``eval()`` and ``load_state_dict``).
     """
+
+    # The constructor arguments shared with the torch.nn class of the same name (from_torch/to_torch).
+    _torch_args = ("input_size", "hidden_size", "bias")
+
+    @classmethod
+    def from_torch(cls, module):
+        """A pyrnn copy of the ``torch.nn`` module of the same name (same options, dtype, weights
+        and train/eval mode). Example::
+
+            >>> lstm = pyrnn.nn.LSTM.from_torch(torch.nn.LSTM(8, 16, num_layers=2, batch_first=True))
+        """
+        if cls.__name__ not in _TORCH_TWINS:
+            raise TypeError(f"from_torch is called on one of pyrnn.nn.{', '.join(_TORCH_TWINS)}, not on {cls.__name__}")
+        torch = _import_torch()
+        if not isinstance(module, getattr(torch.nn, cls.__name__)):
+            raise TypeError(f"{cls.__name__}.from_torch expects a torch.nn.{cls.__name__}, "
+                            f"got {type(module).__module__}.{type(module).__name__}")
+        dtypes = {p.dtype for p in module.parameters()}
+        if not dtypes <= {torch.float32, torch.float64} or len(dtypes) != 1:
+            raise TypeError(f"{cls.__name__}.from_torch: parameters must be all float32 or all float64, "
+                            f"got {sorted(map(str, dtypes))}")
+        dtype = np.float64 if dtypes == {torch.float64} else np.float32
+        obj = cls(**{arg: getattr(module, arg) for arg in cls._torch_args}, dtype=dtype)
+        obj.load_state_dict(module.state_dict())
+        return obj.train(module.training)
+
+    def to_torch(self):
+        """The ``torch.nn`` module of the same name with this module's options, dtype, weights
+        and train/eval mode. Example::
+
+            >>> torch_gru = pyrnn.nn.GRU(8, 16).to_torch()
+        """
+        torch = _import_torch()
+        if getattr(self, "nonlinearity", "tanh") not in ("tanh", "relu"):
+            raise ValueError(f"to_torch: torch.nn.{type(self).__name__} has no nonlinearity={self.nonlinearity!r} "
+                             "(only 'tanh' and 'relu')")
+        if not getattr(self, "reset_after", True):
+            raise ValueError(f"to_torch: torch.nn.{type(self).__name__} has no reset_after=False (PyTorch's GRU "
+                             "applies the reset gate after the recurrent product only)")
+        dtype = torch.float64 if self.dtype == np.float64 else torch.float32
+        module = getattr(torch.nn, type(self).__name__)(**{arg: getattr(self, arg) for arg in self._torch_args},
+                                                        dtype=dtype)
+        module.load_state_dict({name: torch.from_numpy(p.copy()) for name, p in self._params.items()})
+        return module.train(self.training)
 
     def _init_params(self, shapes, bound):
         """Draw every parameter from U(-bound, bound), in order, and zero the gradients."""
@@ -165,6 +220,8 @@ class RNNBase(Module):
     layers (the concatenated outputs of both directions feed the next layer), reverses time
     for the reverse direction and keeps, in training mode, what backward needs.
     """
+
+    _torch_args = Module._torch_args + ("num_layers", "batch_first", "dropout", "bidirectional")
 
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, reset_after=True, dtype=np.float32, seed=None):
@@ -479,6 +536,8 @@ class RNN(RNNBase):
         >>> out, h_n = rnn(np.zeros((5, 3, 10), np.float32))     # out (5, 3, 20), h_n (2, 3, 20)
     """
 
+    _torch_args = RNNBase._torch_args + ("nonlinearity",)
+
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, dtype=np.float32, seed=None):
         if nonlinearity not in _RNN_NONLINEARITIES:
@@ -520,6 +579,8 @@ class LSTM(RNNBase):
         >>> lstm = pyrnn.nn.LSTM(10, 20, seed=0)
         >>> out, (h_n, c_n) = lstm(np.zeros((5, 3, 10), np.float32))   # out (5, 3, 20)
     """
+
+    _torch_args = RNNBase._torch_args + ("proj_size",)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, dtype=np.float32, seed=None):
