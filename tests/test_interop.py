@@ -301,3 +301,104 @@ def test_torch_errors():
         pyrnn.nn.GRU(2, 3, reset_after=False).to_torch()
     with pytest.raises(ValueError, match="nonlinearity='sigmoid'"):
         pyrnn.nn.RNNCell(2, 3, nonlinearity="sigmoid").to_torch()
+
+
+# =============================================================================== Keras
+
+
+def _keras():
+    keras = pytest.importorskip("keras")
+    return keras
+
+
+KERAS_MODELS = {
+    "simple_rnn": (lambda K: [K.SimpleRNN(5, activation="relu"), K.Dense(2)], "features"),
+    "gru_stack": (lambda K: [K.GRU(5, return_sequences=True), K.GRU(4, go_backwards=True),
+                             K.Dense(2, activation="softmax")], "features"),
+    "gru_reset_before": (lambda K: [K.GRU(5, reset_after=False, return_sequences=True),
+                                    K.TimeDistributed(K.Dense(2))], "features"),
+    "lstm_dropout": (lambda K: [K.LSTM(5, return_sequences=True, dropout=0.1), K.Dropout(0.2),
+                                K.Dense(3, activation="tanh")], "features"),
+    "bidirectional": (lambda K: [K.Bidirectional(K.LSTM(4, return_sequences=True), merge_mode="ave"),
+                                 K.Bidirectional(K.GRU(3)), K.Dense(2)], "features"),
+    "embedding_mask": (lambda K: [K.Embedding(20, 4, mask_zero=True),
+                                  K.Bidirectional(K.LSTM(5, return_sequences=True), merge_mode="sum"),
+                                  K.GRU(3), K.Dense(2)], "ids"),
+    "masking": (lambda K: [K.Masking(0.0), K.SimpleRNN(5, return_sequences=True), K.LSTM(3), K.Dense(2)],
+                "masked"),
+}
+
+
+def _keras_model(name):
+    keras = _keras()
+    make_layers, kind = KERAS_MODELS[name]
+    keras.utils.set_random_seed(1)
+    shape, dtype = ((7,), "int32") if kind == "ids" else ((7, 3), "float32")
+    kmodel = keras.Sequential([keras.Input(shape, dtype=dtype)] + make_layers(keras.layers))
+    kmodel.set_weights(_perturbed(kmodel.get_weights()))
+    x = _sequential_input(kind, np.random.default_rng(3), 6, 7)
+    return kmodel, x
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("name", sorted(KERAS_MODELS))
+def test_from_keras_predicts_as_keras(name):
+    kmodel, x = _keras_model(name)
+    model = pyrnn.models.from_keras(kmodel)
+    assert [type(l).__name__ for l in model.layers] == [type(l).__name__ for l in kmodel.layers]
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), kmodel.get_weights()))
+    expected = np.asarray(kmodel.predict(x, verbose=0))
+    assert _max_diff(model.predict(x, verbose=0), expected) < TOL
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_keras_weights_file_loads_and_fine_tunes(tmp_path):
+    """A Keras .weights.h5 file into a pyrnn model of the same layers: same predictions, then training."""
+    kmodel, x = _keras_model("embedding_mask")
+    path = tmp_path / "trained.weights.h5"
+    kmodel.save_weights(path)
+    model = Sequential([L.Input((7,)), L.Embedding(20, 4, mask_zero=True),
+                        L.Bidirectional(L.LSTM(5, return_sequences=True), merge_mode="sum"), L.GRU(3), L.Dense(2)])
+    model.load_weights(path)
+    assert _max_diff(model.predict(x, verbose=0), np.asarray(kmodel.predict(x, verbose=0))) < TOL
+    model.compile(optimizer="adam", loss="mse")
+    y = np.zeros((len(x), 2), np.float32)
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=5, batch_size=6, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < before
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_keras_errors(tmp_path, monkeypatch):
+    keras = _keras()
+    K = keras.layers
+    with pytest.raises(TypeError, match="expects a keras.Sequential"):
+        pyrnn.models.from_keras(Sequential([L.Input((3, 2)), L.GRU(2)]))
+    inputs = keras.Input((4, 3))
+    functional = keras.Model(inputs, K.GRU(2)(inputs))
+    with pytest.raises(TypeError, match="expects a keras.Sequential"):
+        pyrnn.models.from_keras(functional)
+    with pytest.raises(ValueError, match="'Conv1D'.*not supported"):
+        pyrnn.models.from_keras(keras.Sequential([keras.Input((4, 3)), K.Conv1D(2, 2)]))
+    with pytest.raises(ValueError, match="not built"):
+        pyrnn.models.from_keras(keras.Sequential([K.GRU(2)]))
+
+    kmodel = keras.Sequential([keras.Input((4, 3)), K.LSTM(5), K.Dense(2)])
+    path = tmp_path / "k.weights.h5"
+    kmodel.save_weights(path)
+    other = Sequential([L.Input((4, 3)), L.GRU(5), L.Dense(2)])
+    before = other.get_weights()
+    with pytest.raises(ValueError, match="no weights for layer .* 'gru'.*another architecture"):
+        other.load_weights(path)
+    wider = Sequential([L.Input((4, 3)), L.LSTM(6), L.Dense(2)])
+    with pytest.raises(ValueError, match=r"expects weights of shapes"):
+        wider.load_weights(path)
+    shorter = Sequential([L.Input((4, 3)), L.LSTM(5)])
+    with pytest.raises(ValueError, match="layers the model does not have: \\['dense'\\]"):
+        shorter.load_weights(path)
+    assert all(np.array_equal(a, b) for a, b in zip(other.get_weights(), before))  # nothing was loaded
+    with pytest.raises(FileNotFoundError):
+        other.load_weights(tmp_path / "missing.weights.h5")
+    monkeypatch.setitem(__import__("sys").modules, "h5py", None)
+    with pytest.raises(ImportError, match="pip install h5py"):
+        other.load_weights(path)

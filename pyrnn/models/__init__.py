@@ -1,7 +1,8 @@
-"""Keras-style models: ``Sequential`` and ``load_model`` (see DESIGN.md)."""
+"""Keras-style models: ``Sequential``, ``load_model`` and ``from_keras`` (see DESIGN.md)."""
 
+from ._keras import from_keras
 from .sequential import Sequential, load_model
 
 Model = Sequential
 
-__all__ = ["Sequential", "Model", "load_model"]
+__all__ = ["Sequential", "Model", "load_model", "from_keras"]

@@ -469,7 +469,10 @@ class Sequential:
         _io.save(filepath, self._weight_tensors(), {"format": "pyrnn-weights"}, overwrite)
 
     def load_weights(self, filepath):
-        from . import _io
+        """Load weights saved by ``save_weights`` (safetensors) or by Keras 3 (``.weights.h5``)."""
+        from . import _io, _keras
+        if _keras.is_hdf5(filepath):
+            return _keras.load_h5_weights(self, filepath)
         tensors, _ = _io.load(filepath)
         self.set_weights(_io.weights_list(tensors))
 
