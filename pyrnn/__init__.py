@@ -7,7 +7,7 @@ Two faces over one C++ core with hand-written SIMD kernels:
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import _core, nn, reference
+from . import _core, nn, onnx, reference  # onnx: export (imports the onnx package only when used)
 
 try:
     __version__ = _version("pyrnn")
@@ -44,4 +44,4 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
-__all__ = ["nn", "reference", "isa", "supported_isas", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["nn", "onnx", "reference", "isa", "supported_isas", "set_num_threads", "get_num_threads", "__version__"]

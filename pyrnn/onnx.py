@@ -19,7 +19,7 @@ What maps to what:
 - ``pyrnn.nn.RNN/GRU/LSTM``: every option but LSTM ``proj_size`` (ONNX's LSTM has no
   projection: NotImplementedError). ``GRU(reset_after=True)`` (PyTorch's GRU) is ONNX's
   ``linear_before_reset=1``. ``lengths=True`` adds an int64 input ``lengths`` (one per
-  sequence, in ``[1, T]``), ONNX's ``sequence_lens``: outputs past a sequence's end are
+  sequence, in ``[0, T]``), ONNX's ``sequence_lens``: outputs past a sequence's end are
   zero and the reverse direction starts at the sequence's own end, as ``lengths=`` does in
   pyrnn. ``initial_state=True`` adds the inputs ``h_0`` (and ``c_0``). Outputs: ``output``,
   ``h_n`` (and ``c_n``). Input is batched (3-D); the exported graph has no unbatched form.
@@ -29,6 +29,9 @@ What maps to what:
   graph and handled as pyrnn and Keras do: each sequence's unmasked steps are moved to the
   front (any pattern: left or right padding, holes) and run as ``sequence_lens``; masked
   steps repeat the previous output. One input ``input``, one output ``output``.
+
+ONNX Runtime's recurrent kernels are float32 only: a float64 model exports (as float64) but
+needs another engine to run.
 """
 
 from __future__ import annotations
