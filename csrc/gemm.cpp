@@ -131,6 +131,17 @@ template <class T>
 void gemm(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const T* b, std::ptrdiff_t rsb,
           std::ptrdiff_t csb, T* c, std::ptrdiff_t ldc, bool accumulate) {
   if (M <= 0 || N <= 0) return;
+  const Kernels<T>& kern = kernels<T>();
+  if (N * 4 <= kern.gemm_nr && K > 0 && (csa == 1 || rsa == 1)) {  // a few columns: a tile would be mostly padding
+    // Row blocks are independent and each C element is summed in one order: any thread count
+    // gives the same bits.
+    constexpr int kRows = 256;
+    maybe_parallel(2.0 * M * N * K >= kParallelGemmFlops, ceil_div(M, kRows), [&](int t0, int t1) {
+      const int i0 = t0 * kRows, i1 = std::min(M, t1 * kRows);
+      kern.gemm_narrow(i1 - i0, N, K, a + i0 * rsa, rsa, csa, b, rsb, csb, c + i0 * ldc, ldc, accumulate);
+    });
+    return;
+  }
   PackedB<T> packed;
   packed.pack(K, N, b, rsb, csb);
   gemm(M, a, rsa, csa, packed, c, ldc, accumulate);

@@ -85,14 +85,11 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
   const int R = static_cast<int>(rows);
   T* gates = a.workspace;
   std::vector<T> dh_rec(g.grad_hn, g.grad_hn + BH), dh_next(BH), d_rh;
-  PackedB<T> w_hh, w_rz, w_n;
-  if (reset_after) {
-    w_hh.pack(3 * H, H, a.w_hh, H, 1);
-  } else {
-    w_rz.pack(2 * H, H, a.w_hh, H, 1);
-    w_n.pack(H, H, a.w_hh + 2 * static_cast<std::size_t>(H) * H, H, 1);
-    d_rh.resize(BH);
-  }
+  // dL/dh_{t-1} = dG_t · W_hh (reset-before: [dr dz] · W_hr,z, and dn · W_hn for d(r*h))
+  const StepProduct<T> w_hh(reset_after ? 3 * H : 2 * H, H, a.w_hh, H, 1);
+  const std::optional<StepProduct<T>> w_n =
+      reset_after ? std::nullopt : std::make_optional<StepProduct<T>>(H, H, a.w_hh + 2 * static_cast<std::size_t>(H) * H, H, 1);
+  if (!reset_after) d_rh.resize(BH);
   for (int t = a.steps - 1; t >= 0; --t) {
     BackArgs<T> b;
     b.B = active_rows(a, t);
@@ -106,13 +103,13 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
     b.dh_prev = dh_next.data();
     if (reset_after) {
       run_back(k.gru_back, b);  // gates -> [dr dz dn*r dn]; dh_prev = dh*z
-      gemm<T>(b.B, b.gates, ld, 1, w_hh, dh_next.data(), H, true);
+      w_hh(b.B, b.gates, ld, dh_next.data(), H, true);
     } else {
       run_back(k.gru_zn_back, b);  // gates -> [r dz dn]; dh_prev = dh*z
-      gemm<T>(b.B, b.gates + 2 * H, ld, 1, w_n, d_rh.data(), H, false);
+      (*w_n)(b.B, b.gates + 2 * H, ld, d_rh.data(), H, false);
       b.d_rh = d_rh.data();
       run_back(k.gru_r_back, b);  // gates -> [dr dz dn]; dh_prev += d(rh)*r
-      gemm<T>(b.B, b.gates, ld, 1, w_rz, dh_next.data(), H, true);
+      w_hh(b.B, b.gates, ld, dh_next.data(), H, true);
     }
     carry_inactive_rows(a, b.B, b.gates, ld, dh_rec.data(), dh_next.data());
     dh_rec.swap(dh_next);

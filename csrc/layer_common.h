@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "gemm.h"
@@ -58,9 +59,41 @@ AlignedVector<T> packed_recurrent(const T* w, int G, int H, int K = -1) {
   const Kernels<T>& k = kernels<T>();
   if (K < 0) K = H;
   AlignedVector<T> packed(packed_recurrent_size(G, H, K, k.unit_block));
-  k.pack_recurrent(w, K, G, H, K, packed.data());
+  k.pack_recurrent(w, K, 1, G, H, K, packed.data());
   return packed;
 }
+
+// out[rows, N] (+)= in[rows, K] · B[K, N] inside a time loop: B is packed once in the fused
+// step's layout, so the rows are read where they lie (broadcast) instead of being packed for
+// every step as a GEMM would; the linear RNN step with gates = out is exactly this product.
+template <class T>
+class StepProduct {
+ public:
+  // B(k, n) = b[k*rsb + n*csb]
+  StepProduct(int K, int N, const T* b, std::ptrdiff_t rsb, std::ptrdiff_t csb)
+      : K_(K), N_(N), packed_(packed_recurrent_size(1, N, K, kernels<T>().unit_block)) {
+    kernels<T>().pack_recurrent(b, csb, rsb, 1, N, K, packed_.data());
+  }
+  void operator()(int rows, const T* in, std::ptrdiff_t ld_in, T* out, std::ptrdiff_t ld_out, bool accumulate) const {
+    if (rows <= 0) return;
+    if (!accumulate)
+      for (int r = 0; r < rows; ++r) std::fill(out + r * ld_out, out + r * ld_out + N_, T(0));
+    StepArgs<T> s;
+    s.B = rows;
+    s.H = N_;
+    s.K = K_;
+    s.w = packed_.data();
+    s.h_in = in;
+    s.ld_h_in = ld_in;
+    s.gates = s.h_out = out;
+    s.ld_gates = s.ld_h_out = ld_out;
+    run_step(kernels<T>().rnn_step[static_cast<int>(Activation::linear)], s, 1);
+  }
+
+ private:
+  int K_, N_;
+  AlignedVector<T> packed_;
+};
 
 // out[j] = sum over rows r of m[r*ld + j], j < cols; each column summed in row order.
 template <class T>

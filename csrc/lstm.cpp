@@ -32,8 +32,8 @@ void lstm_forward(const LayerArgs<T>& a) {
   }
   input_projection(a, 4, gates, 4 * H, -1);
   const AlignedVector<T> w = packed_recurrent(a.w_hh, 4, H, P);
-  PackedB<T> w_hr;  // h_t = m_t W_hr^T
-  if (proj) w_hr.pack(H, P, a.w_hr, 1, H);
+  // h_t = m_t W_hr^T
+  const std::optional<StepProduct<T>> w_hr = proj ? std::make_optional<StepProduct<T>>(H, P, a.w_hr, 1, H) : std::nullopt;
   const T* c_prev = a.c0;
   for (int t = 0; t < a.steps; ++t) {
     StepArgs<T> s;
@@ -53,7 +53,7 @@ void lstm_forward(const LayerArgs<T>& a) {
     s.ld_h_out = H;
     if (s.B > 0) run_step(k.lstm_step, s, 4);
     if (proj) {
-      if (s.B > 0) gemm<T>(s.B, m, H, 1, w_hr, a.out + t * BP, P, false);
+      (*w_hr)(s.B, m, H, a.out + t * BP, P, false);
       if (training)  // rows past their end: m = 0, so dW_hr sees no stale memory
         std::fill(m + static_cast<std::size_t>(s.B) * H, m + BH, T(0));
     }
@@ -77,11 +77,11 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
   T* gates = a.workspace;
   const T* cbuf = a.workspace + a.steps * step;
   const T* mbuf = cbuf + a.steps * BH;
-  PackedB<T> w_hh, w_hr;  // dL/dh_{t-1} = dG_t · W_hh; with a projection dL/dm_t = dL/dh_t · W_hr
-  w_hh.pack(4 * H, P, a.w_hh, P, 1);
+  // dL/dh_{t-1} = dG_t · W_hh; with a projection dL/dm_t = dL/dh_t · W_hr
+  const StepProduct<T> w_hh(4 * H, P, a.w_hh, P, 1);
+  const std::optional<StepProduct<T>> w_hr = proj ? std::make_optional<StepProduct<T>>(P, H, a.w_hr, H, 1) : std::nullopt;
   std::vector<T> dh_rec(g.grad_hn, g.grad_hn + BP), dh_next(BP), dm, dh_all;
   if (proj) {
-    w_hr.pack(P, H, a.w_hr, H, 1);
     dm.resize(BH);
     dh_all.resize(a.steps * BP);  // dL/dh_t for every step, for dW_hr after the loop
   }
@@ -100,7 +100,7 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
       const std::size_t active = static_cast<std::size_t>(b.B) * P;
       for (std::size_t i = 0; i < active; ++i) dh[i] = g.grad_out[t * BP + i] + dh_rec[i];
       std::fill(dh + active, dh + BP, T(0));
-      gemm<T>(b.B, dh, P, 1, w_hr, dm.data(), H, false);
+      (*w_hr)(b.B, dh, P, dm.data(), H, false);
       b.grad_out = dm.data();
       b.dh_rec = nullptr;
     } else {
@@ -108,7 +108,7 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
       b.dh_rec = dh_rec.data();
     }
     run_back(k.lstm_back, b);
-    gemm<T>(b.B, b.gates, 4 * H, 1, w_hh, dh_next.data(), P, false);
+    w_hh(b.B, b.gates, 4 * H, dh_next.data(), P, false);
     carry_inactive_rows(a, b.B, b.gates, 4 * H, dh_rec.data(), dh_next.data());
     dh_rec.swap(dh_next);
   }

@@ -19,7 +19,6 @@ void rnn_forward(const LayerArgs<T>& a, Activation act) {
     StepArgs<T> s;
     s.B = active_rows(a, t);
     s.H = H;
-  s.K = H;
     s.K = H;
     s.w = w.data();
     s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BH;
@@ -41,8 +40,7 @@ void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, Activation act)
   const std::size_t BH = static_cast<std::size_t>(B) * H;
   const std::ptrdiff_t rows = static_cast<std::ptrdiff_t>(a.steps) * B;
   std::vector<T> dg(rows * H), dh_rec(g.grad_hn, g.grad_hn + BH), dh_next(BH);
-  PackedB<T> w_hh;
-  w_hh.pack(H, H, a.w_hh, H, 1);
+  const StepProduct<T> w_hh(H, H, a.w_hh, H, 1);  // dL/dh_{t-1} = dG_t · W_hh
   for (int t = a.steps - 1; t >= 0; --t) {
     BackArgs<T> b;
     b.B = active_rows(a, t);
@@ -54,7 +52,7 @@ void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, Activation act)
     b.h = a.out + t * BH;
     b.ld_h = H;
     run_back(k.rnn_back[static_cast<int>(act)], b);
-    gemm<T>(b.B, b.gates, H, 1, w_hh, dh_next.data(), H, false);
+    w_hh(b.B, b.gates, H, dh_next.data(), H, false);
     carry_inactive_rows(a, b.B, b.gates, H, dh_rec.data(), dh_next.data());
     dh_rec.swap(dh_next);
   }

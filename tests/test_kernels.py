@@ -54,3 +54,17 @@ def test_special_values(dtype):
     s = _core._activation("sigmoid", x)
     assert t[0] == 0 and t[2] == 1 and t[3] == -1 and np.isnan(t[4])
     assert s[0] == 0.5 and s[2] == 1 and s[3] == 0 and np.isnan(s[4])
+
+
+# The core's GEMM on its own: the packed tile path, the narrow path (a few columns) and the
+# serial/parallel split, at sizes that end mid-vector and mid-tile.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (7, 3, 1), (17, 50, 1), (33, 7, 2), (320, 50, 1), (50, 320, 1),
+                                     (5, 9, 3), (300, 17, 4), (16, 16, 5), (33, 65, 17), (150, 300, 40),
+                                     (3, 600, 7), (700, 64, 2)])
+def test_gemm_matches_numpy(m, k, n, dtype):
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(_core._matmul(a, b), want, rtol=tol, atol=tol * np.sqrt(k))

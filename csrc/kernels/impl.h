@@ -4,12 +4,17 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
 #include "kernels.h"
 #include "simd.h"
 
 namespace pyrnn {
 namespace PYRNN_KERNEL_NS {
+
+// The activations are inlined into every epilogue, where the rows of a tile give independent
+// chains for the out-of-order core to overlap; a call per vector would serialise them.
+#define PYRNN_INLINE inline __attribute__((always_inline))
 
 // ---------------------------------------------------------------------------------------
 // Activations, by range reduction: exp(x) = 2^n e^r with n = round(x/ln2), r = x - n ln2 taken
@@ -22,7 +27,7 @@ namespace PYRNN_KERNEL_NS {
 // which return their second operand for NaN, so NaN propagates.
 // ---------------------------------------------------------------------------------------
 template <class S>
-inline typename S::reg exp_f32(typename S::reg x) {
+PYRNN_INLINE typename S::reg exp_f32(typename S::reg x) {
   using reg = typename S::reg;
   x = S::min(S::set1(88.3f), S::max(S::set1(-87.3f), x));
   const reg n = S::round(S::mul(x, S::set1(1.44269504088896341f)));
@@ -41,7 +46,7 @@ inline typename S::reg exp_f32(typename S::reg x) {
 
 // sum_{k=first}^{last} r^k / k!, by Horner (first is 0 or 1).
 template <class S>
-inline typename S::reg taylor_exp_f64(typename S::reg r, int first, int last) {
+PYRNN_INLINE typename S::reg taylor_exp_f64(typename S::reg r, int first, int last) {
   double coef[17];
   coef[0] = 1.0;
   for (int k = 1; k <= last; ++k) coef[k] = coef[k - 1] / k;
@@ -51,7 +56,7 @@ inline typename S::reg taylor_exp_f64(typename S::reg r, int first, int last) {
 }
 
 template <class S>
-inline typename S::reg exp_f64(typename S::reg x) {
+PYRNN_INLINE typename S::reg exp_f64(typename S::reg x) {
   using reg = typename S::reg;
   x = S::min(S::set1(709.0), S::max(S::set1(-708.0), x));
   const reg n = S::round(S::mul(x, S::set1(1.4426950408889634074)));
@@ -61,7 +66,7 @@ inline typename S::reg exp_f64(typename S::reg x) {
 }
 
 template <class S>
-inline typename S::reg vsigmoid(typename S::reg x) {
+PYRNN_INLINE typename S::reg vsigmoid(typename S::reg x) {
   // 1/(1 + e^-x): no cancellation anywhere, a few ulp relative.
   using T = typename S::value_type;
   const auto one = S::set1(T(1));
@@ -70,7 +75,7 @@ inline typename S::reg vsigmoid(typename S::reg x) {
 }
 
 template <class S>
-inline typename S::reg vtanh(typename S::reg x) {
+PYRNN_INLINE typename S::reg vtanh(typename S::reg x) {
   using reg = typename S::reg;
   using T = typename S::value_type;
   const reg a = S::abs(x);
@@ -170,6 +175,55 @@ void matvec(const T* w, std::ptrdiff_t ldw, int rows, int K, const T* v, T* y, b
 }
 
 // ---------------------------------------------------------------------------------------
+// C[M, N] (+)= A[M, K] · B[K, N] for a few columns (the input-side gradients of a layer with
+// one or two input features), where a packed GEMM tile would compute its full width for each.
+// A(i, k) = a[i*rsa + k*csa], B(k, j) = b[k*rsb + j*csb]. Rows of A contiguous (csa = 1): dot
+// products along k; else its columns must be (rsa = 1): a block of C's column summed along k.
+// ---------------------------------------------------------------------------------------
+template <class T, class S>
+void gemm_narrow(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const T* b,
+                 std::ptrdiff_t rsb, std::ptrdiff_t csb, T* c, std::ptrdiff_t ldc, bool accumulate) {
+  using reg = typename S::reg;
+  constexpr int V = 4;  // vectors of C per block in the column-sum form
+  alignas(64) T lanes[V * S::W];
+  const auto write = [&](int i0, int rows, int j) {  // C's column j is strided: lane by lane
+    for (int r = 0; r < rows; ++r) {
+      T* p = c + (i0 + r) * ldc + j;
+      *p = accumulate ? *p + lanes[r] : lanes[r];
+    }
+  };
+  std::vector<T> column(static_cast<std::size_t>(K));
+  for (int j = 0; j < N; ++j) {
+    for (int k = 0; k < K; ++k) column[k] = b[k * rsb + j * csb];
+    if (csa == 1) {
+      for (int i0 = 0; i0 < M; i0 += S::W) {
+        const int rows = std::min(S::W, M - i0);
+        S::store(lanes, rowdot<T, S>(a + i0 * rsa, rsa, rows, column.data(), K));
+        write(i0, rows, j);
+      }
+    } else {  // rsa == 1
+      for (int i0 = 0; i0 < M; i0 += V * S::W) {
+        const int rows = std::min(V * S::W, M - i0);
+        reg acc[V];
+        for (int v = 0; v < V; ++v) acc[v] = S::zero();
+        for (int k = 0; k < K; ++k) {
+          const reg bk = S::set1(column[k]);
+          const T* ak = a + k * csa + i0;
+          if (rows == V * S::W) {
+            for (int v = 0; v < V; ++v) acc[v] = S::fmadd(bk, S::load(ak + v * S::W), acc[v]);
+          } else {
+            for (int v = 0; v * S::W < rows; ++v)
+              acc[v] = S::fmadd(bk, load_n<S>(ak + v * S::W, std::min(S::W, rows - v * S::W)), acc[v]);
+          }
+        }
+        for (int v = 0; v < V; ++v) S::store(lanes + v * S::W, acc[v]);
+        write(i0, rows, j);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // GEMM micro-tile: MR rows x NV vectors, accumulators in registers.
 // ---------------------------------------------------------------------------------------
 template <class T, class S, int MR, int NV>
@@ -208,7 +262,7 @@ void gemm_tile(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int row
 // yields every gate of those units, so the cell update runs right in the tile's epilogue.
 // ---------------------------------------------------------------------------------------
 template <class T, class S>
-void pack_recurrent(const T* w, std::ptrdiff_t ldw, int G, int H, int K, T* dst) {
+void pack_recurrent(const T* w, std::ptrdiff_t rsw, std::ptrdiff_t csw, int G, int H, int K, T* dst) {
   constexpr int W = S::W;
   const int blocks = (H + W - 1) / W;
   for (int j = 0; j < blocks; ++j)
@@ -216,7 +270,7 @@ void pack_recurrent(const T* w, std::ptrdiff_t ldw, int G, int H, int K, T* dst)
       for (int g = 0; g < G; ++g)
         for (int v = 0; v < W; ++v) {
           const int u = j * W + v;
-          *dst++ = u < H ? w[(static_cast<std::ptrdiff_t>(g) * H + u) * ldw + k] : T(0);
+          *dst++ = u < H ? w[(static_cast<std::ptrdiff_t>(g) * H + u) * rsw + k * csw] : T(0);
         }
 }
 
@@ -591,6 +645,7 @@ Kernels<T> make_kernels(const char* isa) {
   k.gemm_mr = MR;
   k.gemm_nr = NV * S::W;
   k.gemm_tile = &gemm_tile<T, S, MR, NV>;
+  k.gemm_narrow = &gemm_narrow<T, S>;
   k.unit_block = S::W;
   k.pack_recurrent = &pack_recurrent<T, S>;
   k.rnn_step[0] = &rnn_step<T, S, Activation::tanh>;

@@ -68,10 +68,13 @@ struct Kernels {
   // (A: kc x mr, k-major; B: kc x nr, k-major). overwrite: C = product instead of C += product.
   int gemm_mr, gemm_nr;
   void (*gemm_tile)(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int rows, int cols, bool overwrite);
-  // Recurrent weights: W [G*H, K] (row stride ldw, gate g's rows at g*H) packed as blocks
-  // of `unit_block` hidden units holding all G gates' columns for those units.
+  // The whole product C[M, N] (+)= A[M, K] · B[K, N] for N of a few columns, unpacked; csa or rsa is 1.
+  void (*gemm_narrow)(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const T* b,
+                      std::ptrdiff_t rsb, std::ptrdiff_t csb, T* c, std::ptrdiff_t ldc, bool accumulate);
+  // Recurrent weights: W [G*H, K] (W(j, k) = w[j*rsw + k*csw], gate g's rows at g*H) packed as
+  // blocks of `unit_block` hidden units holding all G gates' columns for those units.
   int unit_block;
-  void (*pack_recurrent)(const T* w, std::ptrdiff_t ldw, int G, int H, int K, T* dst);
+  void (*pack_recurrent)(const T* w, std::ptrdiff_t rsw, std::ptrdiff_t csw, int G, int H, int K, T* dst);
   StepFn<T> rnn_step[4];  // by Activation
   BackFn<T> rnn_back[4];
   StepFn<T> lstm_step, gru_step, gru_rz_step, gru_n_step;

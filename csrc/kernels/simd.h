@@ -31,6 +31,8 @@ struct Simd {
   static reg set1(T x) { return x; }
   static reg load(const T* p) { return *p; }
   static void store(T* p, reg v) { *p = v; }
+  static reg load_first(const T* p, int) { return *p; }  // W = 1: never a partial vector
+  static void store_first(T* p, reg v, int) { *p = v; }
   static reg add(reg a, reg b) { return a + b; }
   static reg sub(reg a, reg b) { return a - b; }
   static reg mul(reg a, reg b) { return a * b; }
@@ -61,6 +63,10 @@ struct Simd<float> {
   static reg set1(T x) { return _mm256_set1_ps(x); }
   static reg load(const T* p) { return _mm256_loadu_ps(p); }
   static void store(T* p, reg v) { _mm256_storeu_ps(p, v); }
+  // The first n < W lanes, by masked moves (lanes past n are neither read nor written).
+  static __m256i first(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+  static reg load_first(const T* p, int n) { return _mm256_maskload_ps(p, first(n)); }
+  static void store_first(T* p, reg v, int n) { _mm256_maskstore_ps(p, first(n), v); }
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
@@ -102,6 +108,9 @@ struct Simd<double> {
   static reg set1(T x) { return _mm256_set1_pd(x); }
   static reg load(const T* p) { return _mm256_loadu_pd(p); }
   static void store(T* p, reg v) { _mm256_storeu_pd(p, v); }
+  static __m256i first(int n) { return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)); }
+  static reg load_first(const T* p, int n) { return _mm256_maskload_pd(p, first(n)); }
+  static void store_first(T* p, reg v, int n) { _mm256_maskstore_pd(p, first(n), v); }
   static reg add(reg a, reg b) { return _mm256_add_pd(a, b); }
   static reg sub(reg a, reg b) { return _mm256_sub_pd(a, b); }
   static reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
@@ -139,6 +148,8 @@ struct Simd<float> {
   static reg set1(T x) { return _mm512_set1_ps(x); }
   static reg load(const T* p) { return _mm512_loadu_ps(p); }
   static void store(T* p, reg v) { _mm512_storeu_ps(p, v); }
+  static reg load_first(const T* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p); }
+  static void store_first(T* p, reg v, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v); }
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
@@ -175,6 +186,8 @@ struct Simd<double> {
   static reg set1(T x) { return _mm512_set1_pd(x); }
   static reg load(const T* p) { return _mm512_loadu_pd(p); }
   static void store(T* p, reg v) { _mm512_storeu_pd(p, v); }
+  static reg load_first(const T* p, int n) { return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p); }
+  static void store_first(T* p, reg v, int n) { _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1), v); }
   static reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
   static reg sub(reg a, reg b) { return _mm512_sub_pd(a, b); }
   static reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
@@ -201,21 +214,16 @@ struct Simd<double> {
 };
 #endif
 
-// Loads/stores of the first n (< W) lanes, zero-filling the rest: the tails of rows whose
+// Loads/stores of the first n (<= W) lanes, zero-filling the rest: the tails of rows whose
 // length is not a multiple of the vector width.
 template <class S, class T>
 inline typename S::reg load_n(const T* p, int n) {
-  if (n == S::W) return S::load(p);
-  alignas(64) T t[S::W] = {};
-  std::memcpy(t, p, sizeof(T) * n);
-  return S::load(t);
+  return n == S::W ? S::load(p) : S::load_first(p, n);
 }
 template <class S, class T>
 inline void store_n(T* p, typename S::reg v, int n) {
   if (n == S::W) return S::store(p, v);
-  alignas(64) T t[S::W];
-  S::store(t, v);
-  std::memcpy(p, t, sizeof(T) * n);
+  S::store_first(p, v, n);
 }
 
 }  // namespace PYRNN_KERNEL_NS
