@@ -161,6 +161,12 @@ def test_fit_progress_output():
     assert out.getvalue() == ""
 
 
+def test_default_names_follow_keras():
+    layers = [SimpleRNN(2), GRU(2), LSTM(2), Dense(1), Bidirectional(LSTM(2)), TimeDistributed(Dense(1)), Embedding(3, 2)]
+    stems = [layer.name.rsplit("_", 1)[0] if layer.name[-1].isdigit() else layer.name for layer in layers]
+    assert stems == ["simple_rnn", "gru", "lstm", "dense", "bidirectional", "time_distributed", "embedding"]
+
+
 def test_summary_and_counts():
     model = Sequential([Input((10, 1)), SimpleRNN(50), Dense(1)])
     out = []

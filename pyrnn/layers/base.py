@@ -30,7 +30,9 @@ _NAME_COUNTS = {}
 
 
 def _snake(name):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """Keras's default layer names: SimpleRNN -> simple_rnn, GRU -> gru, TimeDistributed -> time_distributed."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
 def _unique_name(base):
