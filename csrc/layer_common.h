@@ -38,13 +38,18 @@ void input_projection(const LayerArgs<T>& a, int G, T* xp, std::ptrdiff_t ldx, i
 }
 
 // Small batches split the hidden-unit blocks over the threads (each keeps its slice of W_hh
-// in its own cache); large ones split the rows.
+// in its own cache); large ones split the rows, in whole chunks (kernels.h: kStepRowChunk).
 template <class T>
 void run_step(StepFn<T> fn, const StepArgs<T>& s, int G) {
   const int blocks = (s.H + kernels<T>().unit_block - 1) / kernels<T>().unit_block;
   const double flops = 2.0 * G * s.H * (s.K + (s.x_rows ? s.I : 0)) * s.B;
   const bool worth_it = flops >= kParallelStepFlops;
-  if (s.B >= 256) return maybe_parallel(worth_it, s.B, [&](int r0, int r1) { fn(s, r0, r1, 0, blocks); });
+  if (s.B >= 256) {
+    const int chunks = (s.B + kStepRowChunk - 1) / kStepRowChunk;
+    return maybe_parallel(worth_it, chunks, [&](int c0, int c1) {
+      fn(s, c0 * kStepRowChunk, std::min(s.B, c1 * kStepRowChunk), 0, blocks);
+    });
+  }
   maybe_parallel(worth_it, blocks, [&](int b0, int b1) { fn(s, 0, s.B, b0, b1); });
 }
 

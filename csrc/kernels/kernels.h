@@ -53,6 +53,11 @@ struct BackArgs {
   T* dh_total = nullptr;        // GRU reset-before: dL/dh_t kept for the second phase, [B, H]
 };
 
+// A step's rows go through the fused kernel in chunks of this many, each tiled from its start.
+// Threads that split the rows take whole chunks: every row then meets the same tile shape (and
+// summation order) whatever the number of threads.
+constexpr int kStepRowChunk = 96;
+
 template <class T>
 using StepFn = void (*)(const StepArgs<T>&, int row_begin, int row_end, int block_begin, int block_end);
 template <class T>
