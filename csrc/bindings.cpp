@@ -24,6 +24,7 @@
 #include "gemm.h"
 #include "kernels/kernels.h"
 #include "layer.h"
+#include "optimizer.h"
 #include "parallel.h"
 
 namespace py = pybind11;
@@ -472,6 +473,26 @@ py::array matmul(const py::array& a, const py::array& b) {
   return by_dtype(a, [&] { return run(0.0f); }, [&] { return run(0.0); });
 }
 
+// Adam on flat parameter vectors, in place (pyrnn.optimizers.Adam). Every array: 1-D, the
+// same size and dtype, C-contiguous; w, m, v (and v_hat) writable.
+void adam_update(const py::array& w, const py::array& g, const py::array& m, const py::array& v,
+                 const py::object& v_hat, double alpha, double one_minus_beta_1, double one_minus_beta_2,
+                 double epsilon) {
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const py::ssize_t n = w.ndim() == 1 ? w.shape(0) : -1;
+    if (n < 0) throw std::invalid_argument("w: expected a 1-D array, got " + std::to_string(w.ndim()) + "-D");
+    T* pw = checked<T>(w, "w", {n}, true);
+    const T* pg = checked<T>(g, "g", {n});
+    T* pm = checked<T>(m, "m", {n}, true);
+    T* pv = checked<T>(v, "v", {n}, true);
+    T* pvh = v_hat.is_none() ? nullptr : checked<T>(v_hat, "v_hat", {n}, true);
+    pyrnn::adam_update<T>(static_cast<std::size_t>(n), pw, pg, pm, pv, pvh, static_cast<T>(alpha),
+                          static_cast<T>(one_minus_beta_1), static_cast<T>(one_minus_beta_2), static_cast<T>(epsilon));
+  };
+  by_dtype(w, [&] { run(0.0f); }, [&] { run(0.0); });
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -560,6 +581,9 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("cell"), py::arg("x"), py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
       py::arg("b_hh"), "One step of a cell, inference: x (B, I), h (B, H) -> (h', c' or None).");
+  m.def("adam_update", &adam_update, py::arg("w"), py::arg("g"), py::arg("m"), py::arg("v"), py::arg("v_hat"),
+        py::arg("alpha"), py::arg("one_minus_beta_1"), py::arg("one_minus_beta_2"), py::arg("epsilon"),
+        "One Adam step on flat float arrays, in place (w, m, v and v_hat updated).");
   m.def("_matmul", &matmul, "The core's GEMM: a @ b (for tests and benchmarks).");
   m.def("_activation", &activation, "The kernels' vectorised tanh/sigmoid on a 1-D array (for accuracy tests).");
 }

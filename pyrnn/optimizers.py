@@ -33,6 +33,8 @@ import math
 
 import numpy as np
 
+from . import _core
+
 
 # ---------------------------------------------------------------------- schedules
 class LearningRateSchedule:
@@ -269,26 +271,12 @@ class Adam(Optimizer):
             self._slot_names = ("m", "v", "v_hat")
 
     def _update(self, w, g, lr):
-        f = w.dtype.type
-        step = f(self.iterations + 1)
-        alpha = lr * np.sqrt(f(1) - f(self.beta_2) ** step) / (f(1) - f(self.beta_1) ** step)
-        m, v = self._slots["m"], self._slots["v"]
-        t, u = self._tmp
-        np.subtract(g, m, out=t)
-        t *= f(1 - self.beta_1)
-        m += t
-        np.square(g, out=t)
-        t -= v
-        t *= f(1 - self.beta_2)
-        v += t
-        if self.amsgrad:
-            np.maximum(self._slots["v_hat"], v, out=self._slots["v_hat"])
-            v = self._slots["v_hat"]
-        np.sqrt(v, out=t)
-        t += f(self.epsilon)
-        np.multiply(m, alpha, out=u)
-        u /= t
-        w -= u
+        step = self.iterations + 1
+        f = w.dtype.type  # Keras rounds the bias corrections to the variable's dtype before combining them
+        alpha = lr * np.sqrt(f(1) - f(self.beta_2) ** f(step)) / (f(1) - f(self.beta_1) ** f(step))
+        g = np.ascontiguousarray(g, dtype=w.dtype)
+        _core.adam_update(w, g, self._slots["m"], self._slots["v"], self._slots.get("v_hat"), float(alpha),
+                          1 - self.beta_1, 1 - self.beta_2, self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,

@@ -193,3 +193,40 @@ def test_metrics():
     rmse = losses.get_metric("rmse")
     rmse.update_state(Y, P)
     assert rmse.result() == pytest.approx(np.sqrt(np.mean((Y - P) ** 2)))
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_float32_rounds_like_numpy(amsgrad):
+    # The fused core step rounds each operation to float32 in Keras's order: bit for bit the
+    # same as the same formula in NumPy float32 (sizes past any vector width).
+    rng = np.random.default_rng(3)
+    f = np.float32
+    w = rng.standard_normal(37).astype(f)
+    opt = optimizers.Adam(0.01, beta_1=0.8, amsgrad=amsgrad)
+    want, m, v, vh = w.copy(), np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
+    for step in range(1, 6):
+        g = rng.standard_normal(37).astype(f)
+        opt.apply_flat(w, g)
+        alpha = f(0.01) * np.sqrt(f(1) - f(0.999) ** f(step)) / (f(1) - f(0.8) ** f(step))
+        m += (g - m) * f(1 - 0.8)
+        v += (np.square(g) - v) * f(1 - 0.999)
+        vh = np.maximum(vh, v)
+        want -= (m * alpha) / (np.sqrt(vh if amsgrad else v) + f(1e-7))
+        np.testing.assert_array_equal(w, want)
+
+
+def test_adam_core_step_rejects_bad_arrays():
+    from pyrnn import _core
+    w, g = np.zeros(4, np.float32), np.zeros(4, np.float32)
+    m, v = np.zeros(4, np.float32), np.zeros(4, np.float32)
+    args = (0.1, 0.1, 0.001, 1e-7)
+    with pytest.raises(ValueError, match=r"g: expected shape \(4,\), got \(3,\)"):
+        _core.adam_update(w, np.zeros(3, np.float32), m, v, None, *args)
+    with pytest.raises(TypeError, match="m: expected dtype float32"):
+        _core.adam_update(w, g, np.zeros(4), v, None, *args)
+    readonly = np.zeros(4, np.float32)
+    readonly.flags.writeable = False
+    with pytest.raises(ValueError, match="v: .*writ"):
+        _core.adam_update(w, g, m, readonly, None, *args)
+    with pytest.raises(ValueError, match="w: expected a 1-D array"):
+        _core.adam_update(np.zeros((2, 2), np.float32), g, m, v, None, *args)

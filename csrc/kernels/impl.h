@@ -264,14 +264,20 @@ void gemm_tile(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int row
 template <class T, class S>
 void pack_recurrent(const T* w, std::ptrdiff_t rsw, std::ptrdiff_t csw, int G, int H, int K, T* dst) {
   constexpr int W = S::W;
-  const int blocks = (H + W - 1) / W;
-  for (int j = 0; j < blocks; ++j)
-    for (int k = 0; k < K; ++k)
-      for (int g = 0; g < G; ++g)
-        for (int v = 0; v < W; ++v) {
-          const int u = j * W + v;
-          *dst++ = u < H ? w[(static_cast<std::ptrdiff_t>(g) * H + u) * rsw + k * csw] : T(0);
+  const std::ptrdiff_t stride = static_cast<std::ptrdiff_t>(G) * W;  // between consecutive k
+  for (int u0 = 0; u0 < H; u0 += W) {
+    T* block = dst + static_cast<std::ptrdiff_t>(u0) * K * G;
+    for (int g = 0; g < G; ++g)
+      for (int v = 0; v < W; ++v) {  // one weight row (gate g, unit u0 + v) into a strided lane
+        T* d = block + g * W + v;
+        if (u0 + v >= H) {
+          for (int k = 0; k < K; ++k) d[k * stride] = T(0);
+          continue;
         }
+        const T* src = w + (static_cast<std::ptrdiff_t>(g) * H + u0 + v) * rsw;
+        for (int k = 0; k < K; ++k) d[k * stride] = src[k * csw];
+      }
+  }
 }
 
 // A tile holds R rows x GP gates of accumulators, plus GP weight registers and one broadcast.
@@ -376,7 +382,7 @@ inline void gate_passes(const StepArgs<T>& a, const T* wb, const T* h, int K, in
 // gates buffer; KSplit = false where a gate's hidden part must stay apart (GRU's n).
 template <class T, class S, int G, bool KSplit = true, class Epi>
 inline void recurrent_step(const StepArgs<T>& a, const T* w, int row0, int row1, int blk0, int blk1, Epi epi) {
-  constexpr int kRowChunk = 96, kDepth = 256;
+  constexpr int kRowChunk = kStepRowChunk, kDepth = 256;
   const int K = a.K;
   if (a.w_rows) {  // unpacked weights: the G gate rows of each unit block by dot products
     for (int b = row0; b < row1; ++b)
