@@ -36,39 +36,37 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
   const T* bias_hn = a.b_hh ? a.b_hh + 2 * H : nullptr;
   const AlignedVector<T> w = reset_after ? packed_recurrent(a.w_hh, 3, H) : packed_recurrent(a.w_hh, 2, H);
   const AlignedVector<T> w_n = reset_after ? AlignedVector<T>() : packed_recurrent(a.w_hh + 2 * static_cast<std::size_t>(H) * H, 1, H);
-  for (int t = 0; t < a.steps; ++t) {
-    StepArgs<T> s;
-    s.B = active_rows(a, t);
-    if (training && !reset_after)  // rows past their end: r*h = 0, so dW_hn sees no stale memory
-      std::fill(rh + t * BH + static_cast<std::size_t>(s.B) * H, rh + (t + 1) * BH, T(0));
-    if (s.B == 0) {
-      zero_inactive_outputs(a, t, 0);
-      continue;
+  over_row_windows(a, 2.0 * 3 * H * H * B, [&](Rows rows) {
+    for (int t = 0; t < a.steps; ++t) {
+      StepArgs<T> s;
+      s.B = active_rows(a, t);
+      const int active = rows.active_end(s.B);
+      if (training && !reset_after)  // rows past their end: r*h = 0, so dW_hn sees no stale memory
+        std::fill(rh + t * BH + static_cast<std::size_t>(active) * H, rh + t * BH + static_cast<std::size_t>(rows.end) * H, T(0));
+      s.H = H;
+      s.K = H;
+      s.h_in = s.h_prev = t == 0 ? a.h0 : a.out + (t - 1) * BH;
+      s.ld_h_in = s.ld_h_prev = H;
+      s.gates = gates + t * step;
+      s.ld_gates = ld;
+      s.store_gates = training;
+      s.bias_hn = bias_hn;
+      s.h_out = a.out + t * BH;
+      s.ld_h_out = H;
+      if (reset_after) {
+        s.w = w.data();
+        run_step(k.gru_step, s, 3, {rows.begin, active});
+      } else {
+        s.w = w.data();
+        s.rh_out = training ? rh + t * BH : rh;
+        run_step(k.gru_rz_step, s, 2, {rows.begin, active});
+        s.w = w_n.data();
+        s.h_in = s.rh_out;
+        run_step(k.gru_n_step, s, 1, {rows.begin, active});
+      }
+      zero_inactive_outputs(a, t, active, rows.end);
     }
-    s.H = H;
-  s.K = H;
-    s.K = H;
-    s.h_in = s.h_prev = t == 0 ? a.h0 : a.out + (t - 1) * BH;
-    s.ld_h_in = s.ld_h_prev = H;
-    s.gates = gates + t * step;
-    s.ld_gates = ld;
-    s.store_gates = training;
-    s.bias_hn = bias_hn;
-    s.h_out = a.out + t * BH;
-    s.ld_h_out = H;
-    if (reset_after) {
-      s.w = w.data();
-      run_step(k.gru_step, s, 3);
-    } else {
-      s.w = w.data();
-      s.rh_out = training ? rh + t * BH : rh;
-      run_step(k.gru_rz_step, s, 2);
-      s.w = w_n.data();
-      s.h_in = s.rh_out;
-      run_step(k.gru_n_step, s, 1);
-    }
-    zero_inactive_outputs(a, t, s.B);
-  }
+  });
   final_states(a, a.h0, [&](int t) { return a.out + t * BH; }, a.hn, H);
 }
 
@@ -84,37 +82,40 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
   const std::ptrdiff_t rows = static_cast<std::ptrdiff_t>(a.steps) * B;
   const int R = static_cast<int>(rows);
   T* gates = a.workspace;
-  std::vector<T> dh_rec(g.grad_hn, g.grad_hn + BH), dh_next(BH), d_rh;
+  RecurrentGrad<T> dh(g.grad_hn, BH, a.steps);
+  std::vector<T> d_rh;
   // dL/dh_{t-1} = dG_t · W_hh (reset-before: [dr dz] · W_hr,z, and dn · W_hn for d(r*h))
   const StepProduct<T> w_hh(reset_after ? 3 * H : 2 * H, H, a.w_hh, H, 1);
   const std::optional<StepProduct<T>> w_n =
       reset_after ? std::nullopt : std::make_optional<StepProduct<T>>(H, H, a.w_hh + 2 * static_cast<std::size_t>(H) * H, H, 1);
   if (!reset_after) d_rh.resize(BH);
-  for (int t = a.steps - 1; t >= 0; --t) {
-    BackArgs<T> b;
-    b.B = active_rows(a, t);
-    b.H = H;
-    b.grad_out = g.grad_out + t * BH;
-    b.dh_rec = dh_rec.data();
-    b.gates = gates + t * step;
-    b.ld_gates = ld;
-    b.h_prev = t == 0 ? a.h0 : a.out + (t - 1) * BH;
-    b.ld_h_prev = H;
-    b.dh_prev = dh_next.data();
-    if (reset_after) {
-      run_back(k.gru_back, b);  // gates -> [dr dz dn*r dn]; dh_prev = dh*z
-      w_hh(b.B, b.gates, ld, dh_next.data(), H, true);
-    } else {
-      run_back(k.gru_zn_back, b);  // gates -> [r dz dn]; dh_prev = dh*z
-      (*w_n)(b.B, b.gates + 2 * H, ld, d_rh.data(), H, false);
-      b.d_rh = d_rh.data();
-      run_back(k.gru_r_back, b);  // gates -> [dr dz dn]; dh_prev += d(rh)*r
-      w_hh(b.B, b.gates, ld, dh_next.data(), H, true);
+  over_row_windows(a, 2.0 * 3 * H * H * B, [&](Rows window) {
+    for (int t = a.steps - 1; t >= 0; --t) {
+      BackArgs<T> b;
+      b.B = active_rows(a, t);
+      b.H = H;
+      b.grad_out = g.grad_out + t * BH;
+      b.dh_rec = dh.at(t);
+      b.gates = gates + t * step;
+      b.ld_gates = ld;
+      b.h_prev = t == 0 ? a.h0 : a.out + (t - 1) * BH;
+      b.ld_h_prev = H;
+      b.dh_prev = dh.before(t);
+      const Rows part{window.begin, window.active_end(b.B)};
+      if (reset_after) {
+        run_back(k.gru_back, b, part);  // gates -> [dr dz dn*r dn]; dh_prev = dh*z
+        w_hh(b.B, part, b.gates, ld, dh.before(t), H, true);
+      } else {
+        run_back(k.gru_zn_back, b, part);  // gates -> [r dz dn]; dh_prev = dh*z
+        (*w_n)(b.B, part, b.gates + 2 * H, ld, d_rh.data(), H, false);
+        b.d_rh = d_rh.data();
+        run_back(k.gru_r_back, b, part);  // gates -> [dr dz dn]; dh_prev += d(rh)*r
+        w_hh(b.B, part, b.gates, ld, dh.before(t), H, true);
+      }
+      carry_inactive_rows(a, part.end, window.end, b.gates, ld, dh.at(t), dh.before(t));
     }
-    carry_inactive_rows(a, b.B, b.gates, ld, dh_rec.data(), dh_next.data());
-    dh_rec.swap(dh_next);
-  }
-  std::memcpy(g.dh0, dh_rec.data(), sizeof(T) * BH);
+  });
+  std::memcpy(g.dh0, dh.before(0), sizeof(T) * BH);
   const std::size_t HI = static_cast<std::size_t>(H) * I;
   if (reset_after) {
     // Input-side gradients are [dr dz dn] = columns [0, 2H) and [3H, 4H); hidden-side [0, 3H).

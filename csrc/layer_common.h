@@ -37,11 +37,40 @@ void input_projection(const LayerArgs<T>& a, int G, T* xp, std::ptrdiff_t ldx, i
   gemm<T>(static_cast<int>(rows), GH, a.I, a.x, a.I, 1, a.w_ih, 1, a.I, xp, ldx, /*accumulate=*/true);
 }
 
-// Small batches split the hidden-unit blocks over the threads (each keeps its slice of W_hh
-// in its own cache); large ones split the rows, in whole chunks (kernels.h: kStepRowChunk).
+// Rows [begin, end) of the batch: the part a pass of the time loop covers (all rows, or one
+// thread's window of them).
+struct Rows {
+  int begin, end;
+  // Of a step's active rows [0, active) (sorted by length), the end of those in this window.
+  int active_end(int active) const { return std::clamp(active, begin, end); }
+};
+
+// Rows are independent sequences. When a step is too small to share among threads, the threads
+// take windows of whole rows through the entire time loop instead: one hand-off per call, not
+// one per step. Window starts are multiples of kWindowRows (>= any tile height), so a step
+// whose rows fit in one tile has them all in the first window, and no row's summation order
+// depends on the number of threads.
+constexpr int kWindowRows = 16;
+
+template <class T, class Loop>
+void over_row_windows(const LayerArgs<T>& a, double step_flops, Loop loop) {
+  const int windows = (a.B + kWindowRows - 1) / kWindowRows;
+  const bool split = windows >= 2 && get_num_threads() > 1 && step_flops < kParallelStepFlops &&
+                     step_flops * a.steps >= kParallelStepFlops;
+  if (!split) return loop(Rows{0, a.B});
+  maybe_parallel(true, windows, [&](int w0, int w1) {
+    loop(Rows{w0 * kWindowRows, std::min(a.B, w1 * kWindowRows)});
+  });
+}
+
+// One step over `rows` of its s.B active rows. All of them: small batches split the hidden-unit
+// blocks over the threads (each keeps its slice of W_hh in its own cache), large ones split the
+// rows, in whole chunks (kernels.h: kStepRowChunk). A window: on this thread.
 template <class T>
-void run_step(StepFn<T> fn, const StepArgs<T>& s, int G) {
+void run_step(StepFn<T> fn, const StepArgs<T>& s, int G, Rows rows) {
+  if (rows.end <= rows.begin) return;
   const int blocks = (s.H + kernels<T>().unit_block - 1) / kernels<T>().unit_block;
+  if (rows.begin != 0 || rows.end != s.B) return fn(s, rows.begin, rows.end, 0, blocks);
   const double flops = 2.0 * G * s.H * (s.K + (s.x_rows ? s.I : 0)) * s.B;
   const bool worth_it = flops >= kParallelStepFlops;
   if (s.B >= 256) {
@@ -54,7 +83,14 @@ void run_step(StepFn<T> fn, const StepArgs<T>& s, int G) {
 }
 
 template <class T>
-void run_back(BackFn<T> fn, const BackArgs<T>& a) {
+void run_step(StepFn<T> fn, const StepArgs<T>& s, int G) {
+  run_step(fn, s, G, Rows{0, s.B});
+}
+
+template <class T>
+void run_back(BackFn<T> fn, const BackArgs<T>& a, Rows rows) {
+  if (rows.end <= rows.begin) return;
+  if (rows.begin != 0 || rows.end != a.B) return fn(a, rows.begin, rows.end);
   maybe_parallel(static_cast<double>(a.B) * a.H >= 16384, a.B, [&](int r0, int r1) { fn(a, r0, r1); });
 }
 
@@ -79,12 +115,13 @@ class StepProduct {
       : K_(K), N_(N), packed_(packed_recurrent_size(1, N, K, kernels<T>().unit_block)) {
     kernels<T>().pack_recurrent(b, csb, rsb, 1, N, K, packed_.data());
   }
-  void operator()(int rows, const T* in, std::ptrdiff_t ld_in, T* out, std::ptrdiff_t ld_out, bool accumulate) const {
-    if (rows <= 0) return;
+  // For `rows` of a step's B active rows (see run_step); in and out point at row 0.
+  void operator()(int B, Rows rows, const T* in, std::ptrdiff_t ld_in, T* out, std::ptrdiff_t ld_out,
+                  bool accumulate) const {
     if (!accumulate)
-      for (int r = 0; r < rows; ++r) std::fill(out + r * ld_out, out + r * ld_out + N_, T(0));
+      for (int r = rows.begin; r < rows.end; ++r) std::fill(out + r * ld_out, out + r * ld_out + N_, T(0));
     StepArgs<T> s;
-    s.B = rows;
+    s.B = B;
     s.H = N_;
     s.K = K_;
     s.w = packed_.data();
@@ -92,7 +129,7 @@ class StepProduct {
     s.ld_h_in = ld_in;
     s.gates = s.h_out = out;
     s.ld_gates = s.ld_h_out = ld_out;
-    run_step(kernels<T>().rnn_step[static_cast<int>(Activation::linear)], s, 1);
+    run_step(kernels<T>().rnn_step[static_cast<int>(Activation::linear)], s, 1, rows);
   }
 
  private:
@@ -131,11 +168,11 @@ inline int active_rows(const LayerArgs<T>& a, int t) {
   return a.batch_sizes ? a.batch_sizes[t] : a.B;
 }
 
-// Rows past their sequence's end output zeros.
+// Rows [from, to) of step t are past their sequence's end: they output zeros.
 template <class T>
-void zero_inactive_outputs(const LayerArgs<T>& a, int t, int active) {
+void zero_inactive_outputs(const LayerArgs<T>& a, int t, int from, int to) {
   const std::size_t P = a.hidden_out(), BP = static_cast<std::size_t>(a.B) * P;
-  std::fill(a.out + t * BP + active * P, a.out + (t + 1) * BP, T(0));
+  std::fill(a.out + t * BP + from * P, a.out + t * BP + to * P, T(0));
 }
 
 // dst[b] = the state of row b after its last valid step: state(t) points at step t's [B, H]
@@ -150,16 +187,31 @@ void final_states(const LayerArgs<T>& a, const T* initial, StateAt state, T* dst
   }
 }
 
-// Backward at step t for rows past their end: no gate gradient, dL/dh passes unchanged.
+// Backward at step t for rows [from, to), past their end: no gate gradient, dL/dh passes unchanged.
 template <class T>
-void carry_inactive_rows(const LayerArgs<T>& a, int active, T* gates_t, std::ptrdiff_t ld, const T* dh_rec,
+void carry_inactive_rows(const LayerArgs<T>& a, int from, int to, T* gates_t, std::ptrdiff_t ld, const T* dh_rec,
                          T* dh_next) {
   const std::size_t H = a.hidden_out();
-  for (int b = active; b < a.B; ++b) {
+  for (int b = from; b < to; ++b) {
     std::fill(gates_t + b * ld, gates_t + b * ld + ld, T(0));
     std::memcpy(dh_next + b * H, dh_rec + b * H, sizeof(T) * H);
   }
 }
+
+// dL/dh through the recurrence, backward through time: at(t) holds dL/dh_t for step t, and
+// step t writes dL/dh_{t-1} into before(t) = at(t - 1). Two buffers alternate (each thread
+// of a row window uses only its own rows of both); at(T - 1) starts as grad_hn.
+template <class T>
+class RecurrentGrad {
+ public:
+  RecurrentGrad(const T* grad_hn, std::size_t size, int steps) : steps_(steps), even_(grad_hn, grad_hn + size), odd_(size) {}
+  T* at(int t) { return ((steps_ - 1 - t) % 2 == 0 ? even_ : odd_).data(); }
+  T* before(int t) { return at(t - 1); }
+
+ private:
+  int steps_;
+  std::vector<T> even_, odd_;
+};
 
 // The zero-length sequence: nothing flows through the weights.
 template <class T>

@@ -34,32 +34,35 @@ void lstm_forward(const LayerArgs<T>& a) {
   const AlignedVector<T> w = packed_recurrent(a.w_hh, 4, H, P);
   // h_t = m_t W_hr^T
   const std::optional<StepProduct<T>> w_hr = proj ? std::make_optional<StepProduct<T>>(H, P, a.w_hr, 1, H) : std::nullopt;
-  const T* c_prev = a.c0;
-  for (int t = 0; t < a.steps; ++t) {
-    StepArgs<T> s;
-    s.B = active_rows(a, t);
-    s.H = H;
-    s.K = P;
-    s.w = w.data();
-    s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BP;
-    s.ld_h_in = P;
-    s.gates = gates + t * step;
-    s.ld_gates = 4 * H;
-    s.store_gates = training;
-    s.c_prev = c_prev;
-    s.c_out = cbuf + (training ? t : t % 2) * BH;
-    T* m = proj ? mbuf + (training ? t * BH : 0) : nullptr;
-    s.h_out = proj ? m : a.out + t * BP;
-    s.ld_h_out = H;
-    if (s.B > 0) run_step(k.lstm_step, s, 4);
-    if (proj) {
-      (*w_hr)(s.B, m, H, a.out + t * BP, P, false);
-      if (training)  // rows past their end: m = 0, so dW_hr sees no stale memory
-        std::fill(m + static_cast<std::size_t>(s.B) * H, m + BH, T(0));
+  over_row_windows(a, 2.0 * 4 * H * P * B, [&](Rows rows) {
+    const T* c_prev = a.c0;
+    for (int t = 0; t < a.steps; ++t) {
+      StepArgs<T> s;
+      s.B = active_rows(a, t);
+      s.H = H;
+      s.K = P;
+      s.w = w.data();
+      s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BP;
+      s.ld_h_in = P;
+      s.gates = gates + t * step;
+      s.ld_gates = 4 * H;
+      s.store_gates = training;
+      s.c_prev = c_prev;
+      s.c_out = cbuf + (training ? t : t % 2) * BH;
+      T* m = proj ? mbuf + (training ? t * BH : 0) : nullptr;
+      s.h_out = proj ? m : a.out + t * BP;
+      s.ld_h_out = H;
+      const int active = rows.active_end(s.B);
+      run_step(k.lstm_step, s, 4, {rows.begin, active});
+      if (proj) {
+        (*w_hr)(s.B, {rows.begin, active}, m, H, a.out + t * BP, P, false);
+        if (training)  // rows past their end: m = 0, so dW_hr sees no stale memory
+          std::fill(m + static_cast<std::size_t>(active) * H, m + static_cast<std::size_t>(rows.end) * H, T(0));
+      }
+      zero_inactive_outputs(a, t, active, rows.end);
+      c_prev = s.c_out;
     }
-    zero_inactive_outputs(a, t, s.B);
-    c_prev = s.c_out;
-  }
+  });
   final_states(a, a.h0, [&](int t) { return a.out + t * BP; }, a.hn, P);
   // A row's c_t is never overwritten once the row is inactive, also in the inference ping-pong.
   final_states(a, a.c0, [&](int t) { return cbuf + (training ? t : t % 2) * BH; }, a.cn, H);
@@ -80,46 +83,54 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
   // dL/dh_{t-1} = dG_t · W_hh; with a projection dL/dm_t = dL/dh_t · W_hr
   const StepProduct<T> w_hh(4 * H, P, a.w_hh, P, 1);
   const std::optional<StepProduct<T>> w_hr = proj ? std::make_optional<StepProduct<T>>(P, H, a.w_hr, H, 1) : std::nullopt;
-  std::vector<T> dh_rec(g.grad_hn, g.grad_hn + BP), dh_next(BP), dm, dh_all;
+  RecurrentGrad<T> dh_rec(g.grad_hn, BP, a.steps);
+  std::vector<T> dm, dh_all;
   if (proj) {
     dm.resize(BH);
     dh_all.resize(a.steps * BP);  // dL/dh_t for every step, for dW_hr after the loop
   }
   std::memcpy(g.dc0, g.grad_cn, sizeof(T) * BH);  // dc is carried in place through the loop
-  for (int t = a.steps - 1; t >= 0; --t) {
-    BackArgs<T> b;
-    b.B = active_rows(a, t);
-    b.H = H;
-    b.dc = g.dc0;
-    b.gates = gates + t * step;
-    b.ld_gates = 4 * H;
-    b.c = cbuf + t * BH;
-    b.c_prev = t == 0 ? a.c0 : cbuf + (t - 1) * BH;
-    if (proj) {
-      T* dh = dh_all.data() + t * BP;  // dL/dh_t = grad_out + recurrence, active rows only
-      const std::size_t active = static_cast<std::size_t>(b.B) * P;
-      for (std::size_t i = 0; i < active; ++i) dh[i] = g.grad_out[t * BP + i] + dh_rec[i];
-      std::fill(dh + active, dh + BP, T(0));
-      (*w_hr)(b.B, dh, P, dm.data(), H, false);
-      b.grad_out = dm.data();
-      b.dh_rec = nullptr;
-    } else {
-      b.grad_out = g.grad_out + t * BH;
-      b.dh_rec = dh_rec.data();
+  over_row_windows(a, 2.0 * 4 * H * P * B, [&](Rows window) {
+    for (int t = a.steps - 1; t >= 0; --t) {
+      BackArgs<T> b;
+      b.B = active_rows(a, t);
+      b.H = H;
+      b.dc = g.dc0;
+      b.gates = gates + t * step;
+      b.ld_gates = 4 * H;
+      b.c = cbuf + t * BH;
+      b.c_prev = t == 0 ? a.c0 : cbuf + (t - 1) * BH;
+      const Rows part{window.begin, window.active_end(b.B)};
+      if (proj) {
+        T* dh = dh_all.data() + t * BP;  // dL/dh_t = grad_out + recurrence, active rows only
+        const T* go = g.grad_out + t * BP;
+        const T* rec = dh_rec.at(t);
+        for (std::size_t i = part.begin * static_cast<std::size_t>(P); i < part.end * static_cast<std::size_t>(P); ++i)
+          dh[i] = go[i] + rec[i];
+        std::fill(dh + part.end * static_cast<std::size_t>(P), dh + window.end * static_cast<std::size_t>(P), T(0));
+        (*w_hr)(b.B, part, dh, P, dm.data(), H, false);
+        b.grad_out = dm.data();
+        b.dh_rec = nullptr;
+      } else {
+        b.grad_out = g.grad_out + t * BH;
+        b.dh_rec = dh_rec.at(t);
+      }
+      run_back(k.lstm_back, b, part);
+      w_hh(b.B, part, b.gates, 4 * H, dh_rec.before(t), P, false);
+      carry_inactive_rows(a, part.end, window.end, b.gates, 4 * H, dh_rec.at(t), dh_rec.before(t));
     }
-    run_back(k.lstm_back, b);
-    w_hh(b.B, b.gates, 4 * H, dh_next.data(), P, false);
-    carry_inactive_rows(a, b.B, b.gates, 4 * H, dh_rec.data(), dh_next.data());
-    dh_rec.swap(dh_next);
-  }
-  std::memcpy(g.dh0, dh_rec.data(), sizeof(T) * BP);
+  });
+  std::memcpy(g.dh0, dh_rec.before(0), sizeof(T) * BP);
   // Everything parallel over time, as large GEMMs over all T*B rows of gate gradients dG.
   gemm<T>(static_cast<int>(rows), I, 4 * H, gates, 4 * H, 1, a.w_ih, I, 1, g.dx, I, false);
   gemm<T>(4 * H, I, static_cast<int>(rows), gates, 1, 4 * H, a.x, I, 1, g.dw_ih, I, false);
   recurrent_weight_grad(a, gates, 4 * H, 4 * H, g.dw_hh);
   if (proj) gemm<T>(P, H, static_cast<int>(rows), dh_all.data(), 1, P, mbuf, H, 1, g.dw_hr, H, false);
   if (g.db_ih) column_sums(gates, rows, 4 * H, 4 * H, g.db_ih);
-  if (g.db_hh) column_sums(gates, rows, 4 * H, 4 * H, g.db_hh);
+  if (g.db_hh) {
+    if (g.db_ih) std::memcpy(g.db_hh, g.db_ih, sizeof(T) * 4 * H);  // both biases get the same gradient
+    else column_sums(gates, rows, 4 * H, 4 * H, g.db_hh);
+  }
 }
 
 template void lstm_forward<float>(const LayerArgs<float>&);

@@ -15,19 +15,22 @@ void rnn_forward(const LayerArgs<T>& a, Activation act) {
   const std::size_t BH = static_cast<std::size_t>(B) * H;
   input_projection(a, 1, a.out, H, -1);
   const AlignedVector<T> w = packed_recurrent(a.w_hh, 1, H);
-  for (int t = 0; t < a.steps; ++t) {
-    StepArgs<T> s;
-    s.B = active_rows(a, t);
-    s.H = H;
-    s.K = H;
-    s.w = w.data();
-    s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BH;
-    s.ld_h_in = H;
-    s.gates = s.h_out = a.out + t * BH;
-    s.ld_gates = s.ld_h_out = H;
-    if (s.B > 0) run_step(k.rnn_step[static_cast<int>(act)], s, 1);
-    zero_inactive_outputs(a, t, s.B);
-  }
+  over_row_windows(a, 2.0 * H * H * B, [&](Rows rows) {
+    for (int t = 0; t < a.steps; ++t) {
+      StepArgs<T> s;
+      s.B = active_rows(a, t);
+      s.H = H;
+      s.K = H;
+      s.w = w.data();
+      s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BH;
+      s.ld_h_in = H;
+      s.gates = s.h_out = a.out + t * BH;
+      s.ld_gates = s.ld_h_out = H;
+      const int active = rows.active_end(s.B);
+      run_step(k.rnn_step[static_cast<int>(act)], s, 1, {rows.begin, active});
+      zero_inactive_outputs(a, t, active, rows.end);
+    }
+  });
   final_states(a, a.h0, [&](int t) { return a.out + t * BH; }, a.hn, H);
 }
 
@@ -39,30 +42,36 @@ void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, Activation act)
   const int B = a.B, H = a.H, I = a.I;
   const std::size_t BH = static_cast<std::size_t>(B) * H;
   const std::ptrdiff_t rows = static_cast<std::ptrdiff_t>(a.steps) * B;
-  std::vector<T> dg(rows * H), dh_rec(g.grad_hn, g.grad_hn + BH), dh_next(BH);
+  std::vector<T> dg(rows * H);
+  RecurrentGrad<T> dh(g.grad_hn, BH, a.steps);
   const StepProduct<T> w_hh(H, H, a.w_hh, H, 1);  // dL/dh_{t-1} = dG_t · W_hh
-  for (int t = a.steps - 1; t >= 0; --t) {
-    BackArgs<T> b;
-    b.B = active_rows(a, t);
-    b.H = H;
-    b.grad_out = g.grad_out + t * BH;
-    b.dh_rec = dh_rec.data();
-    b.gates = dg.data() + t * BH;
-    b.ld_gates = H;
-    b.h = a.out + t * BH;
-    b.ld_h = H;
-    run_back(k.rnn_back[static_cast<int>(act)], b);
-    w_hh(b.B, b.gates, H, dh_next.data(), H, false);
-    carry_inactive_rows(a, b.B, b.gates, H, dh_rec.data(), dh_next.data());
-    dh_rec.swap(dh_next);
-  }
-  std::memcpy(g.dh0, dh_rec.data(), sizeof(T) * BH);
+  over_row_windows(a, 2.0 * H * H * B, [&](Rows window) {
+    for (int t = a.steps - 1; t >= 0; --t) {
+      BackArgs<T> b;
+      b.B = active_rows(a, t);
+      b.H = H;
+      b.grad_out = g.grad_out + t * BH;
+      b.dh_rec = dh.at(t);
+      b.gates = dg.data() + t * BH;
+      b.ld_gates = H;
+      b.h = a.out + t * BH;
+      b.ld_h = H;
+      const int active = window.active_end(b.B);
+      run_back(k.rnn_back[static_cast<int>(act)], b, {window.begin, active});
+      w_hh(b.B, {window.begin, active}, b.gates, H, dh.before(t), H, false);
+      carry_inactive_rows(a, active, window.end, b.gates, H, dh.at(t), dh.before(t));
+    }
+  });
+  std::memcpy(g.dh0, dh.before(0), sizeof(T) * BH);
   const int R = static_cast<int>(rows);
   gemm<T>(R, I, H, dg.data(), H, 1, a.w_ih, I, 1, g.dx, I, false);
   gemm<T>(H, I, R, dg.data(), 1, H, a.x, I, 1, g.dw_ih, I, false);
   recurrent_weight_grad(a, dg.data(), H, H, g.dw_hh);
   if (g.db_ih) column_sums(dg.data(), rows, H, H, g.db_ih);
-  if (g.db_hh) column_sums(dg.data(), rows, H, H, g.db_hh);
+  if (g.db_hh) {
+    if (g.db_ih) std::memcpy(g.db_hh, g.db_ih, sizeof(T) * H);  // both biases get the same gradient
+    else column_sums(dg.data(), rows, H, H, g.db_hh);
+  }
 }
 
 template void rnn_forward<float>(const LayerArgs<float>&, Activation);

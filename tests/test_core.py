@@ -19,6 +19,9 @@ SIZES = [1, 3, 7, 8, 15, 16, 17, 33, 64]
 # and its k-chunks (H >= 512).
 SHAPES = [(( 1, 2, 9)[i % 3], (1, 2, 5, 17)[i % 4], SIZES[(i + 4) % 9], h) for i, h in enumerate(SIZES)]
 SHAPES += [(9, 17, 300, 20), (3, 40, 5, 300), (2, 1, 1, 1), (2, 300, 5, 20), (2, 13, 3, 600)]
+# Long sequences of small steps: with several threads each takes windows of 16 rows through
+# the whole time loop (csrc/layer_common.h: over_row_windows); B ends mid-window and mid-tile.
+SHAPES += [(60, 45, 3, 12), (30, 33, 5, 31)]
 
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=1e-5, atol=1e-5)}
 
@@ -109,7 +112,7 @@ def test_inference_equals_training_forward_bitwise(cell):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("shape", [(6, 40, 70, 150), (3, 300, 20, 40), (2, 517, 5, 24)])  # B >= 256: rows split
+@pytest.mark.parametrize("shape", [(6, 40, 70, 150), (3, 300, 20, 40), (2, 517, 5, 24), (60, 45, 3, 12)])
 def test_results_do_not_depend_on_thread_count(cell, shape):
     import pyrnn
 

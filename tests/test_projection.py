@@ -49,12 +49,16 @@ def test_projection_gradients_pass_central_differences(bidirectional, lengths):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize("layers, bidirectional, lengths", [(1, False, None), (2, True, None), (2, True, [5, 2, 4])])
-def test_projection_matches_torch(layers, bidirectional, lengths, dtype):
+# The last two are long enough, with steps small enough, that threads take windows of rows
+# through the whole time loop (csrc/layer_common.h: over_row_windows).
+@pytest.mark.parametrize("layers, bidirectional, lengths, T, B", [
+    (1, False, None, 5, 3), (2, True, None, 5, 3), (2, True, [5, 2, 4], 5, 3),
+    (1, False, None, 90, 40), (1, True, [90 - 7 * i for i in range(13)] + [1, 2, 3] * 9, 90, 40)])
+def test_projection_matches_torch(layers, bidirectional, lengths, T, B, dtype):
     torch = pytest.importorskip("torch")
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-    I, H, P, T, B = 4, 9, 3, 5, 3
+    I, H, P = 4, 9, 3
     m = pyrnn.nn.LSTM(I, H, num_layers=layers, bidirectional=bidirectional, proj_size=P, dtype=dtype, seed=2)
     tm = torch.nn.LSTM(I, H, num_layers=layers, bidirectional=bidirectional, proj_size=P,
                        dtype=torch.float64 if dtype == np.float64 else torch.float32)

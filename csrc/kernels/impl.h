@@ -292,13 +292,11 @@ template <class S>
 constexpr int rows_per_tile(int GP) {
   return std::max(1, std::min(12, (S::kRegs - 1 - GP) / GP));
 }
-// acc[r][g] = sum_k h[r, k] * W[k, gate g0 + g] over the packed block wp (G gates per k).
-// Short tiles (few rows, e.g. batch 1) would wait on FMA latency with so few accumulators:
-// they keep U independent partial sums over k and add them at the end.
-template <class T, class S, int G, int GP, int G0, int R>
-inline void recurrent_tile(const T* wp, int K, const T* h, std::ptrdiff_t ldh, typename S::reg (&acc)[R][GP]) {
+// acc[r][g] = sum_k h[r, k] * W[k, gate g0 + g] over the packed block wp (G gates per k), as U
+// independent partial sums over k added at the end.
+template <class T, class S, int G, int GP, int G0, int R, int U>
+inline void recurrent_tile_sums(const T* wp, int K, const T* h, std::ptrdiff_t ldh, typename S::reg (&acc)[R][GP]) {
   using reg = typename S::reg;
-  constexpr int U = std::max(1, 8 / (R * GP));
   reg part[U][R][GP];
   for (int u = 0; u < U; ++u)
     for (int r = 0; r < R; ++r)
@@ -324,17 +322,30 @@ inline void recurrent_tile(const T* wp, int K, const T* h, std::ptrdiff_t ldh, t
     }
 }
 
+// A short tile (few rows, e.g. batch 1) would wait on FMA latency with so few accumulators:
+// when a step's rows all fit in one tile (`one_tile`) it keeps several partial sums. Only
+// then: a row's summation order must not depend on how the rows are split among threads.
+template <class T, class S, int G, int GP, int G0, int R>
+inline void recurrent_tile(const T* wp, int K, const T* h, std::ptrdiff_t ldh, typename S::reg (&acc)[R][GP],
+                           bool one_tile) {
+  constexpr int U = std::max(1, 8 / (R * GP));
+  if constexpr (U > 1) {
+    if (one_tile) return recurrent_tile_sums<T, S, G, GP, G0, R, U>(wp, K, h, ldh, acc);
+  }
+  recurrent_tile_sums<T, S, G, GP, G0, R, 1>(wp, K, h, ldh, acc);
+}
+
 // Rows [r0, r0 + rows), rows < R: the tile height is picked at compile time.
 template <class T, class S, int G, int GP, int G0, int R, class Epi>
 inline void recurrent_tail(int rows, int r0, const T* wp, int K, const T* h, std::ptrdiff_t ldh, int u, int n,
-                           Epi& epi) {
+                           bool one_tile, Epi& epi) {
   if constexpr (R > 0) {
     if (rows == R) {
       typename S::reg acc[R][GP];
-      recurrent_tile<T, S, G, GP, G0, R>(wp, K, h + r0 * ldh, ldh, acc);
+      recurrent_tile<T, S, G, GP, G0, R>(wp, K, h + r0 * ldh, ldh, acc, one_tile);
       for (int r = 0; r < R; ++r) epi(r0 + r, u, n, acc[r], G0);
     } else {
-      recurrent_tail<T, S, G, GP, G0, R - 1>(rows, r0, wp, K, h, ldh, u, n, epi);
+      recurrent_tail<T, S, G, GP, G0, R - 1>(rows, r0, wp, K, h, ldh, u, n, one_tile, epi);
     }
   }
 }
@@ -344,13 +355,14 @@ template <class T, class S, int G, int GP, int G0, class Epi>
 inline void recurrent_rows(const StepArgs<T>& a, const T* wb, const T* h, int K, int row0, int row1, int u, int n,
                            Epi& epi) {
   constexpr int R = rows_per_tile<S>(GP);
+  const bool one_tile = a.B <= R;  // a.B: all of the step's rows, whichever of them this call runs
   int r0 = row0;
   for (; r0 + R <= row1; r0 += R) {
     typename S::reg acc[R][GP];
-    recurrent_tile<T, S, G, GP, G0, R>(wb, K, h + r0 * a.ld_h_in, a.ld_h_in, acc);
+    recurrent_tile<T, S, G, GP, G0, R>(wb, K, h + r0 * a.ld_h_in, a.ld_h_in, acc, one_tile);
     for (int r = 0; r < R; ++r) epi(r0 + r, u, n, acc[r], G0);
   }
-  if (r0 < row1) recurrent_tail<T, S, G, GP, G0, R - 1>(row1 - r0, r0, wb, K, h, a.ld_h_in, u, n, epi);
+  if (r0 < row1) recurrent_tail<T, S, G, GP, G0, R - 1>(row1 - r0, r0, wb, K, h, a.ld_h_in, u, n, one_tile, epi);
 }
 
 // out[b, gates g0..] += acc: a part of the product that is not the last one.
@@ -409,7 +421,7 @@ inline void recurrent_step(const StepArgs<T>& a, const T* w, int row0, int row1,
       auto run = [&](int k0, int depth, auto& e) {
         const T* wk = wb + static_cast<std::ptrdiff_t>(k0) * G * S::W;
         constexpr int GP = gates_per_pass<S>(G);
-        if (GP < G && c1 - c0 <= rows_per_tile<S>(G))  // a few rows: all gates fit in one pass
+        if (GP < G && a.B <= rows_per_tile<S>(G))  // a few rows: all gates fit in one pass
           gate_passes<T, S, G, G, 0>(a, wk, a.h_in + k0, depth, c0, c1, u, n, e);
         else
           gate_passes<T, S, G, GP, 0>(a, wk, a.h_in + k0, depth, c0, c1, u, n, e);
