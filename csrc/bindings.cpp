@@ -18,6 +18,7 @@
 #include <sstream>
 #include <system_error>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cpu.h"
@@ -450,23 +451,71 @@ py::tuple cell_step_t(Cell cell, const py::array& x, const py::array& h, const p
   return py::make_tuple(h_new, c_out);
 }
 
-// C = A·B with the core's GEMM, for tests and benchmarks of the GEMM alone.
-py::array matmul(const py::array& a, const py::array& b) {
-  if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
-    throw std::invalid_argument("matmul: expected a (M, K) and b (K, N)");
+// A 2-D array of dtype T read in place, with any strides (transposed views need no copy).
+template <class T>
+struct StridedMatrix {
+  const T* data;
+  py::ssize_t rows, cols;
+  std::ptrdiff_t row_stride, col_stride;  // in elements
+};
+
+template <class T>
+StridedMatrix<T> strided(const py::array& arr, const char* name) {
+  if (!arr.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(name) + ": expected dtype " + dtype_name<T>() + ", got " +
+                         std::string(py::str(arr.dtype())));
+  if (arr.ndim() != 2)
+    throw std::invalid_argument(std::string(name) + ": expected a 2-D array, got " + std::to_string(arr.ndim()) + "-D");
+  if (arr.strides(0) % static_cast<py::ssize_t>(sizeof(T)) || arr.strides(1) % static_cast<py::ssize_t>(sizeof(T)))
+    throw std::invalid_argument(std::string(name) + ": strides must be multiples of the item size");
+  return {static_cast<const T*>(arr.data()), arr.shape(0), arr.shape(1),
+          static_cast<std::ptrdiff_t>(arr.strides(0) / static_cast<py::ssize_t>(sizeof(T))),
+          static_cast<std::ptrdiff_t>(arr.strides(1) / static_cast<py::ssize_t>(sizeof(T)))};
+}
+
+// The bytes an array's elements span, for overlap checks.
+std::pair<const char*, const char*> byte_span(const py::array& arr) {
+  const char* lo = static_cast<const char*>(arr.data());
+  const char* hi = lo;
+  if (arr.size() == 0) return {lo, lo};
+  for (py::ssize_t i = 0; i < arr.ndim(); ++i) {
+    const py::ssize_t extent = (arr.shape(i) - 1) * arr.strides(i);
+    (extent < 0 ? lo : hi) += extent;
+  }
+  return {lo, hi + arr.itemsize()};
+}
+
+// out (+)= a·b with the core's GEMM on the core's pool: pyrnn's Dense layers use it, so a model
+// never wakes a second thread pool (NumPy's BLAS) that would spin on the cores pyrnn's uses.
+py::array matmul(const py::array& a, const py::array& b, const py::object& out, bool accumulate) {
   auto run = [&](auto zero) -> py::array {
     using T = decltype(zero);
-    const py::ssize_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+    const StridedMatrix<T> A = strided<T>(a, "a"), B = strided<T>(b, "b");
+    if (A.cols != B.rows)
+      throw std::invalid_argument("matmul: expected a (M, K) and b (K, N), got a " + shape_str({A.rows, A.cols}) +
+                                  " and b " + shape_str({B.rows, B.cols}));
+    const py::ssize_t M = A.rows, K = A.cols, N = B.cols;
     if (M > INT_MAX / 8 || N > INT_MAX / 8 || K > INT_MAX / 8) throw std::invalid_argument("matmul: too large");
-    const T* pa = checked<T>(a, "a", {M, K});
-    const T* pb = checked<T>(b, "b", {K, N});
-    check_fits((static_cast<double>(M) * N + static_cast<double>(K) * N) * sizeof(T), "matmul");
-    py::array_t<T> c({M, N});
+    py::array_t<T> c;
+    if (out.is_none()) {
+      if (accumulate) throw std::invalid_argument("matmul: accumulate=True needs out");
+      check_fits((static_cast<double>(M) * N + static_cast<double>(K) * N) * sizeof(T), "matmul");
+      c = py::array_t<T>({M, N});
+    } else {
+      checked<T>(out, "out", {M, N}, true);
+      c = py::reinterpret_borrow<py::array_t<T>>(out);
+      const auto o = byte_span(c);
+      for (const py::array* in : {&a, &b}) {
+        const auto i = byte_span(*in);
+        if (o.first < i.second && i.first < o.second) throw std::invalid_argument("matmul: out overlaps a or b");
+      }
+    }
     T* pc = c.mutable_data();
-    {
+    if (M > 0 && N > 0) {
       Compute compute;
       pyrnn::DenormalGuard ftz;
-      pyrnn::gemm<T>(static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), pa, K, 1, pb, N, 1, pc, N, false);
+      pyrnn::gemm<T>(static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), A.data, A.row_stride,
+                     A.col_stride, B.data, B.row_stride, B.col_stride, pc, N, accumulate);
     }
     return c;
   };
@@ -584,6 +633,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("adam_update", &adam_update, py::arg("w"), py::arg("g"), py::arg("m"), py::arg("v"), py::arg("v_hat"),
         py::arg("alpha"), py::arg("one_minus_beta_1"), py::arg("one_minus_beta_2"), py::arg("epsilon"),
         "One Adam step on flat float arrays, in place (w, m, v and v_hat updated).");
-  m.def("_matmul", &matmul, "The core's GEMM: a @ b (for tests and benchmarks).");
+  m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("out") = py::none(), py::arg("accumulate") = false, "out (+)= a @ b with the core's GEMM; a and b may be strided views (transposes).");
   m.def("_activation", &activation, "The kernels' vectorised tanh/sigmoid on a 1-D array (for accuracy tests).");
 }

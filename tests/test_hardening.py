@@ -382,9 +382,9 @@ def test_core_misc_rejects():
     raises(ValueError, "cell must be one of", lambda: _core.workspace_size("elman", 1, 1, 1))
     raises(ValueError, "activation must be tanh or sigmoid", lambda: _core._activation("relu", np.zeros(3, f32)))
     raises(TypeError, "expected dtype float32 or float64, got int64", lambda: _core._activation("tanh", np.zeros(3, int)))
-    raises(ValueError, r"expected a \(M, K\) and b \(K, N\)", lambda: _core._matmul(np.zeros((2, 3), f32), np.zeros((4, 2), f32)))
-    raises(TypeError, "b: expected dtype float32, got float64", lambda: _core._matmul(np.zeros((2, 3), f32), np.zeros((3, 2))))
-    assert _core._matmul(np.zeros((0, 3), f32), np.zeros((3, 2), f32)).shape == (0, 2)
+    raises(ValueError, r"expected a \(M, K\) and b \(K, N\)", lambda: _core.matmul(np.zeros((2, 3), f32), np.zeros((4, 2), f32)))
+    raises(TypeError, "b: expected dtype float32, got float64", lambda: _core.matmul(np.zeros((2, 3), f32), np.zeros((3, 2))))
+    assert _core.matmul(np.zeros((0, 3), f32), np.zeros((3, 2), f32)).shape == (0, 2)
     assert _core._activation("tanh", np.zeros(0, f32)).shape == (0,)
 
 
@@ -410,7 +410,7 @@ def test_sizes_beyond_the_kernels_int_indexing_are_refused():
 
 
 def test_oversized_matmul_is_refused():
-    raises(MemoryError, "matmul: needs about", lambda: _core._matmul(np.zeros((2**20, 1), f32),
+    raises(MemoryError, "matmul: needs about", lambda: _core.matmul(np.zeros((2**20, 1), f32),
                                                                      np.zeros((1, 2**20), f32)))  # C: 4 TB
 
 

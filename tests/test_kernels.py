@@ -67,4 +67,33 @@ def test_gemm_matches_numpy(m, k, n, dtype):
     a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
     want = a.astype(np.float64) @ b.astype(np.float64)
     tol = 1e-5 if dtype == np.float32 else 1e-13
-    np.testing.assert_allclose(_core._matmul(a, b), want, rtol=tol, atol=tol * np.sqrt(k))
+    np.testing.assert_allclose(_core.matmul(a, b), want, rtol=tol, atol=tol * np.sqrt(k))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_reads_strided_views_and_accumulates(dtype):
+    rng = np.random.default_rng(5)
+    x, g, k = (rng.standard_normal(s).astype(dtype) for s in [(33, 50), (33, 3), (50, 3)])
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(_core.matmul(x.T, g), x.T.astype(np.float64) @ g, **tol)  # transposed a
+    np.testing.assert_allclose(_core.matmul(g, k.T), g.astype(np.float64) @ k.T, **tol)  # transposed b
+    np.testing.assert_allclose(_core.matmul(x[::-2], k[::-1]), x[::-2].astype(np.float64) @ k[::-1], **tol)
+    acc = np.ones((50, 3), dtype)
+    assert _core.matmul(x.T, g, out=acc, accumulate=True) is acc
+    np.testing.assert_allclose(acc, 1 + x.T.astype(np.float64) @ g, **tol)
+
+
+def test_matmul_rejects_bad_out():
+    a, b = np.ones((3, 3), np.float32), np.ones((3, 3), np.float32)
+    with pytest.raises(ValueError, match="out overlaps a or b"):
+        _core.matmul(a, b, out=a)
+    with pytest.raises(ValueError, match="accumulate=True needs out"):
+        _core.matmul(a, b, accumulate=True)
+    with pytest.raises(ValueError, match=r"out: expected shape \(3, 3\), got \(3, 2\)"):
+        _core.matmul(a, b, out=np.ones((3, 2), np.float32))
+    with pytest.raises(ValueError, match="out: expected a C-contiguous array"):
+        _core.matmul(a, b, out=np.ones((3, 3), np.float32).T)  # Fortran order
+    with pytest.raises(ValueError, match="a: expected a 2-D array, got 1-D"):
+        _core.matmul(np.ones(3, np.float32), b)
+    with pytest.raises(TypeError, match="b: expected dtype float32, got float64"):
+        _core.matmul(a, np.ones((3, 3)))
