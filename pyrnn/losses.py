@@ -31,6 +31,17 @@ def _match(y_true, y_pred):
     return y_true, y_pred
 
 
+def _per_sample(sample_weight, values):
+    """Sample weights shaped to multiply the per-sample loss values: (batch,) weights apply to
+    every timestep of a sequence output, as in Keras."""
+    w = np.asarray(sample_weight, dtype=values.dtype)
+    if w.shape == values.shape:
+        return w
+    if w.ndim == 1 and values.ndim >= 1 and w.shape[0] == values.shape[0]:
+        return w.reshape(w.shape + (1,) * (values.ndim - 1))
+    raise ValueError(f"sample_weight: expected shape {values.shape[:1]} or {values.shape}, got {w.shape}")
+
+
 class Loss:
     """Base class: subclasses give ``values_and_grad(y_true, y_pred)`` -> (per-sample values,
     gradient of their *sum* with respect to y_pred)."""
@@ -57,13 +68,21 @@ class Loss:
         total = float(values.sum())
         return total if self.reduction == "sum" else total / max(values.size, 1)
 
-    def __call__(self, y_true, y_pred):
-        return self._reduce(self.values(y_true, y_pred))
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        values = self.values(y_true, y_pred)
+        if sample_weight is not None:
+            values = values * _per_sample(sample_weight, values)
+        return self._reduce(values)
 
-    def value_and_grad(self, y_true, y_pred):
-        """(reduced loss, dloss/dy_pred) — what training needs, in one pass."""
+    def value_and_grad(self, y_true, y_pred, sample_weight=None):
+        """(reduced loss, dloss/dy_pred) — what training needs, in one pass. Sample weights
+        scale each sample's value; the mean is still over all samples, as in Keras."""
         y_true, y_pred = self._prepare(y_true, y_pred)
         values, grad = self.values_and_grad(y_true, y_pred, need_grad=True)
+        if sample_weight is not None:
+            w = _per_sample(sample_weight, values)
+            values = values * w
+            grad = grad * w.reshape(w.shape + (1,) * (grad.ndim - w.ndim))
         if self.reduction == "sum":
             return float(values.sum()), grad
         n = max(values.size, 1)
@@ -81,10 +100,10 @@ class MeanSquaredError(Loss):
         values = np.mean(diff * diff, axis=-1)
         return values, (diff * diff.dtype.type(2.0 / diff.shape[-1]) if need_grad else None)
 
-    def value_and_grad(self, y_true, y_pred):  # the common case, lean: no per-sample array
-        if (self.reduction != "sum_over_batch_size" or type(y_true) is not np.ndarray or y_true.shape != y_pred.shape
-                or y_true.dtype != y_pred.dtype):
-            return super().value_and_grad(y_true, y_pred)
+    def value_and_grad(self, y_true, y_pred, sample_weight=None):  # the common case, lean: no per-sample array
+        if (sample_weight is not None or self.reduction != "sum_over_batch_size" or type(y_true) is not np.ndarray
+                or y_true.shape != y_pred.shape or y_true.dtype != y_pred.dtype):
+            return super().value_and_grad(y_true, y_pred, sample_weight)
         diff = y_pred - y_true
         loss = float(np.vdot(diff, diff)) / diff.size
         diff *= diff.dtype.type(2.0 / diff.size)

@@ -333,3 +333,49 @@ def test_early_stopping_restores_best_weights():
     assert stop.stopped_epoch == 2 and stop.best_epoch == 0
     for a, b in zip(model.get_weights(), seen[0][1]):
         np.testing.assert_array_equal(a, b)
+
+
+def _weighted_model(lr=0.1):
+    model = Sequential([Input((4, 2)), SimpleRNN(3, seed=1), Dense(2, activation="softmax")])
+    model.compile(optimizer=optimizers.SGD(lr), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_zero_sample_weights_drop_samples():
+    # Weights [1]*k + [0]*k over 2k samples halve the mean loss of the first k: one SGD step
+    # with twice the learning rate must land where training on the first k alone lands.
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 4, 2)), rng.integers(0, 2, 8)
+    weighted, alone = _weighted_model(0.2), _weighted_model(0.1)
+    alone.set_weights(weighted.get_weights())
+    weighted.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, sample_weight=[1] * 4 + [0] * 4)
+    alone.fit(x[:4], y[:4], batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(weighted.get_weights(), alone.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_class_weight_is_sample_weight_by_label():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((10, 4, 2)), rng.integers(0, 2, 10)
+    by_class, by_sample = _weighted_model(), _weighted_model()
+    by_sample.set_weights(by_class.get_weights())
+    h1 = by_class.fit(x, y, batch_size=5, epochs=2, verbose=0, shuffle=False, class_weight={0: 0.3, 1: 2.0})
+    h2 = by_sample.fit(x, y, batch_size=5, epochs=2, verbose=0, shuffle=False, sample_weight=np.where(y == 1, 2.0, 0.3))
+    assert h1.history["loss"] == h2.history["loss"]
+    for a, b in zip(by_class.get_weights(), by_sample.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    onehot = np.eye(2)[y]  # one-hot targets: the class is the argmax
+    assert np.array_equal(Sequential._sample_weights(onehot, None, {0: 0.3, 1: 2.0}), np.where(y == 1, 2.0, 0.3))
+
+
+def test_sample_weight_errors():
+    model = _weighted_model()
+    x, y = np.zeros((4, 4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="not both"):
+        model.fit(x, y, verbose=0, sample_weight=np.ones(4), class_weight={0: 1, 1: 1})
+    with pytest.raises(ValueError, match=r"one weight per sample \(4\)"):
+        model.fit(x, y, verbose=0, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match=r"no weight for class\(es\) \[1\]"):
+        model.fit(x, y, verbose=0, class_weight={0: 1.0})
+    with pytest.raises(TypeError, match="class_weight must be a dict"):
+        model.fit(x, y, verbose=0, class_weight=[1.0, 2.0])

@@ -98,3 +98,19 @@ def test_training_steps_equal_keras(kind, opt):
     for a, b in zip(pmodel.get_weights(), kmodel.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
     np.testing.assert_allclose(pmodel.predict(x, verbose=0), kmodel.predict(x, verbose=0), rtol=1e-4, atol=3e-5)
+
+
+@pytest.mark.parametrize("kind", ["simple_rnn", "lstm"])  # per-sample weights; per-timestep ones
+def test_sample_weighted_training_equals_keras(kind):
+    kmodel, pmodel, x, y = _models(kind)
+    from pyrnn import optimizers
+    kmodel.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss="mse")
+    pmodel.compile(optimizer=optimizers.SGD(learning_rate=0.05), loss="mse")
+    sw = np.random.default_rng(7).uniform(0, 2, (N, T) if kind == "lstm" else N).astype(np.float32)
+    kh = kmodel.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, sample_weight=sw)
+    ph = pmodel.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, sample_weight=sw)
+    np.testing.assert_allclose(ph.history["loss"], kh.history["loss"], rtol=1e-4)
+    for a, b in zip(pmodel.get_weights(), kmodel.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(pmodel.evaluate(x, y, verbose=0, sample_weight=sw),
+                               kmodel.evaluate(x, y, verbose=0, sample_weight=sw), rtol=1e-4)

@@ -207,11 +207,11 @@ class Sequential:
                 x = layer.call(x, train_here, None)
         return x
 
-    def _gradients(self, x, y, flat_g, layers, uses_mask, first, backward_layers):
+    def _gradients(self, x, y, flat_g, layers, uses_mask, first, backward_layers, sample_weight=None):
         """One forward and backward pass: the loss, and its gradient in ``flat_g``."""
         flat_g.fill(0)
         out = self._forward(x, True, layers, uses_mask, first)
-        loss, g = self.loss.value_and_grad(y, out)
+        loss, g = self.loss.value_and_grad(y, out, sample_weight)
         for layer in backward_layers:
             g = layer.backward(g)
         return loss, out
@@ -254,6 +254,32 @@ class Sequential:
                 y = y[..., None]
         return np.ascontiguousarray(y)
 
+    @staticmethod
+    def _sample_weights(y, sample_weight, class_weight):
+        """Per-sample loss weights from ``sample_weight`` or ``class_weight`` (a dict class ->
+        weight; the class of a sample is its label, the argmax of a one-hot row, or a rounded
+        binary target), or None."""
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("fit: give sample_weight or class_weight, not both")
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, dtype=np.float64)
+            if sw.ndim == 0 or len(sw) != len(y):
+                raise ValueError(f"sample_weight: expected one weight per sample ({len(y)}), got shape {sw.shape}")
+            return sw
+        if class_weight is None:
+            return None
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict {{class: weight}}, got {type(class_weight).__name__}")
+        labels = np.asarray(y)
+        if labels.ndim >= 2 and labels.shape[-1] > 1:
+            labels = labels.argmax(axis=-1)
+        labels = np.rint(labels.reshape(len(labels), -1)[:, 0]).astype(np.int64)
+        missing = sorted(set(np.unique(labels).tolist()) - set(int(k) for k in class_weight))
+        if missing:
+            raise ValueError(f"class_weight: no weight for class(es) {missing}")
+        table = {int(k): float(v) for k, v in class_weight.items()}
+        return np.array([table[c] for c in labels.tolist()], dtype=np.float64)
+
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
         for layer in self.layers:
@@ -277,8 +303,6 @@ class Sequential:
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
         """Train for ``epochs`` epochs (from ``initial_epoch``) and return the ``History``."""
         self._check_compiled()
-        if class_weight is not None or sample_weight is not None:
-            raise NotImplementedError("fit: class_weight and sample_weight are not supported yet")
         if x is None or y is None:
             raise ValueError("fit: x and y are required (NumPy arrays)")
         x = self._convert_x(x)
@@ -286,13 +310,18 @@ class Sequential:
         y = self._convert_y(y, x)
         if len(x) != len(y):
             raise ValueError(f"fit: x and y have different numbers of samples ({len(x)} and {len(y)})")
+        sw = self._sample_weights(y, sample_weight, class_weight)
         if validation_data is None and validation_split:
             if not 0 < validation_split < 1:
                 raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
             split = int(len(x) * (1 - validation_split))
-            x, y, validation_data = x[:split], y[:split], (x[split:], y[split:])
+            validation_data = (x[split:], y[split:]) + (() if sw is None else (sw[split:],))
+            x, y, sw = x[:split], y[:split], None if sw is None else sw[:split]
         if validation_data is not None:
+            if len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be (x, y) or (x, y, sample_weight)")
             vx, vy = validation_data[0], validation_data[1]
+            vsw = validation_data[2] if len(validation_data) == 3 else None
             vx = self._convert_x(vx)
             vy = self._convert_y(vy, vx)
         batch_size = int(batch_size or 32)
@@ -327,9 +356,9 @@ class Sequential:
             cbl.on_epoch_begin(epoch, {})
             if shuffle:
                 perm = rng.permutation(n)
-                xe, ye = x[perm], y[perm]
+                xe, ye, swe = x[perm], y[perm], None if sw is None else sw[perm]
             else:
-                xe, ye = x, y
+                xe, ye, swe = x, y, sw
             total, seen = 0.0, 0
             for step in range(steps):
                 lo = (step * batch_size) % n if steps_per_epoch else step * batch_size
@@ -337,7 +366,8 @@ class Sequential:
                 if batch_begin:
                     for cb in batch_begin:
                         cb.on_train_batch_begin(step, {})
-                loss, out = self._gradients(xb, yb, flat_g, layers, uses_mask, first, backward_layers)
+                swb = None if swe is None else swe[lo:lo + batch_size]
+                loss, out = self._gradients(xb, yb, flat_g, layers, uses_mask, first, backward_layers, swb)
                 optimizer.apply_flat(flat_w, flat_g)
                 # --- bookkeeping
                 bs = len(xb)
@@ -359,7 +389,7 @@ class Sequential:
                 logs[m.name] = m.result()
             if validation_data is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
                 val = self.evaluate(vx, vy, batch_size=validation_batch_size or batch_size, verbose=0,
-                                    return_dict=True)
+                                    return_dict=True, sample_weight=vsw)
                 logs.update({"val_" + k: v for k, v in val.items()})
             cbl.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -367,12 +397,14 @@ class Sequential:
         cbl.on_train_end(logs)
         return self.history
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, callbacks=None):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, callbacks=None,
+                 sample_weight=None):
         """The loss (and metrics) over (x, y): a float, a list [loss, metrics...] or a dict."""
         self._check_compiled()
         x = self._convert_x(x)
         self._ensure_built(x)
         y = self._convert_y(y, x)
+        sw = self._sample_weights(y, sample_weight, None)
         batch_size = int(batch_size or 32)
         layers, uses_mask, _ = self._run_plan()
         outs = [self._forward(x[i:i + batch_size], False, layers, uses_mask) for i in range(0, len(x), batch_size)]
@@ -380,7 +412,7 @@ class Sequential:
         metrics = [losses_module.get_metric(m, self.loss, y[:1], outs[0][:1]) for m in self._metric_ids]
         for i, out in zip(range(0, len(x), batch_size), outs):
             yb = y[i:i + batch_size]
-            total += self.loss(yb, out) * len(yb)
+            total += self.loss(yb, out, None if sw is None else sw[i:i + batch_size]) * len(yb)
             for m in metrics:
                 m.update_state(yb, out)
         result = {"loss": total / max(len(x), 1)}
@@ -405,9 +437,10 @@ class Sequential:
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=len(x), verbose=0)
 
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         """One optimizer step on (x, y); returns the loss."""
-        history = self.fit(x, y, batch_size=len(x), epochs=1, verbose=0, shuffle=False)
+        history = self.fit(x, y, batch_size=len(x), epochs=1, verbose=0, shuffle=False, sample_weight=sample_weight,
+                           class_weight=class_weight)
         return history.history["loss"][0]
 
     def reset_states(self):
