@@ -32,12 +32,20 @@ def _perturbed(weights, seed=5):
 # =============================================================================== ONNX
 
 
-def _ort_session(path_or_proto):
-    ort = pytest.importorskip("onnxruntime")
+@pytest.fixture
+def ort():
+    """onnxruntime; the test skips (before exporting anything) when it or the onnx package is absent."""
     pytest.importorskip("onnx")
-    source = path_or_proto if isinstance(path_or_proto, (str, os.PathLike)) else path_or_proto.SerializeToString()
-    return ort.InferenceSession(os.fspath(source) if isinstance(source, os.PathLike) else source,
-                                providers=["CPUExecutionProvider"])
+    return pytest.importorskip("onnxruntime")
+
+
+def _ort_session(ort, path_or_proto):
+    """An ONNX Runtime session on the CPU for an exported file or ``onnx.ModelProto``."""
+    if isinstance(path_or_proto, (str, os.PathLike)):
+        source = os.fspath(path_or_proto)
+    else:
+        source = path_or_proto.SerializeToString()
+    return ort.InferenceSession(source, providers=["CPUExecutionProvider"])
 
 
 MODULES = [
@@ -61,13 +69,13 @@ def _module_outputs(module, x, **kwargs):
 
 
 @pytest.mark.parametrize("cls,kwargs", MODULES, ids=MODULE_IDS)
-def test_onnx_module_matches_pyrnn_at_other_sizes(cls, kwargs, tmp_path):
+def test_onnx_module_matches_pyrnn_at_other_sizes(cls, kwargs, tmp_path, ort):
     """Exported once; run at two batch/time sizes, with lengths and initial states as inputs."""
     import pyrnn.onnx
     module = cls(5, 7, seed=3, dropout=0.0, **kwargs).eval()
     path = tmp_path / "module.onnx"
     pyrnn.onnx.export(module, path, lengths=True, initial_state=True)
-    session = _ort_session(path)
+    session = _ort_session(ort, path)
     rng = np.random.default_rng(0)
     lstm = cls is pyrnn.nn.LSTM
     for batch, steps in ((4, 9), (1, 2)):
@@ -86,7 +94,7 @@ def test_onnx_module_matches_pyrnn_at_other_sizes(cls, kwargs, tmp_path):
             assert _max_diff(a, b) < TOL, (name, batch, steps)
 
 
-def test_onnx_module_default_inputs_only_input():
+def test_onnx_module_default_inputs_only_input(ort):
     """Without lengths/initial_state the graph has one input; it gives pyrnn's full-length result."""
     import pyrnn.onnx
     module = pyrnn.nn.GRU(3, 4, num_layers=2, seed=0).eval()
@@ -98,7 +106,7 @@ def test_onnx_module_default_inputs_only_input():
     assert all(a.i == 1 for n in proto.graph.node if n.op_type == "GRU" for a in n.attribute
                if a.name == "linear_before_reset")
     x = np.random.default_rng(1).standard_normal((11, 6, 3)).astype(np.float32)
-    got = _ort_session(proto).run(None, {"input": x})
+    got = _ort_session(ort, proto).run(None, {"input": x})
     for a, b in zip(got, _module_outputs(module, x)):
         assert _max_diff(a, b) < TOL
 
@@ -171,13 +179,13 @@ def _sequential_input(kind, rng, batch, steps):
 
 
 @pytest.mark.parametrize("name", sorted(SEQUENTIALS))
-def test_onnx_sequential_matches_pyrnn(name, tmp_path):
+def test_onnx_sequential_matches_pyrnn(name, tmp_path, ort):
     make_layers, kind = SEQUENTIALS[name]
     model = Sequential(make_layers(), seed=1)
     model.set_weights(_perturbed(model.get_weights()))
     path = tmp_path / "model.onnx"
     model.export(path, format="onnx")
-    session = _ort_session(path)
+    session = _ort_session(ort, path)
     rng = np.random.default_rng(2)
     for batch, steps in ((6, 8), (4, 3)):
         x = _sequential_input(kind, rng, batch, steps)
