@@ -347,6 +347,18 @@ def _symbolic(shape):
     return ["batch"] + [("time" if d is None else int(d)) for d in shape[1:]]
 
 
+def _any_length(input_shape, ids):
+    """The model's input shape with a dynamic time axis: pyrnn runs sequences of any length,
+    whatever length the Input declares, and so does the graph. Axis 1 is time for token ids
+    (``ids``) and for (batch, time, features) inputs; a flat (batch, features) input keeps its shape.
+
+        >>> _any_length((None, 7, 3), ids=False), _any_length((None, 7), ids=True), _any_length((None, 3), False)
+        ((None, None, 3), (None, None), (None, 3))
+    """
+    shape = tuple(input_shape)
+    return (shape[0], None) + shape[2:] if ids or len(shape) >= 3 else shape
+
+
 def _sequential_graph(model):
     from onnx import TensorProto
     from .layers.core import Embedding
@@ -359,11 +371,12 @@ def _sequential_graph(model):
         raise TypeError(f"ONNX export: all layers must have one dtype, got {sorted(map(str, dtypes))}")
     g = _Graph(dtypes.pop())
     ids = isinstance(layers[0], Embedding)
-    x = g.add_input("input", _symbolic(model.input_shape), TensorProto.INT64 if ids else None)
+    input_shape = _any_length(model.input_shape, ids)
+    x = g.add_input("input", _symbolic(input_shape), TensorProto.INT64 if ids else None)
     mask = None
     for layer in layers:
         x, mask = _layer(g, layer, x, mask)
-    g.add_output(x, "output", _symbolic(model.compute_output_shape(model.input_shape)))
+    g.add_output(x, "output", _symbolic(model.compute_output_shape(input_shape)))
     return g.model(f"pyrnn-{model.name}")
 
 

@@ -193,6 +193,24 @@ def test_onnx_sequential_matches_pyrnn(name, tmp_path, ort):
         assert _max_diff(got, model.predict(x, verbose=0)) < TOL, (batch, steps)
 
 
+@pytest.mark.parametrize("kind", ["features", "ids"])
+def test_onnx_sequential_declared_length_stays_dynamic(kind, ort):
+    """An Input with a fixed length (as Keras models often have) still exports a dynamic time axis:
+    pyrnn runs other lengths, so must ONNX Runtime."""
+    import pyrnn.onnx
+    first = [L.Input((7,)), L.Embedding(20, 4, mask_zero=True)] if kind == "ids" else [L.Input((7, 3))]
+    model = Sequential(first + [L.GRU(4, return_sequences=True), L.Dense(2)], seed=1)
+    proto = pyrnn.onnx.to_onnx(model)
+    dims = lambda value: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]  # noqa: E731
+    assert dims(proto.graph.input[0]) == (["batch", "time"] if kind == "ids" else ["batch", "time", 3])
+    assert dims(proto.graph.output[0]) == ["batch", "time", 2]
+    session = _ort_session(ort, proto)
+    rng = np.random.default_rng(4)
+    for batch, steps in ((4, 5), (5, 9)):
+        x = _sequential_input("ids" if kind == "ids" else "features", rng, batch, steps)
+        assert _max_diff(session.run(None, {"input": x})[0], model.predict(x, verbose=0)) < TOL, (batch, steps)
+
+
 def test_onnx_errors(tmp_path):
     pytest.importorskip("onnx")
     import pyrnn.onnx
