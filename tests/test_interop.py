@@ -313,6 +313,24 @@ def test_pyrnn_to_torch_trains_there():
     assert theirs.weight_hh_l0.grad is not None
 
 
+def test_torch_subclass_round_trip():
+    """A user's subclass of a pyrnn.nn class converts as its base class does."""
+    torch = pytest.importorskip("torch")
+
+    class MyLSTM(pyrnn.nn.LSTM):
+        pass
+
+    original = torch.nn.LSTM(3, 4, batch_first=True).eval()
+    ours = MyLSTM.from_torch(original)
+    assert type(ours) is MyLSTM
+    back = ours.to_torch()
+    assert type(back) is torch.nn.LSTM and back.batch_first
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    with torch.no_grad():
+        expected = original(torch.from_numpy(x))[0].numpy()
+    assert _max_diff(ours(x)[0], expected) < TOL
+
+
 def test_torch_errors():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match="expects a torch.nn.LSTM, got torch.nn.modules.rnn.GRU"):
@@ -323,6 +341,8 @@ def test_torch_errors():
         pyrnn.nn.RNN.from_torch(torch.nn.RNN(2, 3, dtype=torch.float16))
     with pytest.raises(TypeError, match="not on RNNBase"):
         pyrnn.nn.RNNBase.from_torch(torch.nn.LSTM(2, 3))
+    with pytest.raises(TypeError, match="RNNBase has no torch.nn counterpart"):
+        pyrnn.nn.RNNBase("LSTM", 2, 3).to_torch()
     with pytest.raises(ValueError, match="reset_after=False"):
         pyrnn.nn.GRU(2, 3, reset_after=False).to_torch()
     with pytest.raises(ValueError, match="nonlinearity='sigmoid'"):

@@ -98,6 +98,13 @@ def as_float_array(name, value, dtype, copy=False):
 _TORCH_TWINS = ("RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell")  # the classes torch.nn has too
 
 
+def _torch_twin(cls):
+    """The name of the torch.nn class that ``cls`` (or the pyrnn.nn class it derives from) mirrors,
+    or None: ``_torch_twin(LSTM) == "LSTM"``, also for a user's ``class MyLSTM(pyrnn.nn.LSTM)``."""
+    return next((k.__name__ for k in cls.__mro__
+                 if k.__name__ in _TORCH_TWINS and k.__module__.startswith(__package__ + ".")), None)
+
+
 def _import_torch():
     try:
         import torch
@@ -123,11 +130,12 @@ class Module:
 
             >>> lstm = pyrnn.nn.LSTM.from_torch(torch.nn.LSTM(8, 16, num_layers=2, batch_first=True))
         """
-        if cls.__name__ not in _TORCH_TWINS:
+        twin = _torch_twin(cls)
+        if twin is None:
             raise TypeError(f"from_torch is called on one of pyrnn.nn.{', '.join(_TORCH_TWINS)}, not on {cls.__name__}")
         torch = _import_torch()
-        if not isinstance(module, getattr(torch.nn, cls.__name__)):
-            raise TypeError(f"{cls.__name__}.from_torch expects a torch.nn.{cls.__name__}, "
+        if not isinstance(module, getattr(torch.nn, twin)):
+            raise TypeError(f"{cls.__name__}.from_torch expects a torch.nn.{twin}, "
                             f"got {type(module).__module__}.{type(module).__name__}")
         dtypes = {p.dtype for p in module.parameters()}
         if not dtypes <= {torch.float32, torch.float64} or len(dtypes) != 1:
@@ -144,16 +152,19 @@ class Module:
 
             >>> torch_gru = pyrnn.nn.GRU(8, 16).to_torch()
         """
+        twin = _torch_twin(type(self))
+        if twin is None:
+            raise TypeError(f"to_torch: {type(self).__name__} has no torch.nn counterpart "
+                            f"(one of pyrnn.nn.{', '.join(_TORCH_TWINS)} has)")
         torch = _import_torch()
         if getattr(self, "nonlinearity", "tanh") not in ("tanh", "relu"):
-            raise ValueError(f"to_torch: torch.nn.{type(self).__name__} has no nonlinearity={self.nonlinearity!r} "
+            raise ValueError(f"to_torch: torch.nn.{twin} has no nonlinearity={self.nonlinearity!r} "
                              "(only 'tanh' and 'relu')")
         if not getattr(self, "reset_after", True):
-            raise ValueError(f"to_torch: torch.nn.{type(self).__name__} has no reset_after=False (PyTorch's GRU "
+            raise ValueError(f"to_torch: torch.nn.{twin} has no reset_after=False (PyTorch's GRU "
                              "applies the reset gate after the recurrent product only)")
         dtype = torch.float64 if self.dtype == np.float64 else torch.float32
-        module = getattr(torch.nn, type(self).__name__)(**{arg: getattr(self, arg) for arg in self._torch_args},
-                                                        dtype=dtype)
+        module = getattr(torch.nn, twin)(**{arg: getattr(self, arg) for arg in self._torch_args}, dtype=dtype)
         module.load_state_dict({name: torch.from_numpy(p.copy()) for name, p in self._params.items()})
         return module.train(self.training)
 
