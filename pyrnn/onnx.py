@@ -40,6 +40,8 @@ import os
 
 import numpy as np
 
+from ._optional import require
+
 OPSET = 17
 IR_VERSION = 8  # the IR version of opset 17: the oldest runtime that reads this opset reads the file
 
@@ -60,11 +62,7 @@ _INT64_MIN = np.iinfo(np.int64).min
 
 
 def _import_onnx():
-    try:
-        import onnx
-    except ImportError as e:
-        raise ImportError("ONNX export needs the onnx package: pip install onnx (or pyrnn[onnx])") from e
-    return onnx
+    return require("onnx", "ONNX export", "onnx")
 
 
 class _Graph:
@@ -395,6 +393,7 @@ def to_onnx(obj, *, lengths=False, initial_state=False):
     """
     from .models import Sequential
     from .nn import RNNBase
+    _import_onnx()  # first: the graph builders import from onnx directly
     if isinstance(obj, RNNBase):
         return _module_graph(obj, lengths, initial_state)
     if isinstance(obj, Sequential):

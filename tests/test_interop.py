@@ -239,6 +239,24 @@ def test_onnx_errors(tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
+@pytest.mark.parametrize("package", ["onnx", "torch", "h5py"])
+def test_missing_optional_package_says_how_to_install(package, monkeypatch, tmp_path):
+    """Without the optional package, each path raises ModuleNotFoundError naming it and the pip extra."""
+    monkeypatch.setitem(__import__("sys").modules, package, None)
+    calls = {"onnx": lambda: pyrnn.onnx.to_onnx(pyrnn.nn.GRU(2, 3)),
+             "torch": lambda: pyrnn.nn.GRU(2, 3).to_torch(),
+             "h5py": lambda: Sequential([L.Input((4, 3)), L.GRU(2)]).load_weights(_write_hdf5_signature(tmp_path))}
+    extra = {"onnx": "onnx", "torch": "torch", "h5py": "keras"}[package]
+    with pytest.raises(ModuleNotFoundError, match=rf"pip install {package} \(or pyrnn\[{extra}\]\)"):
+        calls[package]()
+
+
+def _write_hdf5_signature(tmp_path):
+    path = tmp_path / "k.weights.h5"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(8))
+    return path
+
+
 # =============================================================================== PyTorch
 
 TORCH_MODULES = [

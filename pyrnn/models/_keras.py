@@ -22,6 +22,7 @@ import os
 import re
 
 from .. import layers as layers_module
+from .._optional import require
 from ..layers.core import InputLayer
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -121,10 +122,7 @@ def load_h5_weights(model, filepath):
     model order; every layer of ``model`` must find its group with the same shapes, and the
     file may hold no other layer's weights. Nothing is changed unless everything fits.
     """
-    try:
-        import h5py
-    except ImportError as e:
-        raise ImportError("loading a Keras .weights.h5 file needs h5py: pip install h5py (or pyrnn[keras])") from e
+    h5py = require("h5py", "loading a Keras .weights.h5 file", "keras")
     if not model.built:
         raise ValueError("load_weights: build the model first (give the first layer an input_shape, or add an Input)")
     loaded, counts, used = [], {}, set()

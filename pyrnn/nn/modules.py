@@ -26,6 +26,7 @@ import numbers
 import numpy as np
 
 from .. import _core
+from .._optional import require
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "RNN_SIGMOID": 1, "RNN_LINEAR": 1, "GRU": 3, "LSTM": 4}
 _RNN_NONLINEARITIES = ("tanh", "relu", "sigmoid", "linear")  # torch has the first two; Keras all four
@@ -106,11 +107,7 @@ def _torch_twin(cls):
 
 
 def _import_torch():
-    try:
-        import torch
-    except ImportError as e:
-        raise ImportError("from_torch/to_torch need PyTorch: pip install torch (or pyrnn[torch])") from e
-    return torch
+    return require("torch", "from_torch/to_torch", "torch")
 
 
 class Module:
