@@ -131,7 +131,7 @@ class _Graph:
         return self.op("Reshape", [self.op("Transpose", [y], perm=[2, 0, 1, 3]), self.ints(0, 0, -1)])
 
 
-def recurrent_node(g, cell, X, directions, hidden_size, sequence_lens="", initial_h="", initial_c=""):
+def _recurrent_node(g, cell, X, directions, hidden_size, sequence_lens="", initial_h="", initial_c=""):
     """One ONNX RNN/GRU/LSTM node over the time-major ``X`` [T, B, F].
 
     ``directions``: one or two tuples (w_ih, w_hh, b_ih or None, b_hh or None) in PyTorch's layout
@@ -194,7 +194,7 @@ def _module_graph(module, lengths, initial_state):
         per_layer = {k: g.op("Slice", [v, g.ints(layer * D), g.ints((layer + 1) * D), g.ints(0)])
                      for k, v in states.items()}
         directions = [module._layer_params(layer, d)[:4] for d in range(D)]
-        outs = recurrent_node(g, module._cell, x, directions, H, seq_lens, per_layer.get("h", ""),
+        outs = _recurrent_node(g, module._cell, x, directions, H, seq_lens, per_layer.get("h", ""),
                               per_layer.get("c", ""))
         y = outs[0]
         # [T, D, B, H] -> [T, B, D*H]: the next layer's input and the module's output
@@ -289,7 +289,7 @@ def _keras_recurrent(g, layer, x, mask):
     if mask is not None:
         x, lengths, counts, steps = _compact_masked_steps(g, x, mask)
         seq_lens = g.op("Cast", [lengths], to=TensorProto.INT32)  # a fully masked sequence: length 0, h = 0
-    outs = recurrent_node(g, layer._cell, g.op("Transpose", [x], perm=[1, 0, 2]),
+    outs = _recurrent_node(g, layer._cell, g.op("Transpose", [x], perm=[1, 0, 2]),
                           [layer._module._layer_params(0, 0)[:4]], layer.units, seq_lens)
     if layer.return_sequences:
         y = g.time_major_to_batch_major(outs[0])
@@ -412,9 +412,11 @@ def export(obj, path, *, lengths=False, initial_state=False):
 
         >>> pyrnn.onnx.export(pyrnn.nn.GRU(4, 8, bidirectional=True), "gru.onnx", lengths=True)
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"ONNX export: path must be a str or os.PathLike, got {type(path).__name__}")
     model = to_onnx(obj, lengths=lengths, initial_state=initial_state)
     _import_onnx().save(model, os.fspath(path))
     return model
 
 
-__all__ = ["export", "to_onnx", "recurrent_node", "OPSET"]
+__all__ = ["export", "to_onnx", "OPSET"]

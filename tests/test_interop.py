@@ -220,6 +220,8 @@ def test_onnx_errors(tmp_path):
         pyrnn.onnx.to_onnx(pyrnn.nn.LSTMCell(3, 4))
     with pytest.raises(TypeError, match="got builtins.dict"):
         pyrnn.onnx.export({}, tmp_path / "x.onnx")
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike, got int"):
+        pyrnn.onnx.export(pyrnn.nn.GRU(2, 3), 5)
 
     class Scale(L.Layer):  # a layer of the user's: it has no ONNX mapping
         pass
