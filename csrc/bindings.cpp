@@ -109,6 +109,30 @@ Cell parse_cell(const std::string& name) {
       "cell must be one of rnn_tanh, rnn_relu, rnn_sigmoid, rnn_linear, gru, gru_reset_before, lstm; got '" + name + "'");
 }
 
+// GRU/LSTM activations by their Keras names: (recurrent_activation, activation).
+struct GatedActivations {
+  pyrnn::Activation gate = pyrnn::Activation::sigmoid, cell = pyrnn::Activation::tanh;
+};
+
+pyrnn::Activation parse_activation(const char* what, const std::string& name) {
+  if (name == "tanh") return pyrnn::Activation::tanh;
+  if (name == "relu") return pyrnn::Activation::relu;
+  if (name == "sigmoid") return pyrnn::Activation::sigmoid;
+  if (name == "linear") return pyrnn::Activation::linear;
+  if (name == "hard_sigmoid") return pyrnn::Activation::hard_sigmoid;
+  throw std::invalid_argument(std::string(what) + " must be one of tanh, relu, sigmoid, linear, hard_sigmoid; got '" +
+                              name + "'");
+}
+
+GatedActivations parse_activations(Cell cell, const std::string& activation, const std::string& recurrent_activation) {
+  GatedActivations acts{parse_activation("recurrent_activation", recurrent_activation),
+                        parse_activation("activation", activation)};
+  const bool gated = cell == Cell::lstm || cell == Cell::gru || cell == Cell::gru_reset_before;
+  if (!gated && (acts.gate != pyrnn::Activation::sigmoid || acts.cell != pyrnn::Activation::tanh))
+    throw std::invalid_argument("activation/recurrent_activation: only gru and lstm take them (rnn: name the cell, e.g. rnn_relu)");
+  return acts;
+}
+
 std::string shape_str(const std::vector<py::ssize_t>& s) {
   std::ostringstream o;
   o << "(";
@@ -273,11 +297,13 @@ pyrnn::LayerArgs<T> layer_args(Cell cell, const Dims& d, const py::array& x, con
 }
 
 template <class T>
-py::tuple forward_t(Cell cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
+py::tuple forward_t(Cell cell, GatedActivations acts, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
                     const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training,
                     const py::object& batch_sizes, const py::object& w_hr) {
   const Dims d = dims_of(cell, x, w_ih, w_hr);
   pyrnn::LayerArgs<T> a = layer_args<T>(cell, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes);
+  a.gate_act = acts.gate;
+  a.cell_act = acts.cell;
   {
     // out, h_n, c_n, the workspace (training) or the same-sized gate scratch (inference), packed weights.
     const double TB = static_cast<double>(d.steps) * d.B;
@@ -307,12 +333,14 @@ py::tuple forward_t(Cell cell, const py::array& x, const py::array& h0, const py
 }
 
 template <class T>
-py::tuple backward_t(Cell cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
+py::tuple backward_t(Cell cell, GatedActivations acts, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
                      const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, const py::array& out,
                      const py::array& workspace, const py::array& grad_out, const py::array& grad_hn,
                      const py::object& grad_cn, const py::object& batch_sizes, const py::object& w_hr) {
   const Dims d = dims_of(cell, x, w_ih, w_hr);
   pyrnn::LayerArgs<T> a = layer_args<T>(cell, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes);
+  a.gate_act = acts.gate;
+  a.cell_act = acts.cell;
   a.out = checked<T>(out, "out", {d.steps, d.B, d.P});
   // backward turns the saved gates into gate gradients in place: the workspace is used up.
   a.workspace = checked<T>(
@@ -587,36 +615,42 @@ PYBIND11_MODULE(_core, m) {
       "forward",
       [](const std::string& cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
          const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training,
-         const py::object& batch_sizes, const py::object& w_hr) {
+         const py::object& batch_sizes, const py::object& w_hr, const std::string& activation,
+         const std::string& recurrent_activation) {
         const Cell c = parse_cell(cell);
+        const GatedActivations acts = parse_activations(c, activation, recurrent_activation);
         return by_dtype(
-            x, [&] { return forward_t<float>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr); },
-            [&] { return forward_t<double>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr); });
+            x, [&] { return forward_t<float>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr); },
+            [&] { return forward_t<double>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr); });
       },
       py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
       py::arg("b_hh"), py::arg("training"), py::arg("batch_sizes") = py::none(), py::arg("w_hr") = py::none(),
+      py::arg("activation") = "tanh", py::arg("recurrent_activation") = "sigmoid",
       "One layer over a time-major sequence. Returns (out, h_n, c_n or None, workspace or None).");
   m.def(
       "backward",
       [](const std::string& cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
          const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, const py::array& out,
          const py::array& workspace, const py::array& grad_out, const py::array& grad_hn, const py::object& grad_cn,
-         const py::object& batch_sizes, const py::object& w_hr) {
+         const py::object& batch_sizes, const py::object& w_hr, const std::string& activation,
+         const std::string& recurrent_activation) {
         const Cell c = parse_cell(cell);
+        const GatedActivations acts = parse_activations(c, activation, recurrent_activation);
         return by_dtype(
             x,
             [&] {
-              return backward_t<float>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn, grad_cn,
+              return backward_t<float>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn, grad_cn,
                                        batch_sizes, w_hr);
             },
             [&] {
-              return backward_t<double>(c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn,
+              return backward_t<double>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn,
                                         grad_cn, batch_sizes, w_hr);
             });
       },
       py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
       py::arg("b_hh"), py::arg("out"), py::arg("workspace"), py::arg("grad_out"), py::arg("grad_hn"), py::arg("grad_cn"),
       py::arg("batch_sizes") = py::none(), py::arg("w_hr") = py::none(),
+      py::arg("activation") = "tanh", py::arg("recurrent_activation") = "sigmoid",
       "BPTT through one layer; consumes the forward's workspace.\n"
       "Returns (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr).");
   m.def(

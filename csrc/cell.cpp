@@ -11,6 +11,7 @@ void cell_forward(Cell cell, const LayerArgs<T>& a) {
   if (a.B > kCellGemvBatch) return forward(cell, a);
   DenormalGuard ftz;
   const Kernels<T>& k = kernels<T>();
+  const typename Kernels<T>::Gated& gk = a.gated();
   const int B = a.B, H = a.H, G = gate_count(cell);
   const bool gru = cell == Cell::gru || cell == Cell::gru_reset_before;
   thread_local AlignedVector<T> scratch;  // [B, G*H] gate pre-activations, then [B, H] r*h
@@ -24,6 +25,8 @@ void cell_forward(Cell cell, const LayerArgs<T>& a) {
       k.matvec(a.w_ih, a.I, G * H, a.I, a.x + static_cast<std::size_t>(b) * a.I,
                gates + static_cast<std::size_t>(b) * G * H, true);
   StepArgs<T> s;
+  s.gate_act = a.gate_act;
+  s.cell_act = a.cell_act;
   if (cell != Cell::gru_reset_before) {  // x W_ih^T is added block by block, inside the step
     s.x_rows = a.w_ih;
     s.x_in = a.x;
@@ -44,18 +47,18 @@ void cell_forward(Cell cell, const LayerArgs<T>& a) {
     case Cell::lstm:
       s.c_prev = a.c0;
       s.c_out = a.cn;
-      run_step(k.lstm_step, s, 4);
+      run_step(gk.lstm_step, s, 4);
       break;
     case Cell::gru:
-      run_step(k.gru_step, s, 3);
+      run_step(gk.gru_step, s, 3);
       break;
     case Cell::gru_reset_before:
       s.rh_out = rh;
-      run_step(k.gru_rz_step, s, 2);
+      run_step(gk.gru_rz_step, s, 2);
       s.w_rows = a.w_hh + 2 * static_cast<std::size_t>(H) * H;
       s.x_rows = nullptr;
       s.h_in = rh;
-      run_step(k.gru_n_step, s, 1);
+      run_step(gk.gru_n_step, s, 1);
       break;
     default:
       run_step(k.rnn_step[static_cast<int>(rnn_activation(cell))], s, 1);

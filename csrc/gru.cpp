@@ -15,7 +15,7 @@ namespace pyrnn {
 template <class T>
 void gru_forward(const LayerArgs<T>& a, bool reset_after) {
   DenormalGuard ftz;
-  const Kernels<T>& k = kernels<T>();
+  const typename Kernels<T>::Gated& gk = a.gated();
   const int B = a.B, H = a.H;
   const std::size_t BH = static_cast<std::size_t>(B) * H;
   const bool training = a.workspace != nullptr;
@@ -39,6 +39,8 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
   over_row_windows(a, 2.0 * 3 * H * H * B, [&](Rows rows) {
     for (int t = 0; t < a.steps; ++t) {
       StepArgs<T> s;
+      s.gate_act = a.gate_act;
+      s.cell_act = a.cell_act;
       s.B = active_rows(a, t);
       const int active = rows.active_end(s.B);
       if (training && !reset_after)  // rows past their end: r*h = 0, so dW_hn sees no stale memory
@@ -55,14 +57,14 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
       s.ld_h_out = H;
       if (reset_after) {
         s.w = w.data();
-        run_step(k.gru_step, s, 3, {rows.begin, active});
+        run_step(gk.gru_step, s, 3, {rows.begin, active});
       } else {
         s.w = w.data();
         s.rh_out = training ? rh + t * BH : rh;
-        run_step(k.gru_rz_step, s, 2, {rows.begin, active});
+        run_step(gk.gru_rz_step, s, 2, {rows.begin, active});
         s.w = w_n.data();
         s.h_in = s.rh_out;
-        run_step(k.gru_n_step, s, 1, {rows.begin, active});
+        run_step(gk.gru_n_step, s, 1, {rows.begin, active});
       }
       zero_inactive_outputs(a, t, active, rows.end);
     }
@@ -74,7 +76,7 @@ template <class T>
 void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_after) {
   if (a.steps == 0) return backward_empty(a, g, 3);
   DenormalGuard ftz;
-  const Kernels<T>& k = kernels<T>();
+  const typename Kernels<T>::Gated& gk = a.gated();
   const int B = a.B, H = a.H, I = a.I;
   const std::size_t BH = static_cast<std::size_t>(B) * H;
   const int ld = reset_after ? 4 * H : 3 * H;
@@ -92,6 +94,8 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
   over_row_windows(a, 2.0 * 3 * H * H * B, [&](Rows window) {
     for (int t = a.steps - 1; t >= 0; --t) {
       BackArgs<T> b;
+      b.gate_act = a.gate_act;
+      b.cell_act = a.cell_act;
       b.B = active_rows(a, t);
       b.H = H;
       b.grad_out = g.grad_out + t * BH;
@@ -103,13 +107,13 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
       b.dh_prev = dh.before(t);
       const Rows part{window.begin, window.active_end(b.B)};
       if (reset_after) {
-        run_back(k.gru_back, b, part);  // gates -> [dr dz dn*r dn]; dh_prev = dh*z
+        run_back(gk.gru_back, b, part);  // gates -> [dr dz dn*r dn]; dh_prev = dh*z
         w_hh(b.B, part, b.gates, ld, dh.before(t), H, true);
       } else {
-        run_back(k.gru_zn_back, b, part);  // gates -> [r dz dn]; dh_prev = dh*z
+        run_back(gk.gru_zn_back, b, part);  // gates -> [r dz dn]; dh_prev = dh*z
         (*w_n)(b.B, part, b.gates + 2 * H, ld, d_rh.data(), H, false);
         b.d_rh = d_rh.data();
-        run_back(k.gru_r_back, b, part);  // gates -> [dr dz dn]; dh_prev += d(rh)*r
+        run_back(gk.gru_r_back, b, part);  // gates -> [dr dz dn]; dh_prev += d(rh)*r
         w_hh(b.B, part, b.gates, ld, dh.before(t), H, true);
       }
       carry_inactive_rows(a, part.end, window.end, b.gates, ld, dh.at(t), dh.before(t));

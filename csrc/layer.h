@@ -50,8 +50,15 @@ struct LayerArgs {
   // sorted by length, longest first). Null: all B rows at every step. Inactive rows are not
   // computed: their outputs are zero and their state stays that of their last valid step.
   const int* batch_sizes = nullptr;
+  // GRU/LSTM activations (Keras recurrent_activation, activation); the defaults are PyTorch's.
+  Activation gate_act = Activation::sigmoid, cell_act = Activation::tanh;
 
   int hidden_out() const { return w_hr ? P : H; }  // width of h_t, h0, out rows
+  // The GRU/LSTM kernels for these activations: the defaults built in, or any chosen per call.
+  const typename Kernels<T>::Gated& gated() const {
+    const bool defaults = gate_act == Activation::sigmoid && cell_act == Activation::tanh;
+    return kernels<T>().gated[defaults ? 0 : 1];
+  }
 };
 
 template <class T>

@@ -13,7 +13,7 @@ namespace pyrnn {
 template <class T>
 void lstm_forward(const LayerArgs<T>& a) {
   DenormalGuard ftz;
-  const Kernels<T>& k = kernels<T>();
+  const typename Kernels<T>::Gated& gk = a.gated();
   const int B = a.B, H = a.H, P = a.hidden_out();
   const bool proj = a.w_hr != nullptr;
   const std::size_t BH = static_cast<std::size_t>(B) * H, BP = static_cast<std::size_t>(B) * P, step = 4 * BH;
@@ -38,6 +38,8 @@ void lstm_forward(const LayerArgs<T>& a) {
     const T* c_prev = a.c0;
     for (int t = 0; t < a.steps; ++t) {
       StepArgs<T> s;
+      s.gate_act = a.gate_act;
+      s.cell_act = a.cell_act;
       s.B = active_rows(a, t);
       s.H = H;
       s.K = P;
@@ -53,7 +55,7 @@ void lstm_forward(const LayerArgs<T>& a) {
       s.h_out = proj ? m : a.out + t * BP;
       s.ld_h_out = H;
       const int active = rows.active_end(s.B);
-      run_step(k.lstm_step, s, 4, {rows.begin, active});
+      run_step(gk.lstm_step, s, 4, {rows.begin, active});
       if (proj) {
         (*w_hr)(s.B, {rows.begin, active}, m, H, a.out + t * BP, P, false);
         if (training)  // rows past their end: m = 0, so dW_hr sees no stale memory
@@ -72,7 +74,7 @@ template <class T>
 void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
   if (a.steps == 0) return backward_empty(a, g, 4);
   DenormalGuard ftz;
-  const Kernels<T>& k = kernels<T>();
+  const typename Kernels<T>::Gated& gk = a.gated();
   const int B = a.B, H = a.H, I = a.I, P = a.hidden_out();
   const bool proj = a.w_hr != nullptr;
   const std::size_t BH = static_cast<std::size_t>(B) * H, BP = static_cast<std::size_t>(B) * P, step = 4 * BH;
@@ -93,6 +95,8 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
   over_row_windows(a, 2.0 * 4 * H * P * B, [&](Rows window) {
     for (int t = a.steps - 1; t >= 0; --t) {
       BackArgs<T> b;
+      b.gate_act = a.gate_act;
+      b.cell_act = a.cell_act;
       b.B = active_rows(a, t);
       b.H = H;
       b.dc = g.dc0;
@@ -115,7 +119,7 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
         b.grad_out = g.grad_out + t * BH;
         b.dh_rec = dh_rec.at(t);
       }
-      run_back(k.lstm_back, b, part);
+      run_back(gk.lstm_back, b, part);
       w_hh(b.B, part, b.gates, 4 * H, dh_rec.before(t), P, false);
       carry_inactive_rows(a, part.end, window.end, b.gates, 4 * H, dh_rec.at(t), dh_rec.before(t));
     }

@@ -177,8 +177,21 @@ def _result(cache, dx, dstates, dW_ih, dW_hh, db_ih, db_hh):
 # ---------------------------------------------------------------------------
 
 
-_RNN_ACTIVATIONS = {"tanh": np.tanh, "relu": lambda a: np.maximum(a, 0), "sigmoid": lambda a: _sigmoid(a),
-                    "linear": lambda a: a}
+# Activations, and each one's derivative written in terms of its output y = act(a).
+_ACTIVATIONS = {"tanh": np.tanh, "relu": lambda a: np.maximum(a, 0), "sigmoid": lambda a: _sigmoid(a),
+                "linear": lambda a: a, "hard_sigmoid": lambda a: np.clip(a + 3, 0, 6) / 6}
+_DERIVATIVES = {"tanh": lambda y: 1 - y * y, "relu": lambda y: (y > 0).astype(y.dtype),
+                "sigmoid": lambda y: y * (1 - y), "linear": lambda y: np.ones_like(y),
+                "hard_sigmoid": lambda y: ((y > 0) & (y < 1)).astype(y.dtype) / 6}
+_RNN_ACTIVATIONS = {k: _ACTIVATIONS[k] for k in ("tanh", "relu", "sigmoid", "linear")}
+
+
+def _gated_activations(activation, recurrent_activation):
+    """GRU/LSTM activations by Keras name: (candidate/cell, gates)."""
+    for what, name in (("activation", activation), ("recurrent_activation", recurrent_activation)):
+        if name not in _ACTIVATIONS:
+            raise ValueError(f"{what} must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
+    return _ACTIVATIONS[activation], _ACTIVATIONS[recurrent_activation]
 
 
 def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh", lengths=None):
@@ -244,8 +257,7 @@ def rnn_backward(cache, grad_out, grad_hn=None):
     for t in reversed(range(T)):
         v = valid[t][:, None]
         h_t = out[t]  # equals the new state wherever the step is valid
-        dact = {"tanh": lambda: 1 - h_t * h_t, "relu": lambda: (h_t > 0).astype(x.dtype),
-                "sigmoid": lambda: h_t * (1 - h_t), "linear": lambda: np.ones_like(h_t)}[cache["nonlinearity"]]()
+        dact = _DERIVATIVES[cache["nonlinearity"]](h_t)
         da = np.where(v, (grad_out[t] + dh) * dact, 0)
         dx[t] = da @ W_ih
         dW_ih += da.T @ x[t]
@@ -262,7 +274,8 @@ def rnn_backward(cache, grad_out, grad_hn=None):
 # ---------------------------------------------------------------------------
 
 
-def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_after=True, lengths=None):
+def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_after=True, lengths=None,
+                activation="tanh", recurrent_activation="sigmoid"):
     """GRU over a sequence; gate order r, z, n as in torch.nn.GRU.
 
     reset_after=True ("linear before reset": PyTorch, cuDNN, Keras reset_after=True):
@@ -276,9 +289,12 @@ def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_a
     state before the recurrent product:
         n_t = tanh(W_in x_t + b_in + W_hn (r_t * h_{t-1}) + b_hn)
 
+    Keras's activation replaces tanh and recurrent_activation sigma (tanh, relu, sigmoid,
+    linear, hard_sigmoid = clip(a + 3, 0, 6) / 6).
     x [T, B, I], h0 [B, H], weight_ih [3H, I], weight_hh [3H, H], biases [3H] or None.
     Returns (out [T, B, H], h_n [B, H], cache); see the module docstring for lengths.
     """
+    act, rec_act = _gated_activations(activation, recurrent_activation)
     x, states, W_ih, W_hh, b_ih, b_hh, valid = _check_inputs(
         x, {"h0": h0}, weight_ih, weight_hh, bias_ih, bias_hh, 3, lengths
     )
@@ -296,13 +312,13 @@ def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_a
     for t in range(T):
         gi = _affine(x[t], W_ih, b_ih)  # [B, 3H]: input parts of r, z, n
         gh_rz = _affine(h, W_hh[: 2 * H], b_hh_rz)  # [B, 2H]: recurrent parts of r, z
-        r = _sigmoid(gi[:, :H] + gh_rz[:, :H])
-        z = _sigmoid(gi[:, H : 2 * H] + gh_rz[:, H:])
+        r = rec_act(gi[:, :H] + gh_rz[:, :H])
+        z = rec_act(gi[:, H : 2 * H] + gh_rz[:, H:])
         if reset_after:
             hn[t] = _affine(h, W_hh[2 * H :], b_hn)
-            n = np.tanh(gi[:, 2 * H :] + r * hn[t])
+            n = act(gi[:, 2 * H :] + r * hn[t])
         else:
-            n = np.tanh(gi[:, 2 * H :] + _affine(r * h, W_hh[2 * H :], b_hn))
+            n = act(gi[:, 2 * H :] + _affine(r * h, W_hh[2 * H :], b_hn))
         h_new = (1 - z) * n + z * h
 
         v = valid[t][:, None]
@@ -313,6 +329,7 @@ def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_a
 
     cache = {
         "cell": "gru", "reset_after": bool(reset_after), "x": x, "h0": h0,
+        "activation": activation, "recurrent_activation": recurrent_activation,
         "weight_ih": W_ih, "weight_hh": W_hh, "bias_ih": b_ih, "bias_hh": b_hh,
         "valid": valid, "h_prev": h_prev, "gates": gates, "hn": hn,
     }
@@ -343,6 +360,7 @@ def gru_backward(cache, grad_out, grad_hn=None):
     Returns {"x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"}.
     """
     x, h_prev, valid, gates, hn = cache["x"], cache["h_prev"], cache["valid"], cache["gates"], cache["hn"]
+    d_act, d_rec_act = _DERIVATIVES[cache["activation"]], _DERIVATIVES[cache["recurrent_activation"]]
     W_ih, W_hh = cache["weight_ih"], cache["weight_hh"]
     T, B, _ = x.shape
     H = W_hh.shape[1]
@@ -359,11 +377,11 @@ def gru_backward(cache, grad_out, grad_hn=None):
 
         dn = g * (1 - z)
         dz = g * (h - n)
-        da_n = dn * (1 - n * n)
-        da_z = dz * z * (1 - z)
+        da_n = dn * d_act(n)
+        da_z = dz * d_rec_act(z)
         if cache["reset_after"]:
             dr = da_n * hn[t]
-            da_r = dr * r * (1 - r)
+            da_r = dr * d_rec_act(r)
             d_rec = np.concatenate([da_r, da_z, da_n * r], axis=1)  # at W_hh h + b_hh
             dh_step = g * z + d_rec @ W_hh
             dW_hh += d_rec.T @ h
@@ -371,7 +389,7 @@ def gru_backward(cache, grad_out, grad_hn=None):
         else:
             d_rh = da_n @ W_hh[2 * H :]  # dL/d(r * h)
             dr = d_rh * h
-            da_r = dr * r * (1 - r)
+            da_r = dr * d_rec_act(r)
             d_rz = np.concatenate([da_r, da_z], axis=1)
             dh_step = g * z + d_rh * r + d_rz @ W_hh[: 2 * H]
             dW_hh[: 2 * H] += d_rz.T @ h
@@ -392,7 +410,8 @@ def gru_backward(cache, grad_out, grad_hn=None):
 # ---------------------------------------------------------------------------
 
 
-def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None):
+def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, activation="tanh",
+                 recurrent_activation="sigmoid"):
     """LSTM over a sequence; gate order i, f, g, o as in torch.nn.LSTM (no projection).
 
         [a_i, a_f, a_g, a_o] = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
@@ -401,9 +420,11 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, le
         h_t = o_t * tanh(c_t)
         out_t = h_t
 
+    Keras's activation replaces both tanh and recurrent_activation sigma (as in gru_forward).
     x [T, B, I], h0 and c0 [B, H], weight_ih [4H, I], weight_hh [4H, H], biases [4H] or None.
     Returns (out [T, B, H], (h_n, c_n) each [B, H], cache); see the module docstring for lengths.
     """
+    act, rec_act = _gated_activations(activation, recurrent_activation)
     x, states, W_ih, W_hh, b_ih, b_hh, valid = _check_inputs(
         x, {"h0": h0, "c0": c0}, weight_ih, weight_hh, bias_ih, bias_hh, 4, lengths
     )
@@ -419,12 +440,12 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, le
     h, c = h0, c0
     for t in range(T):
         a = _affine(x[t], W_ih, b_ih) + _affine(h, W_hh, b_hh)
-        i = _sigmoid(a[:, :H])
-        f = _sigmoid(a[:, H : 2 * H])
-        g = np.tanh(a[:, 2 * H : 3 * H])
-        o = _sigmoid(a[:, 3 * H :])
+        i = rec_act(a[:, :H])
+        f = rec_act(a[:, H : 2 * H])
+        g = act(a[:, 2 * H : 3 * H])
+        o = rec_act(a[:, 3 * H :])
         c_new = f * c + i * g
-        tanh_c[t] = np.tanh(c_new)
+        tanh_c[t] = act(c_new)
         h_new = o * tanh_c[t]
 
         v = valid[t][:, None]
@@ -436,6 +457,7 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, le
 
     cache = {
         "cell": "lstm", "x": x, "h0": h0, "c0": c0,
+        "activation": activation, "recurrent_activation": recurrent_activation,
         "weight_ih": W_ih, "weight_hh": W_hh, "bias_ih": b_ih, "bias_hh": b_hh,
         "valid": valid, "h_prev": h_prev, "c_prev": c_prev, "gates": gates, "tanh_c": tanh_c,
     }
@@ -458,7 +480,8 @@ def lstm_backward(cache, grad_out, grad_hn=None, grad_cn=None):
     Returns {"x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"}.
     """
     x, h_prev, c_prev, valid = cache["x"], cache["h_prev"], cache["c_prev"], cache["valid"]
-    gates, tanh_c = cache["gates"], cache["tanh_c"]
+    gates, tanh_c = cache["gates"], cache["tanh_c"]  # tanh_c: act(c_t) for a chosen activation
+    d_act, d_rec_act = _DERIVATIVES[cache["activation"]], _DERIVATIVES[cache["recurrent_activation"]]
     W_ih, W_hh = cache["weight_ih"], cache["weight_hh"]
     T, B, _ = x.shape
     H = W_hh.shape[1]
@@ -474,13 +497,13 @@ def lstm_backward(cache, grad_out, grad_hn=None, grad_cn=None):
         tc = tanh_c[t]
 
         dh_t = np.where(v, grad_out[t] + dh, 0)
-        dc_t = np.where(v, dc + dh_t * o * (1 - tc * tc), 0)
+        dc_t = np.where(v, dc + dh_t * o * d_act(tc), 0)
         da = np.concatenate(
             [
-                dc_t * g * i * (1 - i),
-                dc_t * c_prev[t] * f * (1 - f),
-                dc_t * i * (1 - g * g),
-                dh_t * tc * o * (1 - o),
+                dc_t * g * d_rec_act(i),
+                dc_t * c_prev[t] * d_rec_act(f),
+                dc_t * i * d_act(g),
+                dh_t * tc * d_rec_act(o),
             ],
             axis=1,
         )

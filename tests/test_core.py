@@ -178,3 +178,52 @@ def test_nan_propagates_and_huge_inputs_saturate(cell):
     p["x"] *= 1e30
     (out, hn, _), _ = core(cell, p, g, training=False)
     assert np.isfinite(out).all() and np.abs(out).max() <= 1.0
+
+
+# Keras's other GRU/LSTM activations run on the kernels that read them from the arguments.
+ACTIVATION_PAIRS = [("relu", "hard_sigmoid"), ("linear", "tanh"), ("sigmoid", "linear"), ("hard_sigmoid", "relu"),
+                    ("tanh", "hard_sigmoid")]
+
+
+# Long runs only with bounded gates: unbounded ones (linear, relu) let the state grow without
+# limit over 60 steps, which float32 cannot follow.
+ACTIVATION_CASES = [(pair, (5, 3, 4, 17)) for pair in ACTIVATION_PAIRS] + [
+    (("relu", "hard_sigmoid"), (60, 45, 3, 12)), (("linear", "tanh"), (60, 45, 3, 12))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("acts, shape", ACTIVATION_CASES, ids=lambda v: "-".join(map(str, v)))
+@pytest.mark.parametrize("cell", ["gru", "gru_reset_before", "lstm"])
+def test_gated_activations_match_reference(cell, acts, shape, dtype):
+    activation, recurrent_activation = acts
+    p, g = make_inputs(cell, shape, dtype)
+    kw = dict(activation=activation, recurrent_activation=recurrent_activation)
+    f = {k: None if v is None else v.astype(np.float64) for k, v in {**p, **g}.items()}
+    weights = (f["w_ih"], f["w_hh"], f["b_ih"], f["b_hh"])
+    if cell == "lstm":
+        out, (hn, cn), cache = ref.lstm_forward(f["x"], f["h0"], f["c0"], *weights, **kw)
+        grads = ref.lstm_backward(cache, f["grad_out"], f["grad_hn"], f["grad_cn"])
+    else:
+        out, hn, cache = ref.gru_forward(f["x"], f["h0"], *weights, reset_after=cell == "gru", **kw)
+        cn, grads = None, ref.gru_backward(cache, f["grad_out"], f["grad_hn"])
+    args = (cell, p["x"], p["h0"], p["c0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
+    o, h, c, ws = _core.forward(*args, True, **kw)
+    got = _core.backward(*args, o, ws, g["grad_out"], g["grad_hn"], g["grad_cn"], **kw)
+    for name, a, b in [("out", o, out), ("h_n", h, hn), ("c_n", c, cn)]:
+        assert_close(name, a, b, dtype)
+    for name, a in zip(["x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"], got):
+        assert_close(name, a, grads.get(name), dtype)
+    inference = _core.forward(*args, False, **kw)
+    assert np.array_equal(inference[0], o)
+
+
+def test_activation_arguments_are_checked():
+    p, _ = make_inputs("lstm", (2, 2, 3, 4), np.float32)
+    args = ("lstm", p["x"], p["h0"], p["c0"], p["w_ih"], p["w_hh"], None, None, False)
+    with pytest.raises(ValueError, match="activation must be one of .*got 'softplus'"):
+        _core.forward(*args, activation="softplus")
+    with pytest.raises(ValueError, match="recurrent_activation must be one of"):
+        _core.forward(*args, recurrent_activation="swish")
+    r, _ = make_inputs("rnn_tanh", (2, 2, 3, 4), np.float32)
+    with pytest.raises(ValueError, match="only gru and lstm take them"):
+        _core.forward("rnn_tanh", r["x"], r["h0"], None, r["w_ih"], r["w_hh"], None, None, False, activation="relu")

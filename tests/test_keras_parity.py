@@ -32,6 +32,11 @@ def _pair(kind):
     if kind == "lstm":
         return [K.LSTM(5, return_sequences=True), K.TimeDistributed(K.Dense(2))], \
             [P.LSTM(5, return_sequences=True), P.TimeDistributed(P.Dense(2))], x
+    if kind == "activations":  # Keras's other GRU/LSTM activations
+        return [K.LSTM(5, activation="relu", recurrent_activation="hard_sigmoid", return_sequences=True),
+                K.GRU(4, activation="linear", recurrent_activation="tanh"), K.Dense(2)], \
+            [P.LSTM(5, activation="relu", recurrent_activation="hard_sigmoid", return_sequences=True),
+             P.GRU(4, activation="linear", recurrent_activation="tanh"), P.Dense(2)], x
     if kind == "bidirectional":
         return [K.Bidirectional(K.LSTM(4)), K.Dense(2)], [P.Bidirectional(P.LSTM(4)), P.Dense(2)], x
     if kind == "bidirectional_seq":
@@ -55,7 +60,7 @@ def _pair(kind):
 
 
 KINDS = ["simple_rnn", "gru", "gru_reset_before", "lstm", "bidirectional", "bidirectional_seq", "embedding_mask",
-         "embedding_mask_seq", "masking_holes"]
+         "embedding_mask_seq", "masking_holes", "activations"]
 
 
 def _models(kind):

@@ -26,11 +26,16 @@ CASES = {
     "gru_reset_after": ("gru", {"reset_after": True}),
     "gru_reset_before": ("gru", {"reset_after": False}),
     "lstm": ("lstm", {}),
+    # Keras's other GRU/LSTM activations (activation, recurrent_activation)
+    "gru_linear_hard_sigmoid": ("gru", {"reset_after": True, "activation": "linear", "recurrent_activation": "hard_sigmoid"}),
+    "gru_before_relu_tanh": ("gru", {"reset_after": False, "activation": "relu", "recurrent_activation": "tanh"}),
+    "lstm_sigmoid_linear": ("lstm", {"activation": "sigmoid", "recurrent_activation": "linear"}),
 }
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 # Seeds per case; the relu seed is one whose pre-activations all stay away from the kink at 0
 # (asserted in the tests that rely on it).
-SEEDS = {"rnn_tanh": 1, "rnn_relu": 7, "gru_reset_after": 3, "gru_reset_before": 4, "lstm": 5}
+SEEDS = {"rnn_tanh": 1, "rnn_relu": 7, "gru_reset_after": 3, "gru_reset_before": 4, "lstm": 5,
+         "gru_linear_hard_sigmoid": 6, "gru_before_relu_tanh": 8, "lstm_sigmoid_linear": 9}
 
 
 # ---------------------------------------------------------------------------
@@ -64,7 +69,7 @@ def forward(case, p, lengths=None):
     kind, kw = CASES[case]
     w = (p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
     if kind == "lstm":
-        out, (h, c), cache = ref.lstm_forward(p["x"], p["h0"], p["c0"], *w, lengths=lengths)
+        out, (h, c), cache = ref.lstm_forward(p["x"], p["h0"], p["c0"], *w, lengths=lengths, **kw)
         return out, [h, c], cache
     fwd = ref.rnn_forward if kind == "rnn" else ref.gru_forward
     out, h, cache = fwd(p["x"], p["h0"], *w, lengths=lengths, **kw)
@@ -169,9 +174,15 @@ def _sig(a):
     return 1.0 / (1.0 + np.exp(-a))
 
 
+_EQ_ACTIVATIONS = {"tanh": np.tanh, "sigmoid": _sig, "relu": lambda a: np.where(a > 0, a, 0.0),
+                   "linear": lambda a: a, "hard_sigmoid": lambda a: np.minimum(np.maximum(a / 6 + 0.5, 0.0), 1.0)}
+
+
 def _step_by_equations(case, p, x, h, c):
     """One step for a batch, straight from the equations, using per-gate weight blocks."""
     kind, kw = CASES[case]
+    act = _EQ_ACTIVATIONS[kw.get("activation", "tanh")]
+    rec = _EQ_ACTIVATIONS[kw.get("recurrent_activation", "sigmoid")]
     Wi, Wh = p["weight_ih"], p["weight_hh"]
     bi = p["bias_ih"] if p["bias_ih"] is not None else np.zeros(Wi.shape[0])
     bh = p["bias_hh"] if p["bias_hh"] is not None else np.zeros(Wh.shape[0])
@@ -183,17 +194,17 @@ def _step_by_equations(case, p, x, h, c):
         a = x @ Wi.T + bi + h @ Wh.T + bh
         return (np.tanh(a) if kw["nonlinearity"] == "tanh" else np.where(a > 0, a, 0.0)), None
     if kind == "gru":
-        r = _sig(x @ blk(Wi, 0).T + blk(bi, 0) + h @ blk(Wh, 0).T + blk(bh, 0))
-        z = _sig(x @ blk(Wi, 1).T + blk(bi, 1) + h @ blk(Wh, 1).T + blk(bh, 1))
+        r = rec(x @ blk(Wi, 0).T + blk(bi, 0) + h @ blk(Wh, 0).T + blk(bh, 0))
+        z = rec(x @ blk(Wi, 1).T + blk(bi, 1) + h @ blk(Wh, 1).T + blk(bh, 1))
         if kw["reset_after"]:
-            n = np.tanh(x @ blk(Wi, 2).T + blk(bi, 2) + r * (h @ blk(Wh, 2).T + blk(bh, 2)))
+            n = act(x @ blk(Wi, 2).T + blk(bi, 2) + r * (h @ blk(Wh, 2).T + blk(bh, 2)))
         else:
-            n = np.tanh(x @ blk(Wi, 2).T + blk(bi, 2) + (r * h) @ blk(Wh, 2).T + blk(bh, 2))
+            n = act(x @ blk(Wi, 2).T + blk(bi, 2) + (r * h) @ blk(Wh, 2).T + blk(bh, 2))
         return (1 - z) * n + z * h, None
     pre = [x @ blk(Wi, k).T + blk(bi, k) + h @ blk(Wh, k).T + blk(bh, k) for k in range(4)]
-    i, f, g, o = _sig(pre[0]), _sig(pre[1]), np.tanh(pre[2]), _sig(pre[3])
+    i, f, g, o = rec(pre[0]), rec(pre[1]), act(pre[2]), rec(pre[3])
     c_new = f * c + i * g
-    return o * np.tanh(c_new), c_new
+    return o * act(c_new), c_new
 
 
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])

@@ -446,23 +446,74 @@ inline typename S::reg preact(const typename S::reg* acc, int first, const T* gx
   return g >= first ? S::add(acc[g - first], x) : x;
 }
 
+template <class S>
+PYRNN_INLINE typename S::reg vhard_sigmoid(typename S::reg x) {  // relu6(x + 3) / 6, as Keras 3
+  using T = typename S::value_type;
+  const typename S::reg six = S::set1(T(6));
+  return S::div(S::min(six, S::max(S::zero(), S::add(x, S::set1(T(3))))), six);
+}
+
 template <class S, Activation Act>
-inline typename S::reg activate(typename S::reg x) {
+PYRNN_INLINE typename S::reg activate(typename S::reg x) {
   if constexpr (Act == Activation::tanh) return vtanh<S>(x);
   if constexpr (Act == Activation::relu) return vrelu<S>(x);
   if constexpr (Act == Activation::sigmoid) return vsigmoid<S>(x);
   if constexpr (Act == Activation::linear) return x;
+  if constexpr (Act == Activation::hard_sigmoid) return vhard_sigmoid<S>(x);
 }
 
-// act'(a) from h = act(a): tanh 1 - h^2, relu [h > 0], sigmoid h(1 - h), linear 1; times dh.
+// act'(a) from h = act(a): tanh 1 - h^2, relu [h > 0], sigmoid h(1 - h), linear 1,
+// hard_sigmoid [0 < h < 1]/6; times dh.
 template <class S, Activation Act>
-inline typename S::reg activation_grad(typename S::reg h, typename S::reg dh) {
-  const typename S::reg one = S::set1(typename S::value_type(1));
+PYRNN_INLINE typename S::reg activation_grad(typename S::reg h, typename S::reg dh) {
+  using T = typename S::value_type;
+  const typename S::reg one = S::set1(T(1));
   if constexpr (Act == Activation::tanh) return S::mul(dh, S::sub(one, S::mul(h, h)));
   if constexpr (Act == Activation::relu) return S::positive_mask(h, dh);
   if constexpr (Act == Activation::sigmoid) return S::mul(dh, S::mul(h, S::sub(one, h)));
   if constexpr (Act == Activation::linear) return dh;
+  if constexpr (Act == Activation::hard_sigmoid)
+    return S::positive_mask(h, S::positive_mask(S::sub(one, h), S::div(dh, S::set1(T(6)))));
 }
+
+// The activations of a gated cell (GRU, LSTM): `gate` for its gates (Keras recurrent_activation),
+// `cell` for its candidate and LSTM's output (Keras activation), and their derivatives from
+// the activated values. Fixed at compile time, or (Chosen) read from the arguments.
+template <class S, Activation Gate, Activation Cell>
+struct FixedActivations {
+  using reg = typename S::reg;
+  template <class A> static PYRNN_INLINE reg gate(const A&, reg x) { return activate<S, Gate>(x); }
+  template <class A> static PYRNN_INLINE reg cell(const A&, reg x) { return activate<S, Cell>(x); }
+  template <class A> static PYRNN_INLINE reg gate_grad(const A&, reg y, reg d) { return activation_grad<S, Gate>(y, d); }
+  template <class A> static PYRNN_INLINE reg cell_grad(const A&, reg y, reg d) { return activation_grad<S, Cell>(y, d); }
+};
+
+template <class S>
+struct ChosenActivations {
+  using reg = typename S::reg;
+  static PYRNN_INLINE reg apply(Activation act, reg x) {
+    switch (act) {
+      case Activation::tanh: return activate<S, Activation::tanh>(x);
+      case Activation::relu: return activate<S, Activation::relu>(x);
+      case Activation::sigmoid: return activate<S, Activation::sigmoid>(x);
+      case Activation::hard_sigmoid: return activate<S, Activation::hard_sigmoid>(x);
+      default: return x;
+    }
+  }
+  static PYRNN_INLINE reg grad(Activation act, reg y, reg d) {
+    switch (act) {
+      case Activation::tanh: return activation_grad<S, Activation::tanh>(y, d);
+      case Activation::relu: return activation_grad<S, Activation::relu>(y, d);
+      case Activation::sigmoid: return activation_grad<S, Activation::sigmoid>(y, d);
+      case Activation::hard_sigmoid: return activation_grad<S, Activation::hard_sigmoid>(y, d);
+      default: return d;
+    }
+  }
+  template <class A> static PYRNN_INLINE reg gate(const A& a, reg x) { return apply(a.gate_act, x); }
+  template <class A> static PYRNN_INLINE reg cell(const A& a, reg x) { return apply(a.cell_act, x); }
+  template <class A> static PYRNN_INLINE reg gate_grad(const A& a, reg y, reg d) { return grad(a.gate_act, y, d); }
+  template <class A> static PYRNN_INLINE reg cell_grad(const A& a, reg y, reg d) { return grad(a.cell_act, y, d); }
+};
 
 template <class T, class S, Activation Act>
 void rnn_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
@@ -473,19 +524,19 @@ void rnn_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
   });
 }
 
-template <class T, class S>
+template <class T, class S, class Act>
 void lstm_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
   using reg = typename S::reg;
   const int H = a.H;
   recurrent_step<T, S, 4>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int first) {
     T* gx = a.gates + b * a.ld_gates + u;
-    const reg i = vsigmoid<S>(preact<T, S>(acc, first, gx, 0, H, n));
-    const reg f = vsigmoid<S>(preact<T, S>(acc, first, gx, 1, H, n));
-    const reg g = vtanh<S>(preact<T, S>(acc, first, gx, 2, H, n));
-    const reg o = vsigmoid<S>(preact<T, S>(acc, first, gx, 3, H, n));
+    const reg i = Act::gate(a, preact<T, S>(acc, first, gx, 0, H, n));
+    const reg f = Act::gate(a, preact<T, S>(acc, first, gx, 1, H, n));
+    const reg g = Act::cell(a, preact<T, S>(acc, first, gx, 2, H, n));
+    const reg o = Act::gate(a, preact<T, S>(acc, first, gx, 3, H, n));
     const reg c = S::fmadd(f, load_n<S>(a.c_prev + b * H + u, n), S::mul(i, g));
     store_n<S>(a.c_out + b * H + u, c, n);
-    store_n<S>(a.h_out + b * a.ld_h_out + u, S::mul(o, vtanh<S>(c)), n);
+    store_n<S>(a.h_out + b * a.ld_h_out + u, S::mul(o, Act::cell(a, c)), n);
     if (a.store_gates) {
       store_n<S>(gx, i, n);
       store_n<S>(gx + H, f, n);
@@ -497,17 +548,17 @@ void lstm_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
 
 // GRU, reset applied after the product (PyTorch/cuDNN): n = tanh(x_n + r*(W_hn h + b_hn)).
 // Saved gates: r, z, n, and the hidden part W_hn h + b_hn (needed for dL/dr).
-template <class T, class S>
+template <class T, class S, class Act>
 void gru_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
   using reg = typename S::reg;
   const int H = a.H;
   // No k-split: the hidden part of n (W_hn h + b_hn) must not be summed into x_n.
   recurrent_step<T, S, 3, false>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int first) {
     T* gx = a.gates + b * a.ld_gates + u;
-    const reg r = vsigmoid<S>(preact<T, S>(acc, first, gx, 0, H, n));
-    const reg z = vsigmoid<S>(preact<T, S>(acc, first, gx, 1, H, n));
+    const reg r = Act::gate(a, preact<T, S>(acc, first, gx, 0, H, n));
+    const reg z = Act::gate(a, preact<T, S>(acc, first, gx, 1, H, n));
     const reg hn = a.bias_hn ? S::add(acc[2 - first], load_n<S>(a.bias_hn + u, n)) : acc[2 - first];
-    const reg nn = vtanh<S>(S::fmadd(r, hn, load_n<S>(gx + 2 * H, n)));
+    const reg nn = Act::cell(a, S::fmadd(r, hn, load_n<S>(gx + 2 * H, n)));
     const reg hp = load_n<S>(a.h_prev + b * a.ld_h_prev + u, n);
     store_n<S>(a.h_out + b * a.ld_h_out + u, S::fmadd(z, S::sub(hp, nn), nn), n);
     if (a.store_gates) {
@@ -521,14 +572,14 @@ void gru_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
 
 // GRU, reset applied before the product (Keras reset_after=False), first half: r and z
 // (written in place of their projections) and r*h_{t-1} for the second product.
-template <class T, class S>
+template <class T, class S, class Act>
 void gru_rz_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
   using reg = typename S::reg;
   const int H = a.H;
   recurrent_step<T, S, 2>(a, a.w, row0, row1, blk0, blk1, [&](int b, int u, int n, const reg* acc, int first) {
     T* gx = a.gates + b * a.ld_gates + u;
-    const reg r = vsigmoid<S>(preact<T, S>(acc, first, gx, 0, H, n));
-    const reg z = vsigmoid<S>(preact<T, S>(acc, first, gx, 1, H, n));
+    const reg r = Act::gate(a, preact<T, S>(acc, first, gx, 0, H, n));
+    const reg z = Act::gate(a, preact<T, S>(acc, first, gx, 1, H, n));
     store_n<S>(gx, r, n);
     store_n<S>(gx + H, z, n);
     store_n<S>(a.rh_out + b * H + u, S::mul(r, load_n<S>(a.h_prev + b * a.ld_h_prev + u, n)), n);
@@ -536,7 +587,7 @@ void gru_rz_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
 }
 
 // Second half: n = tanh(x_n + W_hn (r*h) + b_hn), h_t = (1-z)*n + z*h_{t-1}. h_in is r*h.
-template <class T, class S>
+template <class T, class S, class Act>
 void gru_n_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
   using reg = typename S::reg;
   const int H = a.H;
@@ -545,7 +596,7 @@ void gru_n_step(const StepArgs<T>& a, int row0, int row1, int blk0, int blk1) {
     T* gx = a.gates + b * a.ld_gates + u;
     reg pre = S::add(acc[0], load_n<S>(gx + 2 * H, n));
     if (a.bias_hn) pre = S::add(pre, load_n<S>(a.bias_hn + u, n));
-    const reg nn = vtanh<S>(pre);
+    const reg nn = Act::cell(a, pre);
     const reg z = load_n<S>(gx + H, n);
     const reg hp = load_n<S>(a.h_prev + b * a.ld_h_prev + u, n);
     store_n<S>(a.h_out + b * a.ld_h_out + u, S::fmadd(z, S::sub(hp, nn), nn), n);
@@ -576,30 +627,29 @@ void rnn_back(const BackArgs<T>& a, int r0, int r1) {
   });
 }
 
-template <class T, class S>
+template <class T, class S, class Act>
 void lstm_back(const BackArgs<T>& a, int r0, int r1) {
   using reg = typename S::reg;
   const int H = a.H;
-  const reg one = S::set1(T(1));
   for_each_row_block<T, S>(a, r0, r1, [&](int b, int u, int n) {
     T* gp = a.gates + b * a.ld_gates + u;
     const reg i = load_n<S>(gp, n), f = load_n<S>(gp + H, n), g = load_n<S>(gp + 2 * H, n), o = load_n<S>(gp + 3 * H, n);
     const reg dh = total_dh<T, S>(a, b, u, n);
-    const reg tc = vtanh<S>(load_n<S>(a.c + b * H + u, n));
-    // dc_t = dc_{t+1} f_{t+1} (carried) + dh o (1 - tanh^2 c)
-    const reg dc = S::fmadd(S::mul(dh, o), S::sub(one, S::mul(tc, tc)), load_n<S>(a.dc + b * H + u, n));
+    const reg ac = Act::cell(a, load_n<S>(a.c + b * H + u, n));  // act(c_t), h_t = o act(c_t)
+    // dc_t = dc_{t+1} f_{t+1} (carried) + dh o act'(c_t)
+    const reg dc = S::add(Act::cell_grad(a, ac, S::mul(dh, o)), load_n<S>(a.dc + b * H + u, n));
     const reg cp = load_n<S>(a.c_prev + b * H + u, n);
     store_n<S>(a.dc + b * H + u, S::mul(dc, f), n);
-    store_n<S>(gp, S::mul(S::mul(dc, g), S::mul(i, S::sub(one, i))), n);
-    store_n<S>(gp + H, S::mul(S::mul(dc, cp), S::mul(f, S::sub(one, f))), n);
-    store_n<S>(gp + 2 * H, S::mul(S::mul(dc, i), S::sub(one, S::mul(g, g))), n);
-    store_n<S>(gp + 3 * H, S::mul(S::mul(dh, tc), S::mul(o, S::sub(one, o))), n);
+    store_n<S>(gp, Act::gate_grad(a, i, S::mul(dc, g)), n);
+    store_n<S>(gp + H, Act::gate_grad(a, f, S::mul(dc, cp)), n);
+    store_n<S>(gp + 2 * H, Act::cell_grad(a, g, S::mul(dc, i)), n);
+    store_n<S>(gp + 3 * H, Act::gate_grad(a, o, S::mul(dh, ac)), n);
   });
 }
 
 // Saved [r, z, n, hn] become [dr, dz, dn*r, dn] (pre-activation): the first three are the
 // gradient of the recurrent product W_hh h + b_hh, the last with dr, dz that of the input one.
-template <class T, class S>
+template <class T, class S, class Act>
 void gru_back(const BackArgs<T>& a, int r0, int r1) {
   using reg = typename S::reg;
   const int H = a.H;
@@ -610,9 +660,9 @@ void gru_back(const BackArgs<T>& a, int r0, int r1) {
     const reg dh = total_dh<T, S>(a, b, u, n);
     const reg hp = load_n<S>(a.h_prev + b * a.ld_h_prev + u, n);
     store_n<S>(a.dh_prev + b * H + u, S::mul(dh, z), n);
-    const reg dn = S::mul(S::mul(dh, S::sub(one, z)), S::sub(one, S::mul(nn, nn)));
-    const reg dz = S::mul(S::mul(dh, S::sub(hp, nn)), S::mul(z, S::sub(one, z)));
-    const reg dr = S::mul(S::mul(dn, hn), S::mul(r, S::sub(one, r)));
+    const reg dn = Act::cell_grad(a, nn, S::mul(dh, S::sub(one, z)));
+    const reg dz = Act::gate_grad(a, z, S::mul(dh, S::sub(hp, nn)));
+    const reg dr = Act::gate_grad(a, r, S::mul(dn, hn));
     store_n<S>(gp, dr, n);
     store_n<S>(gp + H, dz, n);
     store_n<S>(gp + 2 * H, S::mul(dn, r), n);
@@ -621,7 +671,7 @@ void gru_back(const BackArgs<T>& a, int r0, int r1) {
 }
 
 // GRU reset-before, phase 1: [r, z, n] -> [r, dz, dn]; dh_prev = dh*z; dh kept for phase 2.
-template <class T, class S>
+template <class T, class S, class Act>
 void gru_zn_back(const BackArgs<T>& a, int r0, int r1) {
   using reg = typename S::reg;
   const int H = a.H;
@@ -632,17 +682,16 @@ void gru_zn_back(const BackArgs<T>& a, int r0, int r1) {
     const reg dh = total_dh<T, S>(a, b, u, n);
     const reg hp = load_n<S>(a.h_prev + b * a.ld_h_prev + u, n);
     store_n<S>(a.dh_prev + b * H + u, S::mul(dh, z), n);
-    store_n<S>(gp + H, S::mul(S::mul(dh, S::sub(hp, nn)), S::mul(z, S::sub(one, z))), n);
-    store_n<S>(gp + 2 * H, S::mul(S::mul(dh, S::sub(one, z)), S::sub(one, S::mul(nn, nn))), n);
+    store_n<S>(gp + H, Act::gate_grad(a, z, S::mul(dh, S::sub(hp, nn))), n);
+    store_n<S>(gp + 2 * H, Act::cell_grad(a, nn, S::mul(dh, S::sub(one, z))), n);
   });
 }
 
 // Phase 2, given d(r*h) = dn · W_hn: [r] -> [dr]; dh_prev += d(r*h) * r.
-template <class T, class S>
+template <class T, class S, class Act>
 void gru_r_back(const BackArgs<T>& a, int r0, int r1) {
   using reg = typename S::reg;
   const int H = a.H;
-  const reg one = S::set1(T(1));
   for_each_row_block<T, S>(a, r0, r1, [&](int b, int u, int n) {
     T* gp = a.gates + b * a.ld_gates + u;
     const reg r = load_n<S>(gp, n);
@@ -650,8 +699,14 @@ void gru_r_back(const BackArgs<T>& a, int r0, int r1) {
     const reg hp = load_n<S>(a.h_prev + b * a.ld_h_prev + u, n);
     T* dhp = a.dh_prev + b * H + u;
     store_n<S>(dhp, S::fmadd(drh, r, load_n<S>(dhp, n)), n);
-    store_n<S>(gp, S::mul(S::mul(drh, hp), S::mul(r, S::sub(one, r))), n);
+    store_n<S>(gp, Act::gate_grad(a, r, S::mul(drh, hp)), n);
   });
+}
+
+template <class T, class S, class Act>
+typename Kernels<T>::Gated gated_kernels() {
+  return {&lstm_step<T, S, Act>, &gru_step<T, S, Act>, &gru_rz_step<T, S, Act>, &gru_n_step<T, S, Act>,
+          &lstm_back<T, S, Act>, &gru_back<T, S, Act>, &gru_zn_back<T, S, Act>, &gru_r_back<T, S, Act>};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -674,14 +729,8 @@ Kernels<T> make_kernels(const char* isa) {
   k.rnn_back[1] = &rnn_back<T, S, Activation::relu>;
   k.rnn_back[2] = &rnn_back<T, S, Activation::sigmoid>;
   k.rnn_back[3] = &rnn_back<T, S, Activation::linear>;
-  k.lstm_step = &lstm_step<T, S>;
-  k.gru_step = &gru_step<T, S>;
-  k.gru_rz_step = &gru_rz_step<T, S>;
-  k.gru_n_step = &gru_n_step<T, S>;
-  k.lstm_back = &lstm_back<T, S>;
-  k.gru_back = &gru_back<T, S>;
-  k.gru_zn_back = &gru_zn_back<T, S>;
-  k.gru_r_back = &gru_r_back<T, S>;
+  k.gated[0] = gated_kernels<T, S, FixedActivations<S, Activation::sigmoid, Activation::tanh>>();
+  k.gated[1] = gated_kernels<T, S, ChosenActivations<S>>();
   k.matvec = &matvec<T, S>;
   k.tanh = [](T* x, std::ptrdiff_t n) { apply_inplace<T, S>(x, n, [](typename S::reg v) { return vtanh<S>(v); }); };
   k.sigmoid = [](T* x, std::ptrdiff_t n) { apply_inplace<T, S>(x, n, [](typename S::reg v) { return vsigmoid<S>(v); }); };

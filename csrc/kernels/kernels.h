@@ -6,6 +6,10 @@
 
 namespace pyrnn {
 
+// Activations. Elman RNN: the first four (torch: tanh, relu; Keras SimpleRNN also sigmoid,
+// linear). GRU/LSTM (Keras activation, recurrent_activation): any, hard_sigmoid = relu6(x+3)/6.
+enum class Activation { tanh = 0, relu = 1, sigmoid = 2, linear = 3, hard_sigmoid = 4 };
+
 // One time step of the fused recurrent product + gate epilogue, for batch rows
 // [row_begin, row_end) and hidden-unit blocks [block_begin, block_end). Rows are the batch; each buffer has its own row stride.
 template <class T>
@@ -24,6 +28,8 @@ struct StepArgs {
   T* gates = nullptr;          // in: input projection of this step; out: activated gates
   std::ptrdiff_t ld_gates = 0;
   bool store_gates = false;    // keep activated gates for backward (training)
+  Activation gate_act = Activation::sigmoid;  // GRU/LSTM gates, for Kernels::gated[1]
+  Activation cell_act = Activation::tanh;     // GRU/LSTM candidate and LSTM output
   const T* bias_hn = nullptr;  // GRU: b_hn, inside r*(W_hn h + b_hn); null = no bias
   const T* c_prev = nullptr;   // LSTM cell state in/out, [B, H]
   T* c_out = nullptr;
@@ -51,6 +57,8 @@ struct BackArgs {
   T* dh_prev = nullptr;         // GRU: out dL/dh_{t-1} through z (the weights' part is added by GEMM)
   const T* d_rh = nullptr;      // GRU reset-before: dL/d(r*h_{t-1}), [B, H]
   T* dh_total = nullptr;        // GRU reset-before: dL/dh_t kept for the second phase, [B, H]
+  Activation gate_act = Activation::sigmoid;  // as in StepArgs
+  Activation cell_act = Activation::tanh;
 };
 
 // A step's rows go through the fused kernel in chunks of this many, each tiled from its start.
@@ -62,9 +70,6 @@ template <class T>
 using StepFn = void (*)(const StepArgs<T>&, int row_begin, int row_end, int block_begin, int block_end);
 template <class T>
 using BackFn = void (*)(const BackArgs<T>&, int row_begin, int row_end);
-
-// Elman RNN activations (torch: tanh, relu; Keras SimpleRNN also sigmoid, linear).
-enum class Activation { tanh = 0, relu = 1, sigmoid = 2, linear = 3 };
 
 template <class T>
 struct Kernels {
@@ -82,8 +87,12 @@ struct Kernels {
   void (*pack_recurrent)(const T* w, std::ptrdiff_t rsw, std::ptrdiff_t csw, int G, int H, int K, T* dst);
   StepFn<T> rnn_step[4];  // by Activation
   BackFn<T> rnn_back[4];
-  StepFn<T> lstm_step, gru_step, gru_rz_step, gru_n_step;
-  BackFn<T> lstm_back, gru_back, gru_zn_back, gru_r_back;
+  // GRU and LSTM: gated[0] with the default activations (sigmoid gates, tanh) built in;
+  // gated[1] with those the arguments name (gate_act, cell_act), dispatched per vector.
+  struct Gated {
+    StepFn<T> lstm_step, gru_step, gru_rz_step, gru_n_step;
+    BackFn<T> lstm_back, gru_back, gru_zn_back, gru_r_back;
+  } gated[2];
   // y[j] (+)= W[j, :K] · v for j < rows: the unpacked products of a single streaming step.
   void (*matvec)(const T* w, std::ptrdiff_t ldw, int rows, int K, const T* v, T* y, bool accumulate);
   // In-place activations (exposed for accuracy tests).

@@ -23,6 +23,16 @@ from .. import initializers
 from .. import nn
 from .base import Layer, _check_unsupported
 
+# GRU/LSTM activation and recurrent_activation the core's kernels run (Keras's names).
+_GATED_ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "hard_sigmoid")
+
+
+def _activation_name(activation):
+    """Keras's ways to name an activation: a string, None (linear), or the function itself."""
+    if activation is None:
+        return "linear"
+    return activation if isinstance(activation, str) else getattr(activation, "__name__", repr(activation))
+
 
 class _Recurrent(Layer):
     """What SimpleRNN, GRU and LSTM share: arguments, weight layouts, masks, forward and backward."""
@@ -45,8 +55,8 @@ class _Recurrent(Layer):
         self.units = int(units)
         if self.units < 1:
             raise ValueError(f"{type(self).__name__}: units must be >= 1, got {units}")
-        self.activation = activation or "linear"
-        self.recurrent_activation = recurrent_activation
+        self.activation = _activation_name(activation)
+        self.recurrent_activation = _activation_name(recurrent_activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
@@ -66,11 +76,12 @@ class _Recurrent(Layer):
         self._zeros = {}
         self._check_activations()
 
-    def _check_activations(self):
-        if self.activation != "tanh" or self.recurrent_activation != "sigmoid":
-            raise NotImplementedError(
-                f"{type(self).__name__}: only activation='tanh' with recurrent_activation='sigmoid' is supported "
-                f"by the core, got {self.activation!r} / {self.recurrent_activation!r}")
+    def _check_activations(self):  # GRU and LSTM: the core's kernels take any pair of these
+        for what, name in (("activation", self.activation), ("recurrent_activation", self.recurrent_activation)):
+            if name not in _GATED_ACTIVATIONS:
+                raise NotImplementedError(f"{type(self).__name__}: {what} must be one of {sorted(_GATED_ACTIVATIONS)}, "
+                                          f"got {name!r}")
+        self._activations = {"activation": self.activation, "recurrent_activation": self.recurrent_activation}
 
     # ------------------------------------------------------------------ weights
     def _make_module(self, input_dim):
@@ -205,7 +216,7 @@ class _Recurrent(Layer):
 
         if mask is None:
             xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=self.dtype)
-            out, hn, cn, ws = _core.forward(self._cell, xt, h0, c0, *w, training, None, None)
+            out, hn, cn, ws = _core.forward(self._cell, xt, h0, c0, *w, training, None, None, **self._activations)
             y = out.transpose(1, 0, 2) if self.return_sequences else hn
             packing = None
         else:
@@ -216,7 +227,8 @@ class _Recurrent(Layer):
             xt = np.ascontiguousarray(xs.transpose(1, 0, 2), dtype=self.dtype)
             h0 = np.ascontiguousarray(h0[order])
             c0 = None if c0 is None else np.ascontiguousarray(c0[order])
-            out, hn, cn, ws = _core.forward(self._cell, xt, h0, c0, *w, training, packing["batch_sizes"], None)
+            out, hn, cn, ws = _core.forward(self._cell, xt, h0, c0, *w, training, packing["batch_sizes"], None,
+                                            **self._activations)
             inverse = packing["inverse"]
             hn, cn = hn[inverse], (None if cn is None else cn[inverse])
             if self.return_sequences:
@@ -256,7 +268,7 @@ class _Recurrent(Layer):
         gc = None if c0 is None else self._zeros_state(batch)
         dx, _, _, dw_ih, dw_hh, db_ih, db_hh, _ = _core.backward(
             self._cell, xt, h0, c0, *w, out, ws, go, gh, gc, None if packing is None else packing["batch_sizes"],
-            None)
+            None, **self._activations)
         g = self._grads
         g["weight_ih_l0"] += dw_ih
         g["weight_hh_l0"] += dw_hh
@@ -340,6 +352,7 @@ class SimpleRNN(_Recurrent):
         except ValueError:
             raise NotImplementedError(f"SimpleRNN: activation={self.activation!r} is not supported by the core "
                                       f"(supported: tanh, relu, sigmoid, linear)") from None
+        self._activations = {}  # the activation is part of the core's cell name (rnn_relu, ...)
 
     def _make_module(self, input_dim):
         return nn.RNN(input_dim, self.units, nonlinearity=self.activation, bias=self.use_bias, dtype=self.dtype,
