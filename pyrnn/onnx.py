@@ -58,7 +58,24 @@ _CELLS = {
     # identity: ONNX's Affine(x) = alpha * x + beta
     "rnn_linear": ("RNN", {"activations": ["Affine"], "activation_alpha": [1.0], "activation_beta": [0.0]}),
 }
+# GRU/LSTM activations (Keras's names) as ONNX activation functions, with (alpha, beta) for those
+# that take them: identity = Affine(1, 0), Keras 3's hard_sigmoid relu6(x+3)/6 = HardSigmoid(1/6, 1/2).
+_ONNX_ACTIVATIONS = {"tanh": ("Tanh", None), "relu": ("Relu", None), "sigmoid": ("Sigmoid", None),
+                     "linear": ("Affine", (1.0, 0.0)), "hard_sigmoid": ("HardSigmoid", (1 / 6, 0.5))}
 _INT64_MIN = np.iinfo(np.int64).min
+
+
+def _gated_activation_attrs(op_type, activation, recurrent_activation):
+    """ONNX's activations attributes for one direction: gates f, then g (and LSTM's h), with the
+    alphas and betas of those that take them, in that order."""
+    names = [recurrent_activation, activation] + ([activation] if op_type == "LSTM" else [])
+    funcs = [_ONNX_ACTIVATIONS[n] for n in names]
+    attrs = {"activations": [f for f, _ in funcs]}
+    params = [p for _, p in funcs if p is not None]
+    if params:
+        attrs["activation_alpha"] = [a for a, _ in params]
+        attrs["activation_beta"] = [b for _, b in params]
+    return attrs
 
 
 def _import_onnx():
@@ -131,16 +148,21 @@ class _Graph:
         return self.op("Reshape", [self.op("Transpose", [y], perm=[2, 0, 1, 3]), self.ints(0, 0, -1)])
 
 
-def _recurrent_node(g, cell, X, directions, hidden_size, sequence_lens="", initial_h="", initial_c=""):
+def _recurrent_node(g, cell, X, directions, hidden_size, sequence_lens="", initial_h="", initial_c="",
+                    activations=None):
     """One ONNX RNN/GRU/LSTM node over the time-major ``X`` [T, B, F].
 
     ``directions``: one or two tuples (w_ih, w_hh, b_ih or None, b_hh or None) in PyTorch's layout
-    and gate order (the second runs in reverse). Returns ONNX's outputs (Y [T, D, B, H], Y_h
-    [D, B, H], and for LSTM Y_c).
+    and gate order (the second runs in reverse). ``activations``: a GRU/LSTM's Keras activations
+    ({"activation": ..., "recurrent_activation": ...}); empty or None for the defaults. Returns
+    ONNX's outputs (Y [T, D, B, H], Y_h [D, B, H], and for LSTM Y_c).
     """
     if cell not in _CELLS:
         raise NotImplementedError(f"ONNX export: cell {cell!r} has no ONNX operator")
     op_type, attrs = _CELLS[cell]
+    if activations:
+        attrs = {**attrs, **_gated_activation_attrs(op_type, activations["activation"],
+                                                    activations["recurrent_activation"])}
     order = _ONNX_GATE_ORDER[op_type]
     H = hidden_size
 
@@ -290,7 +312,8 @@ def _keras_recurrent(g, layer, x, mask):
         x, lengths, counts, steps = _compact_masked_steps(g, x, mask)
         seq_lens = g.op("Cast", [lengths], to=TensorProto.INT32)  # a fully masked sequence: length 0, h = 0
     outs = _recurrent_node(g, layer._cell, g.op("Transpose", [x], perm=[1, 0, 2]),
-                          [layer._module._layer_params(0, 0)[:4]], layer.units, seq_lens)
+                          [layer._module._layer_params(0, 0)[:4]], layer.units, seq_lens,
+                          activations=layer._activations)
     if layer.return_sequences:
         y = g.time_major_to_batch_major(outs[0])
         if mask is not None:
