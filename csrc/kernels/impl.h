@@ -295,7 +295,7 @@ constexpr int rows_per_tile(int GP) {
 // acc[r][g] = sum_k h[r, k] * W[k, gate g0 + g] over the packed block wp (G gates per k), as U
 // independent partial sums over k added at the end.
 template <class T, class S, int G, int GP, int G0, int R, int U>
-inline void recurrent_tile_sums(const T* wp, int K, const T* h, std::ptrdiff_t ldh, typename S::reg (&acc)[R][GP]) {
+PYRNN_INLINE void recurrent_tile_sums(const T* wp, int K, const T* h, std::ptrdiff_t ldh, typename S::reg (&acc)[R][GP]) {
   using reg = typename S::reg;
   reg part[U][R][GP];
   for (int u = 0; u < U; ++u)
@@ -326,7 +326,7 @@ inline void recurrent_tile_sums(const T* wp, int K, const T* h, std::ptrdiff_t l
 // when a step's rows all fit in one tile (`one_tile`) it keeps several partial sums. Only
 // then: a row's summation order must not depend on how the rows are split among threads.
 template <class T, class S, int G, int GP, int G0, int R>
-inline void recurrent_tile(const T* wp, int K, const T* h, std::ptrdiff_t ldh, typename S::reg (&acc)[R][GP],
+PYRNN_INLINE void recurrent_tile(const T* wp, int K, const T* h, std::ptrdiff_t ldh, typename S::reg (&acc)[R][GP],
                            bool one_tile) {
   constexpr int U = std::max(1, 8 / (R * GP));
   if constexpr (U > 1) {
