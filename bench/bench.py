@@ -103,6 +103,9 @@ Runner = Callable[[], object]  # one timed call
 
 def median_ms(fn: Runner, repeat: int, warmup: int = 1) -> float:
     """Median wall time of `repeat` calls of fn, in milliseconds, after `warmup` untimed calls."""
+    # The library timed before may leave threads spinning for a while (OpenMP, OpenBLAS): let
+    # them go to sleep first, or they take a core from this one (lstm-b1 read 2.4 ms, not 1.0).
+    time.sleep(0.3)
     for _ in range(warmup):
         fn()
     times = []

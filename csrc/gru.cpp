@@ -87,9 +87,9 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
   RecurrentGrad<T> dh(g.grad_hn, BH, a.steps);
   std::vector<T> d_rh;
   // dL/dh_{t-1} = dG_t · W_hh (reset-before: [dr dz] · W_hr,z, and dn · W_hn for d(r*h))
-  const StepProduct<T> w_hh(reset_after ? 3 * H : 2 * H, H, a.w_hh, H, 1);
+  const StepProduct<T> w_hh(reset_after ? 3 * H : 2 * H, H, a.w_hh, H, 1, B);
   const std::optional<StepProduct<T>> w_n =
-      reset_after ? std::nullopt : std::make_optional<StepProduct<T>>(H, H, a.w_hh + 2 * static_cast<std::size_t>(H) * H, H, 1);
+      reset_after ? std::nullopt : std::make_optional<StepProduct<T>>(H, H, a.w_hh + 2 * static_cast<std::size_t>(H) * H, H, 1, B);
   if (!reset_after) d_rh.resize(BH);
   over_row_windows(a, 2.0 * 3 * H * H * B, [&](Rows window) {
     for (int t = a.steps - 1; t >= 0; --t) {

@@ -104,27 +104,39 @@ AlignedVector<T> packed_recurrent(const T* w, int G, int H, int K = -1) {
   return packed;
 }
 
-// out[rows, N] (+)= in[rows, K] · B[K, N] inside a time loop: B is packed once in the fused
-// step's layout, so the rows are read where they lie (broadcast) instead of being packed for
-// every step as a GEMM would; the linear RNN step with gates = out is exactly this product.
+// out[rows, N] (+)= in[rows, K] · B[K, N] inside a time loop, B packed once. Small products (a
+// few rows, small K·N) run on the fused step's tiles with B in its layout: the rows are read
+// where they lie (broadcast), nothing is packed per step, and the linear RNN step with gates =
+// out is exactly this product. Large ones use the GEMM, whose packed rows make a denser tile.
+// Either way each element is summed over k in a fixed order: any split of the rows gives the
+// same bits.
 template <class T>
 class StepProduct {
  public:
-  // B(k, n) = b[k*rsb + n*csb]
-  StepProduct(int K, int N, const T* b, std::ptrdiff_t rsb, std::ptrdiff_t csb)
-      : K_(K), N_(N), packed_(packed_recurrent_size(1, N, K, kernels<T>().unit_block)) {
-    kernels<T>().pack_recurrent(b, csb, rsb, 1, N, K, packed_.data());
+  // B(k, n) = b[k*rsb + n*csb]; B_rows: the most rows a step has.
+  StepProduct(int K, int N, const T* b, std::ptrdiff_t rsb, std::ptrdiff_t csb, int B_rows)
+      : K_(K), N_(N), use_gemm_(2.0 * B_rows * K * N >= kParallelStepFlops) {
+    if (use_gemm_) {
+      gemm_b_.pack(K, N, b, rsb, csb);
+    } else {
+      step_b_.resize(packed_recurrent_size(1, N, K, kernels<T>().unit_block));
+      kernels<T>().pack_recurrent(b, csb, rsb, 1, N, K, step_b_.data());
+    }
   }
   // For `rows` of a step's B active rows (see run_step); in and out point at row 0.
   void operator()(int B, Rows rows, const T* in, std::ptrdiff_t ld_in, T* out, std::ptrdiff_t ld_out,
                   bool accumulate) const {
+    if (rows.end <= rows.begin) return;
+    if (use_gemm_)
+      return gemm<T>(rows.end - rows.begin, in + rows.begin * ld_in, ld_in, 1, gemm_b_, out + rows.begin * ld_out,
+                     ld_out, accumulate);
     if (!accumulate)
       for (int r = rows.begin; r < rows.end; ++r) std::fill(out + r * ld_out, out + r * ld_out + N_, T(0));
     StepArgs<T> s;
     s.B = B;
     s.H = N_;
     s.K = K_;
-    s.w = packed_.data();
+    s.w = step_b_.data();
     s.h_in = in;
     s.ld_h_in = ld_in;
     s.gates = s.h_out = out;
@@ -134,7 +146,9 @@ class StepProduct {
 
  private:
   int K_, N_;
-  AlignedVector<T> packed_;
+  bool use_gemm_;
+  PackedB<T> gemm_b_;
+  AlignedVector<T> step_b_;
 };
 
 // out[j] = sum over rows r of m[r*ld + j], j < cols; each column summed in row order.

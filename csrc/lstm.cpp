@@ -33,7 +33,7 @@ void lstm_forward(const LayerArgs<T>& a) {
   input_projection(a, 4, gates, 4 * H, -1);
   const AlignedVector<T> w = packed_recurrent(a.w_hh, 4, H, P);
   // h_t = m_t W_hr^T
-  const std::optional<StepProduct<T>> w_hr = proj ? std::make_optional<StepProduct<T>>(H, P, a.w_hr, 1, H) : std::nullopt;
+  const std::optional<StepProduct<T>> w_hr = proj ? std::make_optional<StepProduct<T>>(H, P, a.w_hr, 1, H, B) : std::nullopt;
   over_row_windows(a, 2.0 * 4 * H * P * B, [&](Rows rows) {
     const T* c_prev = a.c0;
     for (int t = 0; t < a.steps; ++t) {
@@ -83,8 +83,8 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
   const T* cbuf = a.workspace + a.steps * step;
   const T* mbuf = cbuf + a.steps * BH;
   // dL/dh_{t-1} = dG_t · W_hh; with a projection dL/dm_t = dL/dh_t · W_hr
-  const StepProduct<T> w_hh(4 * H, P, a.w_hh, P, 1);
-  const std::optional<StepProduct<T>> w_hr = proj ? std::make_optional<StepProduct<T>>(P, H, a.w_hr, H, 1) : std::nullopt;
+  const StepProduct<T> w_hh(4 * H, P, a.w_hh, P, 1, B);
+  const std::optional<StepProduct<T>> w_hr = proj ? std::make_optional<StepProduct<T>>(P, H, a.w_hr, H, 1, B) : std::nullopt;
   RecurrentGrad<T> dh_rec(g.grad_hn, BP, a.steps);
   std::vector<T> dm, dh_all;
   if (proj) {

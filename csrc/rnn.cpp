@@ -44,7 +44,7 @@ void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, Activation act)
   const std::ptrdiff_t rows = static_cast<std::ptrdiff_t>(a.steps) * B;
   std::vector<T> dg(rows * H);
   RecurrentGrad<T> dh(g.grad_hn, BH, a.steps);
-  const StepProduct<T> w_hh(H, H, a.w_hh, H, 1);  // dL/dh_{t-1} = dG_t · W_hh
+  const StepProduct<T> w_hh(H, H, a.w_hh, H, 1, B);  // dL/dh_{t-1} = dG_t · W_hh
   over_row_windows(a, 2.0 * H * H * B, [&](Rows window) {
     for (int t = a.steps - 1; t >= 0; --t) {
       BackArgs<T> b;
