@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -491,6 +493,7 @@ def parse_args(argv=None):
                         "(lstm-large): once without warm-up (default), like the others, or not at all")
     p.add_argument("--markdown", metavar="PATH", help="also write the table as markdown to PATH")
     p.add_argument("--plot", metavar="PATH", help="also write a bar chart of the ratios (needs matplotlib)")
+    p.add_argument("--memory-probe", choices=["pyrnn", "torch"], help=argparse.SUPPRESS)  # internal, see below
     args = p.parse_args(argv)
     selected = names if args.cases == "all" else [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in selected if c not in names]
@@ -536,11 +539,40 @@ def thread_scaling(args, notes):
                  f"{args.threads}: {times[1] / times[args.threads]:.2f}x")
 
 
+def memory_probe(args):
+    """In a fresh process: the growth of peak RSS (MB) over one lstm-mid training step of one library."""
+    case = next(c for c in CASES if c.name == "lstm-mid")
+    x, grad_out = make_inputs(case, args.dtype)
+    module = pyrnn_module(case, args.dtype)
+    runner = (pyrnn_runner(case, module, x, grad_out) if args.memory_probe == "pyrnn"
+              else torch_runner(case, module.state_dict(), x, grad_out, args.dtype))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    runner["train"]()
+    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+
+
+def training_memory(args, notes):
+    """Peak memory of a training step, pyrnn against PyTorch, each measured in its own process."""
+    grown = {}
+    for lib in ["pyrnn"] + (["torch"] if torch is not None else []):
+        cmd = [sys.executable, os.path.abspath(__file__), "--memory-probe", lib, "--threads", str(args.threads),
+               "--dtype", np.dtype(args.dtype).name]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            notes.append(f"memory probe of {lib} failed: {done.stderr.strip().splitlines()[-1:]}")
+            continue
+        grown[lib] = float(done.stdout.split()[-1])
+    notes.append("lstm-mid train: peak RSS growth of one step: " +
+                 ", ".join(f"{lib} {mb:.0f} MB" for lib, mb in grown.items()))
+
+
 def main(argv=None):
     args = parse_args(argv)
     pyrnn.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
+    if args.memory_probe:
+        return memory_probe(args)
 
     header = machine_lines(args)
     print("\n".join(header), flush=True)
@@ -557,6 +589,7 @@ def main(argv=None):
                              "of the BLAS sgemm rate")
     if "lstm-mid" in args.cases and not args.quick:
         thread_scaling(args, notes)
+        training_memory(args, notes)
     if args.quick:
         notes.append(f"--quick: the NumPy reference runs only on cases under {QUICK_REF_GFLOP:g} GFLOP "
                      "forward, plus lstm-mid forward")
