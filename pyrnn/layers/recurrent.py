@@ -73,7 +73,7 @@ class _Recurrent(Layer):
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self._states = None
         self._cache = None
-        self._zeros = {}
+        self._zero_arrays = {}
         self._check_activations()
 
     def _check_activations(self):  # GRU and LSTM: the core's kernels take any pair of these
@@ -166,11 +166,16 @@ class _Recurrent(Layer):
 
     reset_state = reset_states
 
-    def _zeros_state(self, batch):
-        z = self._zeros.get(batch)
+    def _zeros(self, *shape):
+        """A zero array of this shape, made once: the core only reads initial states and gradients."""
+        z = self._zero_arrays.get(shape)
         if z is None:
-            z = self._zeros[batch] = np.zeros((batch, self.units), self.dtype)
+            z = self._zero_arrays[shape] = np.zeros(shape, self.dtype)
+            z.flags.writeable = False
         return z
+
+    def _zeros_state(self, batch):
+        return self._zeros(batch, self.units)
 
     def _initial_states(self, batch, initial_state):
         lstm = self._gates == 4
@@ -261,7 +266,7 @@ class _Recurrent(Layer):
                 go = gpad[:steps]
             gh = self._zeros_state(batch)
         else:
-            go = np.zeros((steps, batch, units), self.dtype)
+            go = self._zeros(steps, batch, units)  # only the last step's output has a gradient
             gh = np.ascontiguousarray(grad, dtype=self.dtype)
             if packing is not None:
                 gh = np.where(packing["lengths"][:, None] > 0, gh, 0)[packing["order"]].astype(self.dtype)
