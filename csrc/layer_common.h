@@ -182,6 +182,28 @@ inline int active_rows(const LayerArgs<T>& a, int t) {
   return a.batch_sizes ? a.batch_sizes[t] : a.B;
 }
 
+// The arguments every step of the time loop starts from: step t's active rows, the sizes and
+// the GRU/LSTM activations; the driver adds its buffers.
+template <class T>
+StepArgs<T> step_args(const LayerArgs<T>& a, int t) {
+  StepArgs<T> s;
+  s.B = active_rows(a, t);
+  s.H = a.H;
+  s.gate_act = a.gate_act;
+  s.cell_act = a.cell_act;
+  return s;
+}
+
+template <class T>
+BackArgs<T> back_args(const LayerArgs<T>& a, int t) {
+  BackArgs<T> b;
+  b.B = active_rows(a, t);
+  b.H = a.H;
+  b.gate_act = a.gate_act;
+  b.cell_act = a.cell_act;
+  return b;
+}
+
 // Rows [from, to) of step t are past their sequence's end: they output zeros.
 template <class T>
 void zero_inactive_outputs(const LayerArgs<T>& a, int t, int from, int to) {
