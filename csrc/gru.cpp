@@ -38,7 +38,7 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
   const AlignedVector<T> w_n = reset_after ? AlignedVector<T>() : packed_recurrent(a.w_hh + 2 * static_cast<std::size_t>(H) * H, 1, H);
   over_row_windows(a, 2.0 * 3 * H * H * B, [&](Rows rows) {
     for (int t = 0; t < a.steps; ++t) {
-      StepArgs<T> s = step_args(a, t);
+      StepArgs<T> s = step_start<StepArgs>(a, t);
       const int active = rows.active_end(s.B);
       if (training && !reset_after)  // rows past their end: r*h = 0, so dW_hn sees no stale memory
         std::fill(rh + t * BH + static_cast<std::size_t>(active) * H, rh + t * BH + static_cast<std::size_t>(rows.end) * H, T(0));
@@ -89,7 +89,7 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
   if (!reset_after) d_rh.resize(BH);
   over_row_windows(a, 2.0 * 3 * H * H * B, [&](Rows window) {
     for (int t = a.steps - 1; t >= 0; --t) {
-      BackArgs<T> b = back_args(a, t);
+      BackArgs<T> b = step_start<BackArgs>(a, t);
       b.grad_out = g.grad_out + t * BH;
       b.dh_rec = dh.at(t);
       b.gates = gates + t * step;

@@ -94,14 +94,20 @@ void run_back(BackFn<T> fn, const BackArgs<T>& a, Rows rows) {
   maybe_parallel(static_cast<double>(a.B) * a.H >= 16384, a.B, [&](int r0, int r1) { fn(a, r0, r1); });
 }
 
-// W [G*H, K] (rows of G gates) packed for the fused step; K defaults to H.
+// W [G*H, K] (rows of G gates; W(j, k) = w[j*rsw + k*csw]) packed for the fused step.
+template <class T>
+AlignedVector<T> packed_recurrent(const T* w, std::ptrdiff_t rsw, std::ptrdiff_t csw, int G, int H, int K) {
+  const Kernels<T>& k = kernels<T>();
+  AlignedVector<T> packed(packed_recurrent_size(G, H, K, k.unit_block));
+  k.pack_recurrent(w, rsw, csw, G, H, K, packed.data());
+  return packed;
+}
+
+// The same for a row-major W [G*H, K]; K defaults to H.
 template <class T>
 AlignedVector<T> packed_recurrent(const T* w, int G, int H, int K = -1) {
-  const Kernels<T>& k = kernels<T>();
   if (K < 0) K = H;
-  AlignedVector<T> packed(packed_recurrent_size(G, H, K, k.unit_block));
-  k.pack_recurrent(w, K, 1, G, H, K, packed.data());
-  return packed;
+  return packed_recurrent(w, K, 1, G, H, K);
 }
 
 // out[rows, N] (+)= in[rows, K] · B[K, N] inside a time loop, B packed once. Small products (a
@@ -119,8 +125,7 @@ class StepProduct {
     if (use_gemm_) {
       gemm_b_.pack(K, N, b, rsb, csb);
     } else {
-      step_b_.resize(packed_recurrent_size(1, N, K, kernels<T>().unit_block));
-      kernels<T>().pack_recurrent(b, csb, rsb, 1, N, K, step_b_.data());
+      step_b_ = packed_recurrent(b, csb, rsb, 1, N, K);  // output n is the packed "unit", k the depth
     }
   }
   // For `rows` of a step's B active rows (see run_step); in and out point at row 0.
@@ -182,26 +187,16 @@ inline int active_rows(const LayerArgs<T>& a, int t) {
   return a.batch_sizes ? a.batch_sizes[t] : a.B;
 }
 
-// The arguments every step of the time loop starts from: step t's active rows, the sizes and
-// the GRU/LSTM activations; the driver adds its buffers.
-template <class T>
-StepArgs<T> step_args(const LayerArgs<T>& a, int t) {
-  StepArgs<T> s;
+// The arguments every step of the time loop starts from (Args: StepArgs or BackArgs): step t's
+// active rows, the sizes and the GRU/LSTM activations; the driver adds its buffers.
+template <template <class> class Args, class T>
+Args<T> step_start(const LayerArgs<T>& a, int t) {
+  Args<T> s;
   s.B = active_rows(a, t);
   s.H = a.H;
   s.gate_act = a.gate_act;
   s.cell_act = a.cell_act;
   return s;
-}
-
-template <class T>
-BackArgs<T> back_args(const LayerArgs<T>& a, int t) {
-  BackArgs<T> b;
-  b.B = active_rows(a, t);
-  b.H = a.H;
-  b.gate_act = a.gate_act;
-  b.cell_act = a.cell_act;
-  return b;
 }
 
 // Rows [from, to) of step t are past their sequence's end: they output zeros.

@@ -37,7 +37,7 @@ void lstm_forward(const LayerArgs<T>& a) {
   over_row_windows(a, 2.0 * 4 * H * P * B, [&](Rows rows) {
     const T* c_prev = a.c0;
     for (int t = 0; t < a.steps; ++t) {
-      StepArgs<T> s = step_args(a, t);
+      StepArgs<T> s = step_start<StepArgs>(a, t);
       s.K = P;
       s.w = w.data();
       s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BP;
@@ -90,7 +90,7 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
   std::memcpy(g.dc0, g.grad_cn, sizeof(T) * BH);  // dc is carried in place through the loop
   over_row_windows(a, 2.0 * 4 * H * P * B, [&](Rows window) {
     for (int t = a.steps - 1; t >= 0; --t) {
-      BackArgs<T> b = back_args(a, t);
+      BackArgs<T> b = step_start<BackArgs>(a, t);
       b.dc = g.dc0;
       b.gates = gates + t * step;
       b.ld_gates = 4 * H;

@@ -17,7 +17,7 @@ void rnn_forward(const LayerArgs<T>& a, Activation act) {
   const AlignedVector<T> w = packed_recurrent(a.w_hh, 1, H);
   over_row_windows(a, 2.0 * H * H * B, [&](Rows rows) {
     for (int t = 0; t < a.steps; ++t) {
-      StepArgs<T> s = step_args(a, t);
+      StepArgs<T> s = step_start<StepArgs>(a, t);
       s.K = H;
       s.w = w.data();
       s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BH;
@@ -45,7 +45,7 @@ void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, Activation act)
   const StepProduct<T> w_hh(H, H, a.w_hh, H, 1, B);  // dL/dh_{t-1} = dG_t · W_hh
   over_row_windows(a, 2.0 * H * H * B, [&](Rows window) {
     for (int t = a.steps - 1; t >= 0; --t) {
-      BackArgs<T> b = back_args(a, t);
+      BackArgs<T> b = step_start<BackArgs>(a, t);
       b.grad_out = g.grad_out + t * BH;
       b.dh_rec = dh.at(t);
       b.gates = dg.data() + t * BH;
