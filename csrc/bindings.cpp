@@ -204,15 +204,20 @@ const char* dtype_name() {
   return sizeof(T) == 4 ? "float32" : "float64";
 }
 
+template <class T>
+void check_dtype(const py::array& arr, const char* name) {
+  if (!arr.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(name) + ": expected dtype " + dtype_name<T>() + ", got " +
+                         std::string(py::str(arr.dtype())));
+}
+
 // The data of `obj` if it is a C-contiguous T array of exactly `shape`; else a clear error.
 template <class T>
 T* checked(const py::handle& obj, const char* name, const std::vector<py::ssize_t>& shape, bool writable = false) {
   if (!py::isinstance<py::array>(obj))
     throw py::type_error(std::string(name) + ": expected a numpy array, got " + std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
   auto arr = py::reinterpret_borrow<py::array>(obj);
-  if (!arr.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(std::string(name) + ": expected dtype " + dtype_name<T>() + ", got " +
-                         std::string(py::str(arr.dtype())));
+  check_dtype<T>(arr, name);
   std::vector<py::ssize_t> got(arr.shape(), arr.shape() + arr.ndim());
   if (got != shape)
     throw std::invalid_argument(std::string(name) + ": expected shape " + shape_str(shape) + ", got " + shape_str(got));
@@ -489,9 +494,7 @@ struct StridedMatrix {
 
 template <class T>
 StridedMatrix<T> strided(const py::array& arr, const char* name) {
-  if (!arr.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(std::string(name) + ": expected dtype " + dtype_name<T>() + ", got " +
-                         std::string(py::str(arr.dtype())));
+  check_dtype<T>(arr, name);
   if (arr.ndim() != 2)
     throw std::invalid_argument(std::string(name) + ": expected a 2-D array, got " + std::to_string(arr.ndim()) + "-D");
   if (arr.strides(0) % static_cast<py::ssize_t>(sizeof(T)) || arr.strides(1) % static_cast<py::ssize_t>(sizeof(T)))
