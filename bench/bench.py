@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -546,9 +545,16 @@ def memory_probe(args):
     module = pyrnn_module(case, args.dtype)
     runner = (pyrnn_runner(case, module, x, grad_out) if args.memory_probe == "pyrnn"
               else torch_runner(case, module.state_dict(), x, grad_out, args.dtype))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_kb()
     runner["train"]()
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+    print((peak_rss_kb() - before) / 1024)
+
+
+def peak_rss_kb():
+    """This process's peak RSS. Not getrusage's ru_maxrss: Linux carries that over exec from the
+    parent, so a probe started by a bench that has grown large would read its parent's peak."""
+    with open("/proc/self/status") as f:
+        return int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
 
 
 def training_memory(args, notes):
