@@ -233,6 +233,12 @@ void gemm_tile(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int row
   reg acc[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = S::zero();
+  // C's rows are far apart and seldom cached (a large C is written once per k-block): fetch
+  // them now so the misses overlap the k loop instead of stalling the update after it.
+  for (int r = 0; r < rows; ++r) {
+    __builtin_prefetch(c + r * ldc, 1);
+    __builtin_prefetch(c + r * ldc + cols - 1, 1);
+  }
   for (int k = 0; k < kc; ++k) {
     reg bv[NV];
     for (int v = 0; v < NV; ++v) bv[v] = S::load(b + k * NR + v * S::W);
