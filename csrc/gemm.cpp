@@ -71,9 +71,10 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
       if (rsa == 1) {  // A's columns are contiguous (A is a transpose): copy runs of rows
         for (int k = 0; k < kc; ++k)
           for (int r = 0; r < rows; ++r) ap[k * MR + r] = src[k * csa + r];
-      } else if (csa == 1) {  // row-major A: read each row contiguously
-        for (int r = 0; r < rows; ++r)
-          for (int k = 0; k < kc; ++k) ap[k * MR + r] = src[r * rsa + k];
+      } else if (csa == 1) {  // row-major A. k outer, so the writes are contiguous: reading row by
+                              // row and writing MR apart packed 2.3x slower (4K aliasing)
+        for (int k = 0; k < kc; ++k)
+          for (int r = 0; r < rows; ++r) ap[k * MR + r] = src[r * rsa + k];
       } else {
         for (int k = 0; k < kc; ++k)
           for (int r = 0; r < rows; ++r) ap[k * MR + r] = src[r * rsa + k * csa];
