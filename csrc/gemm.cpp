@@ -47,12 +47,15 @@ void PackedB<T>::pack(int K_, int N_, const T* b, std::ptrdiff_t rsb, std::ptrdi
 
 template <class T>
 void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const PackedB<T>& b, T* c, std::ptrdiff_t ldc,
-          bool accumulate) {
+          bool accumulate, const T* bias) {
   const int N = b.N, K = b.K;
   if (M <= 0 || N <= 0) return;
   if (K == 0) {
     if (!accumulate)
-      for (int i = 0; i < M; ++i) std::fill(c + i * ldc, c + i * ldc + N, T(0));
+      for (int i = 0; i < M; ++i) {
+        if (bias) std::copy(bias, bias + N, c + i * ldc);
+        else std::fill(c + i * ldc, c + i * ldc + N, T(0));
+      }
     return;
   }
   const Kernels<T>& kern = kernels<T>();
@@ -91,7 +94,7 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
       for (int p = 0; p * MR < mc; ++p) {
         const int row = i0 + p * MR;
         kern.gemm_tile(kc, ap + static_cast<std::size_t>(p) * kc * MR, bp, c + row * ldc + s * NR, ldc,
-                       std::min(MR, M - row), cols, overwrite);
+                       std::min(MR, M - row), cols, overwrite, bias ? bias + s * NR : nullptr);
       }
     }
   };
@@ -130,10 +133,14 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
 
 template <class T>
 void gemm(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const T* b, std::ptrdiff_t rsb,
-          std::ptrdiff_t csb, T* c, std::ptrdiff_t ldc, bool accumulate) {
+          std::ptrdiff_t csb, T* c, std::ptrdiff_t ldc, bool accumulate, const T* bias) {
   if (M <= 0 || N <= 0) return;
   const Kernels<T>& kern = kernels<T>();
   if (N * 4 <= kern.gemm_nr && K > 0 && (csa == 1 || rsa == 1)) {  // a few columns: a tile would be mostly padding
+    if (bias && !accumulate) {  // C = bias, then the product added: a few columns, a cheap pass
+      for (int i = 0; i < M; ++i) std::copy(bias, bias + N, c + i * ldc);
+      accumulate = true;
+    }
     // Row blocks are independent and each C element is summed in one order: any thread count
     // gives the same bits.
     constexpr int kRows = 256;
@@ -145,14 +152,15 @@ void gemm(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t cs
   }
   PackedB<T> packed;
   packed.pack(K, N, b, rsb, csb);
-  gemm(M, a, rsa, csa, packed, c, ldc, accumulate);
+  gemm(M, a, rsa, csa, packed, c, ldc, accumulate, bias);
 }
 
 #define PYRNN_INSTANTIATE_GEMM(T)                                                                                      \
   template struct PackedB<T>;                                                                                          \
-  template void gemm<T>(int, const T*, std::ptrdiff_t, std::ptrdiff_t, const PackedB<T>&, T*, std::ptrdiff_t, bool); \
+  template void gemm<T>(int, const T*, std::ptrdiff_t, std::ptrdiff_t, const PackedB<T>&, T*, std::ptrdiff_t, bool,  \
+                        const T*);                                                                                     \
   template void gemm<T>(int, int, int, const T*, std::ptrdiff_t, std::ptrdiff_t, const T*, std::ptrdiff_t,            \
-                        std::ptrdiff_t, T*, std::ptrdiff_t, bool);
+                        std::ptrdiff_t, T*, std::ptrdiff_t, bool, const T*);
 PYRNN_INSTANTIATE_GEMM(float)
 PYRNN_INSTANTIATE_GEMM(double)
 

@@ -19,12 +19,14 @@ struct PackedB {
   void pack(int K, int N, const T* b, std::ptrdiff_t rsb, std::ptrdiff_t csb);
 };
 
+// bias (N values, or null): with accumulate false, C = A·B + bias in every row, in the same
+// order of additions as C filled with bias and then accumulated into.
 template <class T>
 void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const PackedB<T>& b, T* c, std::ptrdiff_t ldc,
-          bool accumulate);
+          bool accumulate, const T* bias = nullptr);
 
 template <class T>
 void gemm(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const T* b, std::ptrdiff_t rsb,
-          std::ptrdiff_t csb, T* c, std::ptrdiff_t ldc, bool accumulate);
+          std::ptrdiff_t csb, T* c, std::ptrdiff_t ldc, bool accumulate, const T* bias = nullptr);
 
 }  // namespace pyrnn

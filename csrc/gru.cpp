@@ -21,14 +21,13 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
   const bool training = a.workspace != nullptr;
   const int ld = reset_after && training ? 4 * H : 3 * H;
   const std::size_t step = ld * static_cast<std::size_t>(B);
-  AlignedVector<T> scratch;
+  const Scratch<T> scratch(training ? 0 : a.steps * step + (reset_after ? 0 : BH));  // inference: gates, r*h
   T* gates;
   T* rh = nullptr;
   if (training) {
     gates = a.workspace;
     rh = a.workspace + a.steps * step;
   } else {
-    scratch.resize(a.steps * step + (reset_after ? 0 : BH));
     gates = scratch.data();
     rh = gates + a.steps * step;
   }

@@ -33,8 +33,7 @@ void input_projection(const LayerArgs<T>& a, int G, T* xp, std::ptrdiff_t ldx, i
   const std::ptrdiff_t rows = static_cast<std::ptrdiff_t>(a.steps) * a.B;
   std::vector<T> bias(GH);
   summed_bias(a, G, inner_gate, bias.data());
-  for (std::ptrdiff_t r = 0; r < rows; ++r) std::memcpy(xp + r * ldx, bias.data(), sizeof(T) * GH);
-  gemm<T>(static_cast<int>(rows), GH, a.I, a.x, a.I, 1, a.w_ih, 1, a.I, xp, ldx, /*accumulate=*/true);
+  gemm<T>(static_cast<int>(rows), GH, a.I, a.x, a.I, 1, a.w_ih, 1, a.I, xp, ldx, /*accumulate=*/false, bias.data());
 }
 
 // Rows [begin, end) of the batch: the part a pass of the time loop covers (all rows, or one

@@ -18,14 +18,14 @@ void lstm_forward(const LayerArgs<T>& a) {
   const bool proj = a.w_hr != nullptr;
   const std::size_t BH = static_cast<std::size_t>(B) * H, BP = static_cast<std::size_t>(B) * P, step = 4 * BH;
   const bool training = a.workspace != nullptr;
-  AlignedVector<T> scratch;
+  // Inference: gates, then c_t ping-ponging between two rows, then m_t.
+  const Scratch<T> scratch(training ? 0 : a.steps * step + 2 * BH + (proj ? BH : 0));
   T *gates, *cbuf, *mbuf = nullptr;
   if (training) {
     gates = a.workspace;
     cbuf = a.workspace + a.steps * step;
     if (proj) mbuf = cbuf + a.steps * BH;
   } else {
-    scratch.resize(a.steps * step + 2 * BH + (proj ? BH : 0));  // c_t ping-pongs between two rows
     gates = scratch.data();
     cbuf = gates + a.steps * step;
     if (proj) mbuf = cbuf + 2 * BH;

@@ -227,7 +227,8 @@ void gemm_narrow(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdi
 // GEMM micro-tile: MR rows x NV vectors, accumulators in registers.
 // ---------------------------------------------------------------------------------------
 template <class T, class S, int MR, int NV>
-void gemm_tile(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int rows, int cols, bool overwrite) {
+void gemm_tile(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int rows, int cols, bool overwrite,
+               const T* bias) {
   using reg = typename S::reg;
   constexpr int NR = NV * S::W;
   reg acc[MR][NV];
@@ -247,11 +248,14 @@ void gemm_tile(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int row
       for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(av, bv[v], acc[r][v]);
     }
   }
+  // The product is added to what C holds, or with overwrite to the bias (the same sum as a C
+  // filled with the bias first, without that pass over C) or to nothing.
   if (rows == MR && cols == NR) {
     for (int r = 0; r < MR; ++r)
       for (int v = 0; v < NV; ++v) {
         T* p = c + r * ldc + v * S::W;
-        S::store(p, overwrite ? acc[r][v] : S::add(S::load(p), acc[r][v]));
+        const T* base = overwrite ? bias + v * S::W : p;
+        S::store(p, overwrite && !bias ? acc[r][v] : S::add(S::load(base), acc[r][v]));
       }
     return;
   }
@@ -259,7 +263,10 @@ void gemm_tile(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int row
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) S::store(tile + r * NR + v * S::W, acc[r][v]);
   for (int r = 0; r < rows; ++r)
-    for (int j = 0; j < cols; ++j) c[r * ldc + j] = overwrite ? tile[r * NR + j] : c[r * ldc + j] + tile[r * NR + j];
+    for (int j = 0; j < cols; ++j) {
+      T* p = c + r * ldc + j;
+      *p = overwrite ? (bias ? bias[j] + tile[r * NR + j] : tile[r * NR + j]) : *p + tile[r * NR + j];
+    }
 }
 
 // ---------------------------------------------------------------------------------------

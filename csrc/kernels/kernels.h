@@ -75,9 +75,11 @@ template <class T>
 struct Kernels {
   const char* isa;
   // GEMM micro-tile: C[rows, cols] (+)= A_panel · B_panel over kc, panels packed by gemm.cpp
-  // (A: kc x mr, k-major; B: kc x nr, k-major). overwrite: C = product instead of C += product.
+  // (A: kc x mr, k-major; B: kc x nr, k-major). overwrite: C = product (+ bias[j] per column j
+  // when bias is given) instead of C += product.
   int gemm_mr, gemm_nr;
-  void (*gemm_tile)(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int rows, int cols, bool overwrite);
+  void (*gemm_tile)(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int rows, int cols, bool overwrite,
+                    const T* bias);
   // The whole product C[M, N] (+)= A[M, K] · B[K, N] for N of a few columns, unpacked; csa or rsa is 1.
   void (*gemm_narrow)(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const T* b,
                       std::ptrdiff_t rsb, std::ptrdiff_t csb, T* c, std::ptrdiff_t ldc, bool accumulate);
