@@ -6,8 +6,9 @@
     python bench/bench.py --cases lstm-mid,gru-mid --threads 1 --repeat 20 --markdown bench.md
 
 Every library runs the same shapes, the same weights (pyrnn's state_dict is loaded into
-the others) and the same number of threads. Each timing is the median of --repeat runs
-after one warm-up run. "forward" is inference (pyrnn eval(), torch eval() under
+the others) and the same number of threads. Each timing is the median of --repeat runs,
+taken in --rounds blocks with the libraries in turn (each block after one warm-up run), so a
+slow spell of a shared machine falls on every library alike. "forward" is inference (pyrnn eval(), torch eval() under
 inference_mode); "train" is a forward in training mode plus the full backward pass,
 including the gradient w.r.t. the input. PyTorch and ONNX Runtime columns are skipped
 when the package is not installed. See bench/README.md.
@@ -102,8 +103,8 @@ MODES = ("forward", "train")
 Runner = Callable[[], object]  # one timed call
 
 
-def median_ms(fn: Runner, repeat: int, warmup: int = 1) -> float:
-    """Median wall time of `repeat` calls of fn, in milliseconds, after `warmup` untimed calls."""
+def times_ms(fn: Runner, repeat: int, warmup: int = 1) -> list:
+    """Wall times of `repeat` calls of fn, in milliseconds, after `warmup` untimed calls."""
     # The library timed before may leave threads spinning for a while (OpenMP, OpenBLAS): let
     # them go to sleep first, or they take a core from this one (lstm-b1 read 2.4 ms, not 1.0).
     time.sleep(0.3)
@@ -113,8 +114,29 @@ def median_ms(fn: Runner, repeat: int, warmup: int = 1) -> float:
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+        times.append(1e3 * (time.perf_counter() - t0))
+    return times
+
+
+def median_ms(fn: Runner, repeat: int, warmup: int = 1) -> float:
+    return statistics.median(times_ms(fn, repeat, warmup))
+
+
+def interleaved_medians(fns: dict, repeat: int, rounds: int, notes: list, what: str) -> dict:
+    """Median ms of each library's calls, timed in `rounds` blocks taken in turn: on a noisy
+    machine a slow spell then falls on every library, not on whichever ran during it."""
+    samples = {lib: [] for lib in fns}
+    per_round = -(-repeat // rounds)
+    for _ in range(rounds):
+        for lib, fn in fns.items():
+            if samples[lib] is None:
+                continue
+            try:
+                samples[lib] += times_ms(fn, per_round)
+            except Exception as e:  # keep going: one failing library must not hide the others
+                notes.append(f"{what} {lib}: failed ({type(e).__name__}: {e})")
+                samples[lib] = None
+    return {lib: statistics.median(s) for lib, s in samples.items() if s}
 
 
 def make_inputs(case: Case, dtype):
@@ -284,21 +306,18 @@ def run_case(case: Case, args, notes) -> list:
     rows = []
     for mode in MODES:
         row = Row(case.name, mode, case.gflop(mode))
-        for lib, runner in runners.items():
-            if runner is None or mode not in runner:
-                continue
-            repeat, warmup = args.repeat, 1
-            if lib == "ref":
-                run, repeat, warmup = reference_plan(case, mode, args)
-                if not run:
-                    continue
-                if repeat == 1 and args.repeat > 1:
-                    notes.append(f"{case.name} {mode}: the NumPy reference was timed once, without warm-up "
-                                 f"(slow; --slow-ref full times it like the others)")
+        run, repeat, warmup = reference_plan(case, mode, args)
+        if run and runners["ref"] is not None and mode in runners["ref"]:  # slow: on its own, not in the rounds
+            if repeat == 1 and args.repeat > 1:
+                notes.append(f"{case.name} {mode}: the NumPy reference was timed once, without warm-up "
+                             f"(slow; --slow-ref full times it like the others)")
             try:
-                setattr(row, lib, median_ms(runner[mode], repeat, warmup))
-            except Exception as e:  # keep going: one failing library must not hide the others
-                notes.append(f"{case.name} {mode} {lib}: failed ({type(e).__name__}: {e})")
+                row.ref = median_ms(runners["ref"][mode], repeat, warmup)
+            except Exception as e:
+                notes.append(f"{case.name} {mode} ref: failed ({type(e).__name__}: {e})")
+        fns = {lib: r[mode] for lib, r in runners.items() if lib != "ref" and r is not None and mode in r}
+        for lib, ms in interleaved_medians(fns, args.repeat, args.rounds, notes, f"{case.name} {mode}").items():
+            setattr(row, lib, ms)
         rows.append(row)
         print(f"  {case.name:<11} {mode:<7} done", file=sys.stderr, flush=True)
     if not args.quick and args.slow_ref == "skip" and case.gflop("forward") > SLOW_REF_GFLOP:
@@ -433,7 +452,8 @@ def machine_lines(args):
         f"pyrnn {pyrnn.__version__} ({os.path.dirname(pyrnn.__file__)}), ISA {pyrnn.isa()}, "
         f"threads {args.threads} (pyrnn, torch, ort; reference BLAS: {blas})",
         ", ".join(versions),
-        f"dtype {np.dtype(args.dtype).name}, median of {args.repeat} runs after 1 warm-up"
+        f"dtype {np.dtype(args.dtype).name}, median of {args.rounds * -(-args.repeat // args.rounds)} runs, "
+        f"in {args.rounds} rounds taking the libraries in turn, each after 1 warm-up"
         + (" (--quick)" if args.quick else ""),
     ]
 
@@ -485,6 +505,8 @@ def parse_args(argv=None):
                    help="threads for every library (default: pyrnn.get_num_threads())")
     p.add_argument("--repeat", type=int, default=None,
                    help="timed runs per measurement, the median is reported (default 10; 3 with --quick)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="blocks each library's runs are split into, libraries taken in turn (default 3; 1 with --quick)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: few repeats, the NumPy reference only on small cases and lstm-mid forward")
     p.add_argument("--slow-ref", choices=["once", "full", "skip"], default="once",
@@ -502,6 +524,10 @@ def parse_args(argv=None):
     args.dtype = np.float32 if args.dtype == "float32" else np.float64
     if args.repeat is None:
         args.repeat = 3 if args.quick else 10
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
+    if args.rounds < 1:
+        p.error("--rounds must be >= 1")
     if args.repeat < 1:
         p.error("--repeat must be >= 1")
     if args.threads is None:
