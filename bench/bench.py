@@ -555,11 +555,15 @@ def thread_scaling(args, notes):
     case = next(c for c in CASES if c.name == "lstm-mid")
     x, _ = make_inputs(case, args.dtype)
     module = pyrnn_module(case, args.dtype).eval()
-    times = {}
-    for n in (1, args.threads):
+
+    def forward_on(n):  # the pool is resized by the warm-up call of each block
         pyrnn.set_num_threads(n)
-        times[n] = median_ms(lambda: module(x), args.repeat)
+        return module(x)
+    times = interleaved_medians({n: (lambda n=n: forward_on(n)) for n in (1, args.threads)}, args.repeat,
+                                args.rounds, notes, "thread scaling")
     pyrnn.set_num_threads(args.threads)
+    if len(times) < 2:
+        return
     notes.append(f"lstm-mid forward: {times[1]:.1f} ms on 1 thread, {times[args.threads]:.1f} ms on "
                  f"{args.threads}: {times[1] / times[args.threads]:.2f}x")
 
