@@ -254,8 +254,8 @@ void gemm_tile(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int row
     for (int r = 0; r < MR; ++r)
       for (int v = 0; v < NV; ++v) {
         T* p = c + r * ldc + v * S::W;
-        const T* base = overwrite ? bias + v * S::W : p;
-        S::store(p, overwrite && !bias ? acc[r][v] : S::add(S::load(base), acc[r][v]));
+        if (!overwrite) S::store(p, S::add(S::load(p), acc[r][v]));
+        else S::store(p, bias ? S::add(S::load(bias + v * S::W), acc[r][v]) : acc[r][v]);
       }
     return;
   }
