@@ -273,12 +273,15 @@ Dims dims_of(Cell cell, const py::array& x, const py::array& w_ih, const py::obj
   return d;
 }
 
-// The arrays forward and backward share, checked against the dimensions.
+// The arrays forward and backward share, checked against the dimensions, and the activations.
 template <class T>
-pyrnn::LayerArgs<T> layer_args(Cell cell, const Dims& d, const py::array& x, const py::array& h0, const py::object& c0,
-                               const py::array& w_ih, const py::array& w_hh, const py::object& b_ih,
-                               const py::object& b_hh, const py::object& w_hr, const py::object& batch_sizes) {
+pyrnn::LayerArgs<T> layer_args(Cell cell, GatedActivations acts, const Dims& d, const py::array& x, const py::array& h0,
+                               const py::object& c0, const py::array& w_ih, const py::array& w_hh,
+                               const py::object& b_ih, const py::object& b_hh, const py::object& w_hr,
+                               const py::object& batch_sizes) {
   pyrnn::LayerArgs<T> a;
+  a.gate_act = acts.gate;
+  a.cell_act = acts.cell;
   a.steps = static_cast<int>(d.steps);
   a.B = static_cast<int>(d.B);
   a.I = static_cast<int>(d.I);
@@ -306,9 +309,7 @@ py::tuple forward_t(Cell cell, GatedActivations acts, const py::array& x, const 
                     const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training,
                     const py::object& batch_sizes, const py::object& w_hr) {
   const Dims d = dims_of(cell, x, w_ih, w_hr);
-  pyrnn::LayerArgs<T> a = layer_args<T>(cell, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes);
-  a.gate_act = acts.gate;
-  a.cell_act = acts.cell;
+  pyrnn::LayerArgs<T> a = layer_args<T>(cell, acts, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes);
   {
     // out, h_n, c_n, the workspace (training) or the same-sized gate scratch (inference), packed weights.
     const double TB = static_cast<double>(d.steps) * d.B;
@@ -343,9 +344,7 @@ py::tuple backward_t(Cell cell, GatedActivations acts, const py::array& x, const
                      const py::array& workspace, const py::array& grad_out, const py::array& grad_hn,
                      const py::object& grad_cn, const py::object& batch_sizes, const py::object& w_hr) {
   const Dims d = dims_of(cell, x, w_ih, w_hr);
-  pyrnn::LayerArgs<T> a = layer_args<T>(cell, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes);
-  a.gate_act = acts.gate;
-  a.cell_act = acts.cell;
+  pyrnn::LayerArgs<T> a = layer_args<T>(cell, acts, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes);
   a.out = checked<T>(out, "out", {d.steps, d.B, d.P});
   // backward turns the saved gates into gate gradients in place: the workspace is used up.
   a.workspace = checked<T>(
