@@ -15,47 +15,27 @@ import time
 
 import numpy as np
 
-try:
-    import pyrnn
-except ImportError:  # running from a source tree that is not installed
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import pyrnn
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import Case, make_inputs, pyrnn, pyrnn_module, pyrnn_runner  # noqa: E402  (one set of cases and runners)
 
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
-MODULES = {"lstm": pyrnn.nn.LSTM, "gru": pyrnn.nn.GRU, "rnn": pyrnn.nn.RNN}
+CELLS = ("lstm", "gru", "rnn")
 T = 25
 TOLERANCE = 0.20
 
 
 def sweeps(cells):
-    """(cell, mode, varied dimension, [(I, H, B), ...]) — I = H, as in the benchmark's mid cases."""
+    """(cell, mode, varied dimension, [Case, ...]) — I = H, as in the benchmark's mid cases."""
     out = []
     for cell in cells:
         for mode in ("forward", "train"):
-            out.append((cell, mode, "H", [(h, h, 64) for h in range(240, 273)]))
-        out.append((cell, "forward", "B", [(256, 256, b) for b in range(56, 73)]))
+            out.append((cell, mode, "H", [Case(f"{cell}-H{h}", cell, h, h, 64, T) for h in range(240, 273)]))
+        out.append((cell, "forward", "B", [Case(f"{cell}-B{b}", cell, 256, 256, b, T) for b in range(56, 73)]))
     return out
 
 
-def runner(cell, mode, I, H, B):
-    module = MODULES[cell](I, H, seed=0)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((T, B, I)).astype(np.float32)
-    if mode == "forward":
-        module.eval()
-        return lambda: module(x)
-    grad = rng.standard_normal((T, B, H)).astype(np.float32)
-
-    def step():
-        module.zero_grad()
-        module(x)
-        return module.backward(grad)
-    return step
-
-
-def gflop(cell, mode, I, H, B):
-    fwd = 2.0 * T * B * GATES[cell] * H * (I + H) / 1e9
-    return fwd if mode == "forward" else 3.0 * fwd
+def runner(case, mode):
+    x, grad_out = make_inputs(case, np.float32)
+    return pyrnn_runner(case, pyrnn_module(case, np.float32), x, grad_out)[mode]
 
 
 def best_times(fns, rounds):
@@ -70,43 +50,36 @@ def best_times(fns, rounds):
     return best
 
 
-def cliffs(rates, width=2):
-    """Indices whose rate is below (1 - TOLERANCE) x the median of up to `width` neighbours a side."""
-    found = []
-    for i, r in enumerate(rates):
-        near = rates[max(0, i - width):i] + rates[i + 1:i + 1 + width]
-        ref = float(np.median(near))
-        if r < (1 - TOLERANCE) * ref:
-            found.append((i, r / ref))
-    return found
+def neighbour_ratios(rates, width=2):
+    """Each rate over the median of up to `width` neighbours a side."""
+    return [r / float(np.median(rates[max(0, i - width):i] + rates[i + 1:i + 1 + width])) for i, r in enumerate(rates)]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=7, help="timed rounds; each size keeps its best (default 7)")
-    ap.add_argument("--cells", default="lstm,gru,rnn")
+    ap.add_argument("--cells", default=",".join(CELLS))
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--markdown", metavar="PATH", help="also write the summary as markdown to PATH")
     args = ap.parse_args()
     if args.threads:
         pyrnn.set_num_threads(args.threads)
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
-    unknown = [c for c in cells if c not in GATES]
+    unknown = [c for c in cells if c not in CELLS]
     if unknown:
-        ap.error(f"unknown cell(s) {unknown}; choose from {sorted(GATES)}")
+        ap.error(f"unknown cell(s) {unknown}; choose from {list(CELLS)}")
     print(f"pyrnn ISA {pyrnn._core.isa()}, threads {pyrnn.get_num_threads()}, T={T}, float32, "
           f"best of {args.rounds} rounds", flush=True)
     lines = ["| sweep | sizes | GFLOP/s min–max | worst size vs neighbours | cliffs (> 20% below) |",
              "|---|---|---|---|---|"]
     total = 0
-    for cell, mode, dim, shapes in sweeps(cells):
-        fns = [runner(cell, mode, *s) for s in shapes]
-        times = best_times(fns, args.rounds)
-        rates = [gflop(cell, mode, *s) / t for s, t in zip(shapes, times)]
-        values = [s[1] if dim == "H" else s[2] for s in shapes]
-        bad = cliffs(rates)
+    for cell, mode, dim, cases in sweeps(cells):
+        times = best_times([runner(case, mode) for case in cases], args.rounds)
+        rates = [case.gflop(mode) / t for case, t in zip(cases, times)]
+        values = [case.H if dim == "H" else case.B for case in cases]
+        ratios = neighbour_ratios(rates)
+        bad = [(i, q) for i, q in enumerate(ratios) if q < 1 - TOLERANCE]
         total += len(bad)
-        ratios = [r / float(np.median(rates[max(0, i - 2):i] + rates[i + 1:i + 3])) for i, r in enumerate(rates)]
         worst = int(np.argmin(ratios))
         name = f"{cell} {mode}, {dim} {values[0]}–{values[-1]}"
         detail = ", ".join(f"{dim}={values[i]} ({q:.2f})" for i, q in bad) or "none"
