@@ -44,11 +44,7 @@ _pin_blas_threads(sys.argv[1:])
 
 import numpy as np  # noqa: E402
 
-try:
-    import pyrnn
-except ImportError:  # running from a source tree that is not installed
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import pyrnn
+import pyrnn  # noqa: E402
 from pyrnn import reference  # noqa: E402
 
 try:

@@ -36,7 +36,7 @@ cmake --build "$BUILD"
 # and its parity tests are not what this step checks (they skip).
 PKG=$WORK/pkg
 mkdir -p "$PKG/pyrnn" "$PKG/torch"
-for f in "$SRC"/pyrnn/*; do
+for f in "$SRC"/src/pyrnn/*; do
   case "$(basename "$f")" in _core*.so|__pycache__) ;; *) cp -r "$f" "$PKG/pyrnn/" ;; esac
 done
 cp "$BUILD"/_core*.so "$PKG/pyrnn/"
