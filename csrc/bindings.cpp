@@ -6,7 +6,6 @@
 #include <pybind11/pybind11.h>
 
 #include <cxxabi.h>
-#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,7 +13,6 @@
 #include <cstdio>
 #include <fstream>
 #include <mutex>
-#include <shared_mutex>
 #include <sstream>
 #include <system_error>
 #include <string>
@@ -69,32 +67,11 @@ class NoGil {
   PyThreadState* state_;
 };
 
-// Compute holds the pool lock shared, set_num_threads exclusively: the thread pool is never
-// resized while another Python thread is inside a parallel region (that left the region waiting
-// for workers that no longer existed: a hang). A resize first closes the gate, so that threads
-// computing back to back cannot starve it. Both are re-created in a forked child, where a
-// thread that held them in the parent does not exist, and never destroyed (threads may hold
-// them at exit).
-struct PoolLock {
-  std::mutex gate;
-  std::shared_mutex rw;
-};
-PoolLock* pool_lock = new PoolLock;
-[[maybe_unused]] const int pool_lock_atfork = pthread_atfork(nullptr, nullptr, [] { pool_lock = new PoolLock; });
-
-std::shared_lock<std::shared_mutex> pool_shared() {
-  std::lock_guard<std::mutex> gate(pool_lock->gate);
-  return std::shared_lock<std::shared_mutex>(pool_lock->rw);
-}
-
-// The GIL released and the pool held for the duration of a computation.
+// The GIL released and the pool held (set_num_threads waits) for the duration of a computation.
 class Compute {
- public:
-  Compute() : lock_(pool_shared()) {}
-
  private:
-  NoGil nogil_;  // released first, so that waiting for the lock never holds the GIL
-  std::shared_lock<std::shared_mutex> lock_;
+  NoGil nogil_;  // released first, so that waiting for the pool never holds the GIL
+  pyrnn::PoolUse use_;
 };
 
 Cell parse_cell(const std::string& name) {
@@ -590,21 +567,27 @@ PYBIND11_MODULE(_core, m) {
       throw std::invalid_argument("num_threads must be in [1, " + std::to_string(kMaxThreads) + "], got " +
                                   std::to_string(n));
     NoGil nogil;
-    std::lock_guard<std::mutex> gate(pool_lock->gate);            // no new computation starts
-    std::unique_lock<std::shared_mutex> exclusive(pool_lock->rw);  // and none is running
     const int before = pyrnn::get_num_threads();
     try {
       pyrnn::set_num_threads(static_cast<int>(n));
     } catch (const std::system_error& e) {
-      // The pool could not start every thread: go back to the previous count, so that no
-      // parallel region waits for workers that do not exist.
-      pyrnn::set_num_threads(1);
-      pyrnn::set_num_threads(before);
       throw std::runtime_error("set_num_threads(" + std::to_string(n) + "): could not start the threads (" +
                                e.what() + "); still using " + std::to_string(before));
     }
   }, py::arg("n"));
   m.def("get_num_threads", &pyrnn::get_num_threads);
+  m.def("default_num_threads", &pyrnn::default_num_threads,
+        "PYRNN_NUM_THREADS, else the CPUs this process may use (affinity) capped by its cgroup CPU quota.");
+  m.def("_cpus_from_cpu_max", &pyrnn::cpus_from_cpu_max, py::arg("line"),
+        "Whole CPUs a cgroup v2 cpu.max line allows (0: no limit).");
+  m.def("_pool_stats", [] {
+    const pyrnn::PoolStats s = pyrnn::pool_stats();
+    py::dict d;
+    d["parallel_jobs"] = s.parallel_jobs;
+    d["solo_jobs"] = s.solo_jobs;
+    d["stalls"] = s.stalls;
+    return d;
+  }, "Jobs the pool ran in parallel, jobs it ran on the caller alone (backed off under contention), stalls seen.");
   m.def("_memory_limit", &memory_limit_bytes,
         "Bytes of memory this process can use (physical RAM or a lower cgroup limit): larger requests raise MemoryError.");
   m.def("workspace_size", [](const std::string& cell, std::size_t steps, std::size_t B, std::size_t H, bool projection) {
