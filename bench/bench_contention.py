@@ -56,7 +56,7 @@ class Config:
 
 def time_block(cfg, repeat, slow_ms):
     cfg.setup()
-    time.sleep(0.05)  # let threads of the previous library fall asleep
+    time.sleep(0.3)  # let threads the previous library left spinning (OpenMP) fall asleep
     cfg.run()  # warm-up (and the pool resize)
     out = []
     for _ in range(repeat):

@@ -15,6 +15,10 @@ namespace pyrnn {
 
 // Below this many flops a step runs on the calling thread: waking the pool costs more.
 constexpr double kParallelStepFlops = 4.0e5;
+// Below this many flops in all a layer's row windows run on the calling thread: two windows of
+// the Keras tutorial's SimpleRNN(50) at batch 32 (1.6 MFLOP forward) ran slower on two threads
+// than on one, and a part held by a preempted thread costs a busy machine a whole time slice.
+constexpr double kParallelWindowFlops = 8.0e6;
 
 // bias[j] = b_ih[j] + b_hh[j] over the G*H gate columns, leaving out the b_hh of gate
 // `inner_gate` (GRU's b_hn sits inside r*(W_hn h + b_hn)); pass -1 to add all of it.
@@ -55,7 +59,7 @@ template <class T, class Loop>
 void over_row_windows(const LayerArgs<T>& a, double step_flops, Loop loop) {
   const int windows = (a.B + kWindowRows - 1) / kWindowRows;
   const bool split = windows >= 2 && get_num_threads() > 1 && step_flops < kParallelStepFlops &&
-                     step_flops * a.steps >= kParallelStepFlops;
+                     step_flops * a.steps >= kParallelWindowFlops;
   if (!split) return loop(Rows{0, a.B});
   maybe_parallel(true, windows, [&](int w0, int w1) {
     loop(Rows{w0 * kWindowRows, std::min(a.B, w1 * kWindowRows)});
