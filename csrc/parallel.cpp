@@ -81,9 +81,13 @@ constexpr double kWorkerSpinUs = 30, kWorkerYieldUs = 300;
 constexpr double kCallerSpinUs = 20;
 // Contention. A caller that waited much longer than the job's own work for a part held by
 // another thread (descheduled by the OS mid-part: other processes want the cores) runs the next
-// jobs alone for a while, doubling the while on each stall that follows within kStallMemoryUs.
+// jobs alone for a while: kBackoffMinUs after a first stall, twice as long after each further
+// one, and half as long again after each kDecayUs of stall-free parallel jobs. Meanwhile the
+// workers sleep as soon as a job is done instead of spinning: a thread that spins uses up its
+// time slice and is then preempted at a random moment, quite possibly holding a part, while one
+// that sleeps wakes with a fresh slice.
 constexpr double kStallMinUs = 200, kStallFactor = 4;
-constexpr double kBackoffMinUs = 2000, kBackoffMaxUs = 200000, kStallMemoryUs = 1e6;
+constexpr double kBackoffMinUs = 2000, kBackoffMaxUs = 200000, kDecayUs = 500000;
 
 // A thread's home: the parts it takes first, from the front; other threads take from the back.
 // One 64-bit word: (generation << 32) | (front << 16) | back. The generation makes a claim by a
@@ -176,7 +180,13 @@ class ThreadPool {
     const double t2 = now_us();
     task_ = nullptr;
     parallel_jobs_.fetch_add(1, std::memory_order_relaxed);
-    if (t2 - t1 > std::max(kStallMinUs, kStallFactor * (t1 - t0))) back_off(t2);
+    if (t2 - t1 > std::max(kStallMinUs, kStallFactor * (t1 - t0))) {
+      back_off(t2);
+    } else if ((clean_us_ += t2 - t0) > kDecayUs) {
+      clean_us_ = 0;
+      backoff_us_ = std::max(kBackoffMinUs, backoff_us_ / 2);
+      contended_.store(backoff_us_ > kBackoffMinUs, std::memory_order_relaxed);
+    }
     // Taken out of the pool while the job is still ours: the next job must not share the object.
     std::exception_ptr error = std::move(error_);
     error_ = nullptr;
@@ -196,9 +206,10 @@ class ThreadPool {
 
   void back_off(double now) {
     stalls_.fetch_add(1, std::memory_order_relaxed);
-    backoff_us_ = now - last_stall_ > kStallMemoryUs ? kBackoffMinUs : std::min(kBackoffMaxUs, 2 * backoff_us_);
-    last_stall_ = now;
     solo_until_ = now + backoff_us_;
+    backoff_us_ = std::min(kBackoffMaxUs, 2 * backoff_us_);
+    clean_us_ = 0;
+    contended_.store(true, std::memory_order_relaxed);
   }
 
   // Claims and runs parts of job `gen`: first from this thread's home, then from the others'.
@@ -251,6 +262,7 @@ class ThreadPool {
       const std::uint32_t g = seq_.load(std::memory_order_acquire);
       if (g != seen) return g;
       if ((i & 15) == 15) {
+        if (contended_.load(std::memory_order_relaxed)) break;
         const double waited = now_us() - start;
         if (waited > kWorkerYieldUs) break;
         if (waited > kWorkerSpinUs) sched_yield();
@@ -311,7 +323,8 @@ class ThreadPool {
   int n_tasks_ = 0, n_parts_ = 1;
   std::exception_ptr error_;
   // Contention back-off (caller side, under run_mutex_).
-  double solo_until_ = 0, backoff_us_ = kBackoffMinUs, last_stall_ = -1e18;
+  double solo_until_ = 0, backoff_us_ = kBackoffMinUs, clean_us_ = 0;
+  std::atomic<bool> contended_{false};  // stalls lately: workers sleep right after a job
   std::atomic<unsigned long long> parallel_jobs_{0}, solo_jobs_{0}, stalls_{0};
 };
 
