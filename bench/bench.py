@@ -389,15 +389,18 @@ def fmt(v, spec):
     return "–" if v is None else format(v, spec)
 
 
-def table(rows, stream: Optional[Row]):
-    """(header, lines) for the main table, and the same for the stream case."""
-    header = ["case", "mode", "pyrnn ms", "reference ms", "torch ms", "ort ms", "pyrnn GFLOP/s",
+def table(rows, stream: Optional[Row], ceiling: Optional[float] = None):
+    """(header, lines) for the main table, and the same for the stream case. `ceiling`: the sgemm
+    GFLOP/s that "% ceiling" divides by."""
+    header = ["case", "mode", "pyrnn ms", "reference ms", "torch ms", "ort ms", "pyrnn GFLOP/s", "% ceiling",
               "ref/pyrnn", "pyrnn/torch", "pyrnn/ort"]
     lines = []
     for r in rows:
         gflops = r.gflop / (r.pyrnn / 1e3) if r.pyrnn else None
+        share = 100 * gflops / ceiling if gflops and ceiling else None
         lines.append([r.case, r.mode, fmt(r.pyrnn, ".2f"), fmt(r.ref, ".2f"), fmt(r.torch, ".2f"), fmt(r.ort, ".2f"),
-                      fmt(gflops, ".1f"), fmt(ratio(r.ref, r.pyrnn), ".1f") + ("x" if r.ref and r.pyrnn else ""),
+                      fmt(gflops, ".1f"), fmt(share, ".0f"),
+                      fmt(ratio(r.ref, r.pyrnn), ".1f") + ("x" if r.ref and r.pyrnn else ""),
                       fmt(ratio(r.pyrnn, r.torch), ".2f"), fmt(ratio(r.pyrnn, r.ort), ".2f")])
     tables = [(header, lines)]
     if stream is not None:
@@ -459,7 +462,7 @@ LEGEND = ("ref/pyrnn = speedup of pyrnn over the NumPy reference (higher is bett
           "forward 2*T*B*G*H*(I+H), train 3x forward.")
 
 
-def plot(rows, path):
+def plot(rows, path, stream: Optional[Row] = None):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -467,6 +470,7 @@ def plot(rows, path):
     except ImportError:
         print(f"--plot: matplotlib is not installed, {path} not written", file=sys.stderr)
         return
+    rows = rows + ([stream] if stream is not None else [])
     labels = [f"{r.case}\n{r.mode}" for r in rows]
     xs = np.arange(len(rows))
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(8, len(rows) * 0.9), 8), sharex=True)
@@ -478,7 +482,8 @@ def plot(rows, path):
         ax1.bar(xs + (k - (len(series) - 1) / 2) * width, [np.nan if v is None else v for v in values], width,
                 label=name)
     ax1.axhline(1.0, color="k", lw=0.8)
-    ax1.set_ylabel("time ratio (lower: pyrnn faster)")
+    ax1.set_yscale("log")  # 0.5 and 2 are the same distance from parity
+    ax1.set_ylabel("time ratio, log scale (below 1: pyrnn faster)")
     ax1.legend()
     ax2.bar(xs, [np.nan if ratio(r.ref, r.pyrnn) is None else ratio(r.ref, r.pyrnn) for r in rows], 0.6,
             color="tab:green")
@@ -533,15 +538,45 @@ def parse_args(argv=None):
     return args
 
 
-def sgemm_rates(args, notes):
-    """The machine's GEMM ceiling in this run: a 2048^3 product by NumPy's BLAS and by pyrnn's GEMM."""
+CEILING_PROBE = """
+import json, sys, time
+import numpy as np
+n = int(sys.argv[1])
+a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+a @ a
+times = []
+for _ in range(3):
+    t = time.perf_counter(); a @ a; times.append(time.perf_counter() - t)
+try:
+    from threadpoolctl import threadpool_info
+    kernel = ", ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} "
+                       f"{i.get('num_threads')} threads" for i in threadpool_info() if i.get("user_api") == "blas")
+except ImportError:
+    kernel = "unknown (pip install threadpoolctl)"
+print(json.dumps({"gflops": 2 * n ** 3 / sorted(times)[1] / 1e9, "kernel": kernel}))
+"""
+
+
+def sgemm_ceiling(args, notes):
+    """The machine's float32 ceiling: a 2048^3 sgemm by NumPy's OpenBLAS with the kernel it picks
+    for this CPU. Measured in a subprocess without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE (set on some
+    machines for old OpenBLAS builds, they force a narrower kernel), with --threads threads."""
+    import json
     n = 1024 if args.quick else 2048
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env["OPENBLAS_NUM_THREADS"] = str(args.threads)
+    try:
+        out = subprocess.run([sys.executable, "-c", CEILING_PROBE, str(n)], env=env, capture_output=True,
+                             text=True, timeout=300, check=True).stdout
+        probe = json.loads(out.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError) as e:
+        notes.append(f"sgemm ceiling: probe failed ({type(e).__name__}: {e})")
+        return None
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-    flop = 2 * n ** 3
-    blas = flop / median_ms(lambda: a @ a, 3) / 1e6
-    ours = flop / median_ms(lambda: pyrnn._core.matmul(a, a), 3) / 1e6
-    notes.append(f"sgemm {n}^3: NumPy's BLAS {blas:.0f} GFLOP/s, pyrnn's GEMM {ours:.0f} GFLOP/s")
-    return blas
+    ours = 2 * n ** 3 / median_ms(lambda: pyrnn._core.matmul(a, a), 3) / 1e6
+    notes.append(f"ceiling: sgemm {n}^3 by OpenBLAS with its own kernel ({probe['kernel']}) "
+                 f"{probe['gflops']:.0f} GFLOP/s; pyrnn's GEMM {ours:.0f} GFLOP/s")
+    return probe["gflops"]
 
 
 def thread_scaling(args, notes):
@@ -613,12 +648,7 @@ def main(argv=None):
         if case.name in args.cases:
             rows += run_case(case, args, notes)
     stream = run_stream(args, notes) if "stream" in args.cases else None
-    if args.dtype == np.float32:
-        blas = sgemm_rates(args, notes)
-        for row in rows:
-            if row.case in ("lstm-mid", "lstm-large") and row.pyrnn:
-                notes.append(f"{row.case} {row.mode}: pyrnn at {100 * row.gflop / row.pyrnn * 1e3 / blas:.0f}% "
-                             "of the BLAS sgemm rate")
+    ceiling = sgemm_ceiling(args, notes) if args.dtype == np.float32 else None
     if "lstm-mid" in args.cases and not args.quick:
         thread_scaling(args, notes)
         training_memory(args, notes)
@@ -632,7 +662,7 @@ def main(argv=None):
     elif args.dtype == np.float64:
         notes.append("ort columns empty: ONNX Runtime's CPU recurrent kernels are float32 only")
 
-    tables = table(rows, stream) if rows or stream else []
+    tables = table(rows, stream, ceiling) if rows or stream else []
     print()
     for h, lines in tables:
         if lines:
@@ -649,7 +679,7 @@ def main(argv=None):
             f.write("\n".join(md) + "\n")
         print(f"markdown written to {args.markdown}")
     if args.plot:
-        plot(rows, args.plot)
+        plot(rows, args.plot, stream)
 
 
 if __name__ == "__main__":
