@@ -24,9 +24,36 @@ import re
 import numpy as np
 
 from .. import initializers
+from .._export import not_exportable
+from .._flat import Binding
 
 _UIDS = itertools.count()
 _NAME_COUNTS = {}
+_CLASSES = {}  # class name -> class: the layers serialize/deserialize and from_keras know
+
+
+def register(cls):
+    """Class decorator: make a built-in layer class known to ``deserialize`` by its name."""
+    _CLASSES[cls.__name__] = cls
+    return cls
+
+
+def layer_classes():
+    """The built-in layer classes by name (what ``deserialize`` and ``from_keras`` build)."""
+    return dict(_CLASSES)
+
+
+def serialize(layer):
+    """{"class_name", "config"}: enough to rebuild the layer (without its weights)."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config):
+    """The layer ``serialize`` described (a built-in class, by name)."""
+    cls = _CLASSES.get(config["class_name"])
+    if cls is None:
+        raise ValueError(f"Unknown layer class {config['class_name']!r}; known: {sorted(_CLASSES)}")
+    return cls.from_config(dict(config["config"]))
 
 
 def _snake(name):
@@ -48,6 +75,7 @@ def _check_unsupported(layer, **options):
             raise NotImplementedError(f"{type(layer).__name__}: {key}={value!r} is not supported by pyrnn yet")
 
 
+@register
 class Layer:
     """Base class: name, trainable, build/call/backward, weights in Keras's order."""
 
@@ -125,20 +153,41 @@ class Layer:
         return tuple(input_shape)
 
     # ------------------------------------------------------------------ weights
-    def _variables(self):
-        """(params dict, grads dict, name) of every parameter the optimizer updates."""
+    def parameter(self, name):
+        """The live array of this layer's parameter ``name`` (its internal layout)."""
+        return self._params[name]
+
+    def gradient(self, name):
+        """The live gradient array of parameter ``name``."""
+        return self._grads[name]
+
+    def bind_parameter(self, name, weight, grad):
+        """Keep parameter ``name`` and its gradient in ``weight`` and ``grad`` from now on (views
+        into a model's flat buffers, see ``pyrnn._flat``); the current value is
+        copied into ``weight``."""
+        weight[...] = self._params[name]
+        self._params[name], self._grads[name] = weight, grad
+
+    def parameter_bindings(self):
+        """A ``Binding(owner, name)`` for every parameter the optimizer updates (none when not
+        trainable), in the order of the model's flat parameter vector."""
         if not self.trainable:
             return []
-        return [(self._params, self._grads, name) for name in self._trainable_names]
+        return [Binding(self, name) for name in self._trainable_names]
+
+    def _variables(self):
+        """(params, grads, name) of every parameter the optimizer updates: live arrays by name."""
+        return [({b.name: b.weight}, {b.name: b.grad}, b.name) for b in self.parameter_bindings()]
 
     def _sublayers(self):
         return []
 
-    def _zero_grads(self):
+    def zero_grads(self):
+        """Zero the gradients of this layer's parameters (and its sublayers')."""
         for g in self._grads.values():
             g.fill(0)
         for layer in self._sublayers():
-            layer._zero_grads()
+            layer.zero_grads()
 
     @property
     def weights(self):
@@ -182,6 +231,12 @@ class Layer:
     @property
     def non_trainable_weights(self):
         return [] if self.trainable else self.get_weights()
+
+    # ------------------------------------------------------------------ export
+    def export_description(self):
+        """What ONNX export needs to write this layer (a description from ``pyrnn._export``);
+        NotImplementedError for a layer it cannot write."""
+        raise not_exportable(self.name, type(self).__name__)
 
     # ------------------------------------------------------------------ config
     def get_config(self):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core, activations, initializers
-from .base import Layer, _check_unsupported
+from .._export import DenseExport, EmbeddingExport, IdentityExport, MaskingExport, not_exportable
+from .base import Layer, _check_unsupported, deserialize, register, serialize
 
 
+@register
 class InputLayer(Layer):
     """Declares the input shape (without the batch dimension) of a ``Sequential`` model.
 
@@ -37,6 +39,7 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)
 
 
+@register
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)``; on 3-D input (batch, time, features) it applies
     to every time step.
@@ -96,6 +99,9 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
+    def export_description(self):
+        return DenseExport(self.name, self._params["kernel"], self._params.get("bias"), self.activation.name)
+
     def compute_mask(self, inputs, mask=None):
         return mask
 
@@ -105,6 +111,7 @@ class Dense(Layer):
                 "bias_initializer": initializers.serialize(self.bias_initializer)}
 
 
+@register
 class Dropout(Layer):
     """Zeroes a fraction ``rate`` of the inputs during training and scales the rest by 1/(1-rate).
 
@@ -137,6 +144,9 @@ class Dropout(Layer):
     def backward(self, grad):
         return grad if self._mask is None else grad * self._mask
 
+    def export_description(self):
+        return IdentityExport(self.name)
+
     def get_config(self):
         config = {**super().get_config(), "rate": self.rate}
         if self.noise_shape is not None:
@@ -144,6 +154,7 @@ class Dropout(Layer):
         return config
 
 
+@register
 class Embedding(Layer):
     """Maps integer ids (batch, time) to vectors (batch, time, output_dim); with ``mask_zero``
     id 0 is padding and the mask it makes reaches the recurrent layers.
@@ -195,12 +206,16 @@ class Embedding(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
 
+    def export_description(self):
+        return EmbeddingExport(self.name, self._params["embeddings"], self.mask_zero)
+
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "mask_zero": self.mask_zero,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer)}
 
 
+@register
 class Masking(Layer):
     """Masks time steps whose features all equal ``mask_value`` (they are skipped downstream)
     and zeroes them in the output, as Keras does.
@@ -230,10 +245,14 @@ class Masking(Layer):
     def backward(self, grad):
         return grad * self._keep
 
+    def export_description(self):
+        return MaskingExport(self.name, self.mask_value)
+
     def get_config(self):
         return {**super().get_config(), "mask_value": self.mask_value}
 
 
+@register
 class TimeDistributed(Layer):
     """Applies ``layer`` to every time step of (batch, time, ...) input.
 
@@ -274,9 +293,19 @@ class TimeDistributed(Layer):
         inner = self.layer.compute_output_shape((input_shape[0],) + tuple(input_shape[2:]))
         return (input_shape[0], input_shape[1]) + tuple(inner[1:])
 
+    def export_description(self):
+        """The wrapped layer's description, for layers that act on the last axis (Dense)."""
+        try:
+            inner = self.layer.export_description()
+        except NotImplementedError:
+            inner = None
+        if not isinstance(inner, DenseExport):
+            raise not_exportable(self.name, f"{type(self).__name__}({type(self.layer).__name__})")
+        return inner
+
     # the wrapped layer's weights are this layer's
-    def _variables(self):
-        return self.layer._variables() if self.trainable else []
+    def parameter_bindings(self):
+        return self.layer.parameter_bindings() if self.trainable else []
 
     def get_weights(self):
         return self.layer.get_weights()
@@ -285,11 +314,9 @@ class TimeDistributed(Layer):
         self.layer.set_weights(weights)
 
     def get_config(self):
-        from . import serialize
         return {**super().get_config(), "layer": serialize(self.layer)}
 
     @classmethod
     def from_config(cls, config):
-        from . import deserialize
         config = dict(config)
         return cls(deserialize(config.pop("layer")), **config)

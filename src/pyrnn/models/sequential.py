@@ -1,9 +1,10 @@
 """``Sequential``: a stack of layers with Keras's compile / fit / evaluate / predict.
 
-Training keeps the per-step Python path short: the trainable parameters of all layers live
-in one flat vector (each layer's arrays are views into it, so the wrapped ``pyrnn.nn`` modules
-see the updates) and so do their gradients, so zeroing the gradients and the optimizer update
-are a few vector operations per step. Inputs are converted to the layer dtype once per ``fit``.
+Training keeps the per-step Python path short: the trainable parameters of all layers are
+bound to one flat vector and their gradients to another (``pyrnn._flat.FlatParameters``: each
+parameter's owner, a layer or the ``pyrnn.nn`` module a recurrent layer wraps, keeps views into
+them), so zeroing the gradients and the optimizer update are a few vector operations per step.
+Inputs are converted to the layer dtype once per ``fit``.
 
 Example::
 
@@ -22,13 +23,15 @@ import time
 
 import numpy as np
 
+from .. import _export
 from .. import callbacks as callbacks_module
 from .. import losses as losses_module
+from .. import onnx as onnx_export
 from .. import optimizers as optimizers_module
+from .._flat import FlatParameters
 from ..layers import InputLayer, Layer, deserialize, serialize
 from ..layers.core import Dropout, Embedding
-
-_ALIGN = 16  # parameters start on 64-byte boundaries in the flat vector
+from . import _io, _keras
 
 
 class Sequential:
@@ -130,38 +133,25 @@ class Sequential:
     def count_params(self):
         return sum(l.count_params() for l in self.layers)
 
+    def parameter_bindings(self):
+        """Every trainable parameter as a ``Binding(owner, name)``, in the flat vector's order."""
+        return [b for layer in self.layers for b in layer.parameter_bindings()]
+
     def _variables(self):
-        return [v for layer in self.layers for v in layer._variables()]
+        """(params, grads, name) of every trainable parameter: live arrays by name."""
+        return [({b.name: b.weight}, {b.name: b.grad}, b.name) for b in self.parameter_bindings()]
 
     def _pack(self):
-        """Put every trainable parameter (and its gradient) into one flat vector, once per
-        change of the trainable set; the layers keep views into it."""
-        variables = self._variables()
-        key = tuple((id(p), n) for p, _, n in variables)
+        """Bind every trainable parameter (and its gradient) to one flat vector, once per change
+        of the trainable set (see ``pyrnn._flat``). Returns (key, weights, grads, sizes)."""
+        bindings = self.parameter_bindings()
+        key = FlatParameters.key_of(bindings)
         if self._flat is not None and self._flat[0] == key:
             return self._flat
-        dtypes = {p[n].dtype for p, _, n in variables}
-        if len(dtypes) > 1:
-            raise TypeError(f"all trainable layers must have one dtype, got {sorted(map(str, dtypes))}")
-        dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
-        sizes = [-(-p[n].size // _ALIGN) * _ALIGN for p, _, n in variables]
-        total = sum(sizes)
-        # over-allocate so the first element is 64-byte aligned
-        raw_w, raw_g = np.zeros(total + _ALIGN, dtype), np.zeros(total + _ALIGN, dtype)
-        start = lambda a: (-(a.ctypes.data // a.itemsize)) % _ALIGN  # noqa: E731
-        flat_w = raw_w[start(raw_w):start(raw_w) + total]
-        flat_g = raw_g[start(raw_g):start(raw_g) + total]
-        off = 0
-        for (params, grads, name), size in zip(variables, sizes):
-            value = params[name]
-            n = value.size
-            flat_w[off:off + n] = value.reshape(-1)
-            params[name] = flat_w[off:off + n].reshape(value.shape)
-            grads[name] = flat_g[off:off + n].reshape(value.shape)
-            off += size
-        if self.optimizer is not None and (not self.optimizer.built or self.optimizer._sizes != sizes):
-            self.optimizer.build(sizes, dtype)
-        self._flat = (key, flat_w, flat_g, sizes)
+        flat = FlatParameters(bindings)
+        if self.optimizer is not None and (not self.optimizer.built or self.optimizer._sizes != flat.sizes):
+            self.optimizer.build(flat.sizes, flat.dtype)
+        self._flat = (key, flat.weights, flat.grads, flat.sizes)
         return self._flat
 
     # ------------------------------------------------------------------ compile
@@ -190,7 +180,7 @@ class Sequential:
             type(l).__name__ == "Masking" for l in layers)
         first = len(layers)
         for i, layer in enumerate(layers):
-            if layer._variables():
+            if layer.parameter_bindings():
                 first = i
                 break
         return layers, uses_mask, first
@@ -343,13 +333,13 @@ class Sequential:
         self.stop_training = False
         rng = np.random.default_rng(self.seed) if self.seed is not None else np.random
         for layer in layers:
-            layer._zero_grads()
+            layer.zero_grads()
         cbl.on_train_begin({})
         logs = {}
         for epoch in range(initial_epoch, epochs):
             _, flat_w, flat_g, _ = self._pack()  # re-packs if the trainable set changed
             for layer in layers[:first]:
-                layer._zero_grads()
+                layer.zero_grads()
             metrics = self._metrics or []
             for m in metrics:
                 m.reset_state()
@@ -498,12 +488,10 @@ class Sequential:
 
     def save_weights(self, filepath, overwrite=True):
         """Save the weights (Keras's list) to a safetensors file."""
-        from . import _io
         _io.save(filepath, self._weight_tensors(), {"format": "pyrnn-weights"}, overwrite)
 
     def load_weights(self, filepath):
         """Load weights saved by ``save_weights`` (safetensors) or by Keras 3 (``.weights.h5``)."""
-        from . import _io, _keras
         if _keras.is_hdf5(filepath):
             return _keras.load_h5_weights(self, filepath)
         tensors, _ = _io.load(filepath)
@@ -519,14 +507,26 @@ class Sequential:
         """
         if format != "onnx":
             raise ValueError(f"export: format must be 'onnx' (the only format pyrnn writes), got {format!r}")
-        from .. import onnx
-        onnx.export(self, filepath)
+        onnx_export.export(self, filepath)
         if verbose:
             print(f"Saved the model as ONNX to {filepath}")
 
+    def export_description(self):
+        """What ONNX export needs: a ``pyrnn._export.ModelExport`` of the layers' descriptions."""
+        if not self.built:
+            raise ValueError("ONNX export: the model is not built; give the first layer an input_shape (or add an "
+                             "Input), or call the model once")
+        layers = self.layers
+        dtypes = {layer.dtype for layer in layers}
+        if len(dtypes) != 1:
+            raise TypeError(f"ONNX export: all layers must have one dtype, got {sorted(map(str, dtypes))}")
+        described = tuple(layer.export_description() for layer in layers)
+        return _export.ModelExport(self.name, described, self.input_shape,
+                                   isinstance(described[0], _export.EmbeddingExport), dtypes.pop(),
+                                   self.compute_output_shape)
+
     def save(self, filepath, overwrite=True):
         """Save architecture, weights, compile arguments and optimizer state to one safetensors file."""
-        from . import _io
         tensors = self._weight_tensors()
         meta = {"format": "pyrnn-model", "config": json.dumps(self.get_config())}
         if self.compiled:
@@ -549,7 +549,6 @@ def _bytes(n):
 
 def load_model(filepath, compile=True):
     """Rebuild a model saved with ``model.save``: layers, weights and, compiled, the optimizer state."""
-    from . import _io
     tensors, meta = _io.load(filepath)
     if meta.get("format") != "pyrnn-model":
         raise ValueError(f"{filepath}: not a pyrnn model file (use load_weights for a weights file)")
