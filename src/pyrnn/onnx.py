@@ -73,8 +73,7 @@ class _Graph:
 
     def __init__(self, dtype):
         self.onnx = _import_onnx()
-        from onnx import helper
-        self.helper = helper
+        self.helper = helper = self.onnx.helper
         self.dtype = np.dtype(dtype)
         self.elem_type = helper.np_dtype_to_tensor_dtype(self.dtype)
         self.nodes, self.initializers, self.inputs, self.outputs = [], [], [], []
@@ -85,9 +84,8 @@ class _Graph:
         return f"{hint}_{self._count}"
 
     def const(self, value, hint="const"):
-        from onnx import numpy_helper
         name = self._fresh(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
     def ints(self, *values):
@@ -174,7 +172,7 @@ def _recurrent_node(g, cell, X, directions, hidden_size, sequence_lens="", initi
 
 
 def _module_graph(module, lengths, initial_state):
-    from onnx import TensorProto
+    TensorProto = _import_onnx().TensorProto
     if module.proj_size:
         raise NotImplementedError("ONNX export: LSTM proj_size has no equivalent in ONNX's LSTM operator "
                                   "(it has no projection); export a model without proj_size")
@@ -256,7 +254,7 @@ def _compact_masked_steps(g, x, mask):
     """Move each sequence's unmasked steps to the front, keeping their order (the path pyrnn's
     recurrent layers take for masks). x [B, T, F], mask bool [B, T]. Returns the compacted x,
     the number of valid steps per sequence [B] and the running count of valid steps [B, T]."""
-    from onnx import TensorProto
+    TensorProto = g.onnx.TensorProto
     m = g.op("Cast", [mask], to=TensorProto.INT64)
     lengths = g.op("ReduceSum", [m, g.ints(1)], keepdims=0)
     steps = g.op("Shape", [mask], start=1, end=2)  # [T]
