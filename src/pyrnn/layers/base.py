@@ -68,6 +68,14 @@ def _unique_name(base):
     return base if n == 0 else f"{base}_{n}"
 
 
+def dropout_mask(rng, shape, rate, dtype):
+    """Keras's inverted dropout: 0 with probability ``rate``, else 1 / (1 - rate); all zeros
+    for ``rate`` 1 (every unit dropped)."""
+    if rate >= 1:
+        return np.zeros(shape, dtype)
+    return (rng.random(shape) >= rate).astype(dtype) / np.dtype(dtype).type(1 - rate)
+
+
 def _check_unsupported(layer, **options):
     """NotImplementedError for Keras options this layer accepts but does not implement."""
     for key, value in options.items():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core, activations, initializers
+from .. import _recurrent as spine
 from .._export import DenseExport, EmbeddingExport, IdentityExport, MaskingExport, not_exportable
-from .base import Layer, _check_unsupported, deserialize, register, serialize
+from .base import Layer, _check_unsupported, deserialize, dropout_mask, register, serialize
 
 
 @register
@@ -58,9 +59,7 @@ class Dense(Layer):
         _check_unsupported(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
                            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
                            bias_constraint=bias_constraint)
-        self.units = int(units)
-        if self.units < 1:
-            raise ValueError(f"Dense: units must be >= 1, got {units}")
+        self.units = spine.check_size("units", units, owner="Dense")
         self.activation = activations.get(activation)
         self._linear = self.activation.name == "linear"
         self.use_bias = bool(use_bias)
@@ -125,9 +124,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        if not 0 <= rate < 1:
-            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
+        self.rate = spine.check_dropout("rate", rate, "Dropout")
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self._mask = None
 
@@ -137,8 +134,7 @@ class Dropout(Layer):
             return inputs
         shape = inputs.shape if self.noise_shape is None else tuple(
             s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
-        keep = self.dtype.type(1 - self.rate)
-        self._mask = (self.rng.random(shape) >= self.rate).astype(self.dtype) / keep
+        self._mask = dropout_mask(self.rng, shape, self.rate, self.dtype)
         return inputs * self._mask
 
     def backward(self, grad):
@@ -171,7 +167,8 @@ class Embedding(Layer):
         super().__init__(**kwargs)
         _check_unsupported(self, embeddings_regularizer=embeddings_regularizer,
                            embeddings_constraint=embeddings_constraint)
-        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.input_dim = spine.check_size("input_dim", input_dim, owner="Embedding")
+        self.output_dim = spine.check_size("output_dim", output_dim, owner="Embedding")
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.mask_zero = bool(mask_zero)
         self._ids = None

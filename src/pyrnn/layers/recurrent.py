@@ -25,7 +25,7 @@ from .. import activations, initializers
 from .. import nn
 from .._export import BidirectionalExport, RecurrentExport
 from .._flat import Binding
-from .base import Layer, _check_unsupported, deserialize, register, serialize
+from .base import Layer, _check_unsupported, deserialize, dropout_mask, register, serialize
 
 
 def _activation_name(activation):
@@ -213,11 +213,7 @@ class _Recurrent(Layer):
         batch, steps = x.shape[0], x.shape[1]
         drop = None
         if training and self.dropout > 0:  # one dropout mask per sequence, shared by all steps (Keras)
-            if self.dropout < 1:
-                drop = (self.rng.random((batch, 1, x.shape[2])) >= self.dropout).astype(self.dtype)
-                drop /= self.dtype.type(1 - self.dropout)
-            else:
-                drop = np.zeros((batch, 1, x.shape[2]), self.dtype)
+            drop = dropout_mask(self.rng, (batch, 1, x.shape[2]), self.dropout, self.dtype)
             x = x * drop
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)
