@@ -5,10 +5,13 @@ import numpy as np
 import pytest
 
 import pyrnn
-from pyrnn import _core, reference as ref
+from pyrnn import _core
 from pyrnn import _recurrent as spine
+from pyrnn import reference as ref
 from pyrnn._flat import Binding, FlatParameters
-from pyrnn.layers import GRU as KGRU, LSTM as KLSTM, Dense, Dropout, Embedding, SimpleRNN
+from pyrnn.layers import GRU as KGRU
+from pyrnn.layers import LSTM as KLSTM
+from pyrnn.layers import Dense, Dropout, Embedding, SimpleRNN
 from pyrnn.models import Sequential
 
 RNG = np.random.default_rng(12)

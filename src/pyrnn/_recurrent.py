@@ -21,7 +21,8 @@ Three parts:
   nothing moved in time).
 * **Core calls**, with keyword arguments, arrays in and arrays out: ``forward`` returns the
   output, the final states and, in training, a ``Workspace`` that ``backward`` takes
-  explicitly (and consumes); ``step`` is one inference step on unpacked weights (streaming).
+  explicitly (and consumes); ``step`` is one inference step on unpacked weights (streaming);
+  ``matmul`` the core's GEMM for dense layers.
 
 Example (one LSTM layer, forward and backward, time-major)::
 
@@ -213,7 +214,7 @@ def check_size(name: str, value: Any, minimum: int = 1, owner: Optional[str] = N
 
 def check_dropout(name: str, value: Any, owner: Optional[str] = None) -> float:
     """A dropout probability in [0, 1] (1 drops everything), as in torch, for every face."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) <= 1:
         prefix = f"{owner}: " if owner else ""
         raise ValueError(f"{prefix}{name} must be a number in [0, 1], got {value!r}")
     return float(value)
@@ -264,7 +265,7 @@ class Packing:
         self._reverse = np.where(self.valid, sorted_lengths[None, :] - 1 - t, t)
 
     @classmethod
-    def from_lengths(cls, lengths: Any, steps: int, batch: int, batched: bool = True) -> "Packing":
+    def from_lengths(cls, lengths: Any, steps: int, batch: int, batched: bool = True) -> Packing:
         """Right-padded sequences: ``lengths`` (B integers in [0, steps]; a scalar or one value
         for unbatched input). TypeError for non-integers, ValueError for a wrong shape or range."""
         lengths = np.asarray(_to_numpy(lengths))
@@ -279,7 +280,7 @@ class Packing:
         return cls(np.arange(steps)[None, :] < lengths.astype(np.int64)[:, None], right_padded=True)
 
     @classmethod
-    def from_mask(cls, mask: Any) -> "Packing":
+    def from_mask(cls, mask: Any) -> Packing:
         """Any (B, T) mask of valid steps (Keras's masks: holes, left or right padding)."""
         mask = np.asarray(mask, dtype=bool)
         if mask.ndim != 2:
@@ -354,9 +355,12 @@ class LayerWeights(NamedTuple):
     w_hr: Optional[Array] = None
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Array], suffix: str = "") -> "LayerWeights":
+    def from_params(cls, params: Mapping[str, Array], suffix: str = "") -> LayerWeights:
         """From torch-named parameters: ``weight_ih{suffix}``, ..., e.g. suffix ``"_l1_reverse"``."""
-        return cls(*(params.get(kind + suffix) for kind in PARAMETER_KINDS))
+        w_ih, w_hh, b_ih, b_hh, w_hr = (params.get(kind + suffix) for kind in PARAMETER_KINDS)
+        if w_ih is None or w_hh is None:
+            raise KeyError(f"LayerWeights.from_params: no weight_ih{suffix} / weight_hh{suffix}")
+        return cls(w_ih, w_hh, b_ih, b_hh, w_hr)
 
 
 @dataclass
@@ -408,11 +412,11 @@ class Gradients(NamedTuple):
                 grads[kind + suffix] += value
 
 
-def _cell(cell: "CellSpec | str") -> CellSpec:
+def _cell(cell: CellSpec | str) -> CellSpec:
     return cell if isinstance(cell, CellSpec) else CELLS[cell]
 
 
-def forward(cell: "CellSpec | str", x: Array, h0: Array, c0: Optional[Array] = None, *, weights: LayerWeights,
+def forward(cell: CellSpec | str, x: Array, h0: Array, c0: Optional[Array] = None, *, weights: LayerWeights,
             training: bool = False, batch_sizes: Optional[Array] = None, activation: str = "tanh",
             recurrent_activation: str = "sigmoid") -> ForwardResult:
     """One layer, one direction, over the time-major sequence ``x`` (T, B, I) on the core.
@@ -457,12 +461,19 @@ def backward(workspace: Workspace, grad_output: Optional[Array] = None, grad_h_n
     return Gradients(*grads)
 
 
-def step(cell: "CellSpec | str", x: Array, h: Array, c: Optional[Array] = None, *,
+def step(cell: CellSpec | str, x: Array, h: Array, c: Optional[Array] = None, *,
          weights: LayerWeights) -> Tuple[Array, Optional[Array]]:
     """One inference step on the weights as they are (no packing; the streaming path): x (B, I),
     h (B, H) (and c for LSTM) -> (h', c' or None)."""
     w = weights
     return _core.cell_step(_cell(cell).name, x, h, c, w.w_ih, w.w_hh, w.b_ih, w.b_hh)
+
+
+def matmul(a: Array, b: Array, *, out: Optional[Array] = None, accumulate: bool = False) -> Array:
+    """``a @ b`` with the core's GEMM on pyrnn's threads (``out += a @ b`` with ``accumulate``);
+    ``a`` and ``b`` may be strided views (transposes). For dense layers: NumPy's BLAS would start
+    a second thread pool spinning on the cores the recurrent layers use."""
+    return _core.matmul(a, b, out=out, accumulate=accumulate)
 
 
 def memory_limit() -> int:
@@ -471,6 +482,7 @@ def memory_limit() -> int:
 
 
 __all__ = ["ACTIVATIONS", "ActivationSpec", "CELLS", "CellSpec", "ForwardResult", "GATED_ACTIVATIONS", "GATES",
-           "Gradients", "LayerWeights", "MODES", "PARAMETER_KINDS", "Packing", "RNN_NONLINEARITIES", "Workspace", "backward",
-           "cell_for", "check_activation", "check_dropout", "check_size", "forward", "gate_index", "memory_limit",
+           "Gradients", "LayerWeights", "MODES", "PARAMETER_KINDS", "Packing", "RNN_NONLINEARITIES", "Workspace",
+           "backward",
+           "cell_for", "check_activation", "check_dropout", "check_size", "forward", "gate_index", "matmul", "memory_limit",
            "rnn_cell", "step"]

@@ -37,6 +37,7 @@ needs another engine to run.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -212,7 +213,7 @@ def _module_graph(module, lengths, initial_state):
             c_n.append(final["c"])
     if module.batch_first:
         x = g.op("Transpose", [x], perm=[1, 0, 2])
-    concat = lambda parts: parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=0)  # noqa: E731
+    concat = lambda parts: parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=0)
     g.add_output(x, "output", ["batch", "time", D * H] if module.batch_first else ["time", "batch", D * H])
     state_shape = [module.num_layers * D, "batch", H]
     g.add_output(concat(h_n), "h_n", state_shape)
@@ -369,7 +370,8 @@ def _sequential_graph(model: E.ModelExport):
     x = g.add_input("input", _symbolic(input_shape), g.onnx.TensorProto.INT64 if model.ids else None)
     mask = None
     for layer in model.layers:
-        x, mask = _BUILDERS[type(layer)](g, layer, x, mask)
+        build: Any = _BUILDERS[type(layer)]
+        x, mask = build(g, layer, x, mask)
     g.add_output(x, "output", _symbolic(model.output_shape(input_shape)))
     return g.model(f"pyrnn-{model.name}")
 

@@ -42,8 +42,10 @@ bias_ih / bias_hh belonging to gate r (likewise for the other gates), and
 import numpy as np
 
 from ._recurrent import ACTIVATIONS as _REGISTRY
-from ._recurrent import RNN_NONLINEARITIES
-from ._recurrent import _sigmoid  # noqa: F401  (the overflow-free sigmoid, checked as reference._sigmoid)
+from ._recurrent import (
+    RNN_NONLINEARITIES,
+    _sigmoid,  # noqa: F401  (the overflow-free sigmoid, checked as reference._sigmoid)
+)
 
 __all__ = [
     "rnn_forward",

@@ -28,8 +28,8 @@ from .._export import not_exportable
 from .._flat import Binding
 
 _UIDS = itertools.count()
-_NAME_COUNTS = {}
-_CLASSES = {}  # class name -> class: the layers serialize/deserialize and from_keras know
+_NAME_COUNTS: dict[str, int] = {}
+_CLASSES: dict[str, type] = {}  # class name -> class: the layers serialize/deserialize and from_keras know
 
 
 def register(cls):

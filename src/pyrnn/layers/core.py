@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core, activations, initializers
 from .. import _recurrent as spine
+from .. import activations, initializers
 from .._export import DenseExport, EmbeddingExport, IdentityExport, MaskingExport, not_exportable
 from .base import Layer, _check_unsupported, deserialize, dropout_mask, register, serialize
 
@@ -76,7 +76,7 @@ class Dense(Layer):
         # The core's GEMM, on pyrnn's threads: NumPy's BLAS would start a second pool whose
         # threads spin on the cores the recurrent layers use (2x slower training here).
         inputs = np.asarray(inputs, dtype=self.dtype)  # Keras casts inputs to the layer's dtype
-        z = _core.matmul(inputs.reshape(-1, inputs.shape[-1]), self._params["kernel"])
+        z = spine.matmul(inputs.reshape(-1, inputs.shape[-1]), self._params["kernel"])
         z = z.reshape(inputs.shape[:-1] + (self.units,))
         if self.use_bias:
             z += self._params["bias"]
@@ -90,10 +90,10 @@ class Dense(Layer):
         if not self._linear:
             grad = self.activation.backward(grad, z, y)
         g2 = np.ascontiguousarray(grad.reshape(-1, grad.shape[-1]), dtype=self.dtype)
-        _core.matmul(x.reshape(-1, x.shape[-1]).T, g2, out=self._grads["kernel"], accumulate=True)
+        spine.matmul(x.reshape(-1, x.shape[-1]).T, g2, out=self._grads["kernel"], accumulate=True)
         if self.use_bias:
             self._grads["bias"] += g2.sum(axis=0)
-        return _core.matmul(g2, self._params["kernel"].T).reshape(grad.shape[:-1] + (self._params["kernel"].shape[0],))
+        return spine.matmul(g2, self._params["kernel"].T).reshape(grad.shape[:-1] + (self._params["kernel"].shape[0],))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

@@ -21,8 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _recurrent as spine
-from .. import activations, initializers
-from .. import nn
+from .. import activations, initializers, nn
 from .._export import BidirectionalExport, RecurrentExport
 from .._flat import Binding
 from .base import Layer, _check_unsupported, deserialize, dropout_mask, register, serialize

@@ -19,7 +19,7 @@ def save(filepath, tensors, metadata, overwrite=True):
 def load(filepath):
     with safe_open(os.fspath(filepath), framework="numpy") as f:
         metadata = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (a safetensors file handle, not a dict)
     return tensors, metadata
 
 

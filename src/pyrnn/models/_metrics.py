@@ -25,7 +25,7 @@ class Metrics:
     def __bool__(self) -> bool:
         return bool(self.identifiers)
 
-    def fresh(self) -> "Metrics":
+    def fresh(self) -> Metrics:
         """The same metrics with no state (evaluate's)."""
         return Metrics(self.identifiers, self.loss)
 

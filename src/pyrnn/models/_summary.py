@@ -22,7 +22,7 @@ def summary_text(model):
         else:
             shown = "?"
         rows.append((f"{layer.name} ({type(layer).__name__})", shown, f"{layer.count_params():,}"))
-    line = lambda l, m, r: l + m.join("━" * (k + 2) for k in w) + r  # noqa: E731
+    line = lambda l, m, r: l + m.join("━" * (k + 2) for k in w) + r
     out = [f'Model: "{model.name}"', line("┏", "┳", "┓"),
            "┃ " + " ┃ ".join([f"{'Layer (type)':<{w[0]}}", f"{'Output Shape':<{w[1]}}", f"{'Param #':>{w[2]}}"])
            + " ┃", line("┡", "╇", "┩")]
@@ -33,7 +33,7 @@ def summary_text(model):
     out.append("└" + "┴".join("─" * (k + 2) for k in w) + "┘")
     trainable = sum(l.count_params() for l in model.layers if l.trainable and model.trainable)
     total = model.count_params()
-    size = lambda n: _bytes(n * 4)  # noqa: E731
+    size = lambda n: _bytes(n * 4)
     out += [f" Total params: {total:,} ({size(total)})", f" Trainable params: {trainable:,} ({size(trainable)})",
             f" Non-trainable params: {total - trainable:,} ({size(total - trainable)})"]
     return "\n".join(out)

@@ -72,7 +72,7 @@ class Training:
         if labels.ndim >= 2 and labels.shape[-1] > 1:
             labels = labels.argmax(axis=-1)
         labels = np.rint(labels.reshape(len(labels), -1)[:, 0]).astype(np.int64)
-        missing = sorted(set(np.unique(labels).tolist()) - set(int(k) for k in class_weight))
+        missing = sorted(set(np.unique(labels).tolist()) - {int(k) for k in class_weight})
         if missing:
             raise ValueError(f"class_weight: no weight for class(es) {missing}")
         table = {int(k): float(v) for k, v in class_weight.items()}

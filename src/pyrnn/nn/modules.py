@@ -107,7 +107,7 @@ class Module:
     """
 
     # The constructor arguments shared with the torch.nn class of the same name (from_torch/to_torch).
-    _torch_args = ("input_size", "hidden_size", "bias")
+    _torch_args: tuple[str, ...] = ("input_size", "hidden_size", "bias")
 
     @classmethod
     def from_torch(cls, module):
