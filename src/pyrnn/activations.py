@@ -8,6 +8,8 @@ come from the spine's registry (``pyrnn._recurrent.ACTIVATIONS``): one definitio
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ._recurrent import ACTIVATIONS as _RECURRENT
@@ -58,12 +60,12 @@ _TABLE = {
 _TABLE["silu"] = _TABLE["swish"]
 
 
-def names():
+def names() -> tuple[str, ...]:
     """Every activation name ``get`` knows (Keras's names)."""
     return tuple(sorted(_TABLE))
 
 
-def get(identifier):
+def get(identifier: Any) -> Activation:
     """An Activation from a Keras name (None means linear) or an Activation."""
     if identifier is None:
         identifier = "linear"

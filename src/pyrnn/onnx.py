@@ -379,7 +379,7 @@ def _sequential_graph(model: E.ModelExport):
 # ---------------------------------------------------------------------------- entry points
 
 
-def to_onnx(obj, *, lengths=False, initial_state=False):
+def to_onnx(obj: Any, *, lengths: bool = False, initial_state: bool = False) -> Any:
     """The checked ``onnx.ModelProto`` of a ``pyrnn.nn`` RNN/GRU/LSTM or a ``Sequential`` model.
 
     ``lengths`` and ``initial_state`` (modules only) add the inputs ``lengths`` and ``h_0``
@@ -403,7 +403,7 @@ def to_onnx(obj, *, lengths=False, initial_state=False):
                     f"{type(obj).__module__}.{type(obj).__name__}")
 
 
-def export(obj, path, *, lengths=False, initial_state=False):
+def export(obj: Any, path: str | os.PathLike, *, lengths: bool = False, initial_state: bool = False) -> Any:
     """Write ``obj`` (a ``pyrnn.nn`` RNN/GRU/LSTM or a ``Sequential``) to the ONNX file ``path``.
 
     Returns the ``onnx.ModelProto``. Example::

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -18,14 +20,18 @@ from . import _io, _keras
 class Saving:
     """Mixin of ``Sequential``: get_config/from_config, save/load of weights and models, export."""
 
-    def get_config(self):
+    if TYPE_CHECKING:  # a mixin: the rest of the model (Sequential) provides these
+        def __getattr__(self, name: str) -> Any: ...
+
+    def get_config(self) -> dict:
         return {"name": self.name, "seed": self.seed,
                 "build_input_shape": None if self._input_shape is None else list(self._input_shape[1:]),
                 "layers": [serialize(l) for l in self.layers]}
 
     @classmethod
-    def from_config(cls, config):
-        model = cls(name=config["name"], seed=config.get("seed"))
+    def from_config(cls, config: dict) -> Any:
+        make: Any = cls  # Sequential
+        model = make(name=config["name"], seed=config.get("seed"))
         if config.get("build_input_shape") is not None:
             model.add(InputLayer(shape=tuple(config["build_input_shape"])))
         for lc in config["layers"]:
@@ -35,18 +41,18 @@ class Saving:
     def _weight_tensors(self):
         return {f"weights/{i:04d}": np.ascontiguousarray(w) for i, w in enumerate(self.get_weights())}
 
-    def save_weights(self, filepath, overwrite=True):
+    def save_weights(self, filepath: Union[str, os.PathLike], overwrite: bool = True) -> None:
         """Save the weights (Keras's list) to a safetensors file."""
         _io.save(filepath, self._weight_tensors(), {"format": "pyrnn-weights"}, overwrite)
 
-    def load_weights(self, filepath):
+    def load_weights(self, filepath: Union[str, os.PathLike]) -> None:
         """Load weights saved by ``save_weights`` (safetensors) or by Keras 3 (``.weights.h5``)."""
         if _keras.is_hdf5(filepath):
             return _keras.load_h5_weights(self, filepath)
         tensors, _ = _io.load(filepath)
         self.set_weights(_io.weights_list(tensors))
 
-    def export(self, filepath, format="onnx", verbose=None):
+    def export(self, filepath: Union[str, os.PathLike], format: str = "onnx", verbose: Any = None) -> None:
         """Write the model for inference engines, as Keras's ``model.export``; pyrnn writes ONNX
         (see ``pyrnn.onnx``): one input ``input``, one output ``output``, dynamic batch and time.
 
@@ -60,7 +66,7 @@ class Saving:
         if verbose:
             print(f"Saved the model as ONNX to {filepath}")
 
-    def export_description(self):
+    def export_description(self) -> _export.ModelExport:
         """What ONNX export needs: a ``pyrnn._export.ModelExport`` of the layers' descriptions."""
         if not self.built:
             raise ValueError("ONNX export: the model is not built; give the first layer an input_shape (or add an "
@@ -74,7 +80,7 @@ class Saving:
                                    isinstance(described[0], _export.EmbeddingExport), dtypes.pop(),
                                    self.compute_output_shape)
 
-    def save(self, filepath, overwrite=True):
+    def save(self, filepath: Union[str, os.PathLike], overwrite: bool = True) -> None:
         """Save architecture, weights, compile arguments and optimizer state to one safetensors file."""
         tensors = self._weight_tensors()
         meta = {"format": "pyrnn-model", "config": json.dumps(self.get_config())}

@@ -9,6 +9,7 @@ parameter vector (``Sequential._pack``, ``pyrnn._flat``).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from .._recurrent import check_size
 class Training:
     """Mixin of ``Sequential``: everything that runs the loss (it needs compile)."""
 
+    if TYPE_CHECKING:  # a mixin: the rest of the model (Sequential) provides these
+        def __getattr__(self, name: str) -> Any: ...
+
     def _gradients(self, x, y, flat_g, layers, uses_mask, first, backward_layers, sample_weight=None):
         """One forward and backward pass: the loss, and its gradient in ``flat_g``."""
         flat_g.fill(0)
@@ -29,7 +33,7 @@ class Training:
             g = layer.backward(g)
         return loss, out
 
-    def compute_gradients(self, x, y):
+    def compute_gradients(self, x: Any, y: Any) -> tuple[float, list[np.ndarray]]:
         """(loss, [gradient of each trainable parameter]) on one batch, without updating anything.
 
         Gradients are in the layers' internal layout (PyTorch's for recurrent layers), in the
@@ -90,9 +94,12 @@ class Training:
             raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
         return verbose
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+    def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, epochs: int = 1,
+            verbose: Any = "auto", callbacks: Optional[list] = None, validation_split: float = 0.0,
+            validation_data: Optional[tuple] = None, shuffle: bool = True, class_weight: Optional[dict] = None,
+            sample_weight: Any = None, initial_epoch: int = 0, steps_per_epoch: Optional[int] = None,
+            validation_steps: Optional[int] = None, validation_batch_size: Optional[int] = None,
+            validation_freq: int = 1) -> Any:
         """Train for ``epochs`` epochs (from ``initial_epoch``) and return the ``History``."""
         self._check_compiled()
         if x is None or y is None:
@@ -185,8 +192,8 @@ class Training:
         cbl.on_train_end(logs)
         return self.history
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, callbacks=None,
-                 sample_weight=None):
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, verbose: Any = "auto",
+                 return_dict: bool = False, callbacks: Optional[list] = None, sample_weight: Any = None) -> Any:
         """The loss (and metrics) over (x, y): a float, a list [loss, metrics...] or a dict."""
         self._check_compiled()
         x = self._convert_x(x)
@@ -210,7 +217,7 @@ class Training:
             return result
         return result["loss"] if len(result) == 1 else list(result.values())
 
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: Optional[dict] = None) -> float:
         """One optimizer step on (x, y); returns the loss."""
         history = self.fit(x, y, batch_size=len(x), epochs=1, verbose=0, shuffle=False, sample_weight=sample_weight,
                            class_weight=class_weight)

@@ -20,6 +20,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import numpy as np
 
 from .. import losses as losses_module
@@ -38,16 +40,19 @@ class Sequential(Training, Saving):
     """A linear stack of layers with Keras's API. ``trainable=False`` freezes every layer (the
     optimizer then updates nothing); layers keep their own ``trainable`` too."""
 
-    def __init__(self, layers=None, name=None, seed=None, trainable=True):
+    def __init__(self, layers: Optional[list] = None, name: Optional[str] = None, seed: Optional[int] = None,
+                 trainable: bool = True) -> None:
         self.name = name or "sequential"
         self.seed = seed
-        self._layers = []
-        self._input_shape = None
-        self.optimizer = self.loss = None
+        self._layers: list[Layer] = []
+        self._input_shape: Any = None  # (None, ...) once known
+        self.output_shape: Any = None
+        self.optimizer: Any = None
+        self.loss: Any = None
         self.compiled = False
         self.stop_training = False
-        self.history = None
-        self._flat = None
+        self.history: Any = None
+        self._flat: Any = None
         self._metrics = Metrics(None, None)
         self.trainable = bool(trainable)
         for layer in layers or []:
@@ -55,10 +60,10 @@ class Sequential(Training, Saving):
 
     # ------------------------------------------------------------------ structure
     @property
-    def layers(self):
+    def layers(self) -> list[Layer]:
         return [l for l in self._layers if not isinstance(l, InputLayer)]
 
-    def add(self, layer):
+    def add(self, layer: Layer) -> None:
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a Layer, got {type(layer).__name__}")
         if getattr(layer, "return_state", False):
@@ -77,13 +82,15 @@ class Sequential(Training, Saving):
         if self._input_shape is not None:
             self.build(self._input_shape)
 
-    def pop(self):
+    def pop(self) -> Layer:
         if not self.layers:
             raise TypeError("There are no layers in the model.")
         self._flat = None
         return self._layers.pop()
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Optional[tuple] = None) -> None:
+        if input_shape is None and self._input_shape is None:
+            raise ValueError("build: input_shape is required (the model has no Input and no layer input_shape)")
         input_shape = tuple(input_shape or self._input_shape)
         self._input_shape = (None,) + tuple(input_shape[1:])
         rng = None if self.seed is None else np.random.default_rng(self.seed)
@@ -96,11 +103,11 @@ class Sequential(Training, Saving):
         self.output_shape = shape
 
     @property
-    def built(self):
+    def built(self) -> bool:
         return bool(self.layers) and all(l.built for l in self.layers)
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> Optional[tuple]:
         return self._input_shape
 
     def _ensure_built(self, x):
@@ -108,11 +115,11 @@ class Sequential(Training, Saving):
             self.build((None,) + tuple(np.shape(x)[1:]))
 
     # ------------------------------------------------------------------ weights
-    def get_weights(self):
+    def get_weights(self) -> list[np.ndarray]:
         """Every layer's weights, in order: exactly Keras's list for the same model."""
         return [w for layer in self.layers for w in layer.get_weights()]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: list) -> None:
         weights = list(weights)
         i = 0
         for layer in self.layers:
@@ -136,10 +143,10 @@ class Sequential(Training, Saving):
             return self.get_weights()
         return [w for l in self.layers for w in l.non_trainable_weights]
 
-    def count_params(self):
+    def count_params(self) -> int:
         return sum(l.count_params() for l in self.layers)
 
-    def parameter_bindings(self):
+    def parameter_bindings(self) -> list:
         """Every trainable parameter as a ``Binding(owner, name)``, in the flat vector's order."""
         if not self.trainable:
             return []
@@ -168,8 +175,10 @@ class Sequential(Training, Saving):
     _EXECUTION_OPTIONS = {"run_eagerly": (None, True, False), "steps_per_execution": (None, 1),
                           "jit_compile": (None, False, "auto"), "auto_scale_loss": (None, True, False)}
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
-                run_eagerly=None, steps_per_execution=None, jit_compile=None, auto_scale_loss=None):
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Optional[list] = None,
+                loss_weights: Any = None, weighted_metrics: Any = None, run_eagerly: Optional[bool] = None,
+                steps_per_execution: Optional[int] = None, jit_compile: Any = None,
+                auto_scale_loss: Optional[bool] = None) -> None:
         """Set the optimizer, loss and metrics (Keras's arguments). ``loss_weights`` and
         ``weighted_metrics`` are not supported (NotImplementedError); the execution options are
         accepted at the values that match how pyrnn runs."""
@@ -232,13 +241,14 @@ class Sequential(Training, Saving):
             return x
         return np.asarray(x, dtype=dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         shape = tuple(input_shape)
         for layer in self.layers:
             shape = layer.compute_output_shape(shape)
         return shape
 
-    def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto",
+                callbacks: Optional[list] = None) -> np.ndarray:
         """The model's outputs for x, computed in batches (inference mode)."""
         x = self._convert_x(x)
         self._ensure_built(x)
@@ -247,19 +257,19 @@ class Sequential(Training, Saving):
         outs = [self._forward(x[i:i + batch_size], False, layers, uses_mask) for i in range(0, len(x), batch_size)]
         return np.concatenate(outs) if outs else np.zeros((0,) + tuple(self.output_shape[1:]), np.float32)
 
-    def predict_on_batch(self, x):
+    def predict_on_batch(self, x: Any) -> np.ndarray:
         return self.predict(x, batch_size=len(x), verbose=0)
 
-    def reset_states(self):
+    def reset_states(self) -> None:
         for layer in self.layers:
             if hasattr(layer, "reset_states"):
                 layer.reset_states()
 
     # ------------------------------------------------------------------ summary
-    def summary(self, line_length=None, print_fn=None):
+    def summary(self, line_length: Optional[int] = None, print_fn: Any = None) -> None:
         """Print the layers, their output shapes and parameter counts (as Keras does)."""
         (print_fn or print)(summary_text(self))
 
-def load_model(filepath, compile=True):
+def load_model(filepath: Any, compile: bool = True) -> Sequential:
     """Rebuild a model saved with ``model.save``: layers, weights and, compiled, the optimizer state."""
     return _saving.load_model(Sequential, filepath, compile)

@@ -17,7 +17,10 @@ Example::
 
 from __future__ import annotations
 
+from typing import Any, Mapping, Optional
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .. import _recurrent as spine
 from .modules import Module, _check_dims, _check_param_memory, _make_rng, _resolve_dtype, as_float_array
@@ -26,7 +29,8 @@ from .modules import Module, _check_dims, _check_param_memory, _make_rng, _resol
 class RNNCellBase(Module):
     """Parameters (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``) and the step."""
 
-    def __init__(self, cell, input_size, hidden_size, bias=True, dtype=np.float32, seed=None):
+    def __init__(self, cell: spine.CellSpec, input_size: int, hidden_size: int, bias: bool = True,
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
         """``cell``: the ``spine.CellSpec`` this cell steps (its mode is ``cell.mode``)."""
         self.cell, self.mode = cell, cell.mode
         self.input_size = spine.check_size("input_size", input_size)
@@ -36,22 +40,22 @@ class RNNCellBase(Module):
         self._rng = _make_rng(seed)
         gates = cell.gates * self.hidden_size
         _check_dims(type(self).__name__, self.input_size, gates)
-        shapes = {"weight_ih": (gates, self.input_size), "weight_hh": (gates, self.hidden_size)}
+        shapes: dict[str, tuple[int, ...]] = {"weight_ih": (gates, self.input_size), "weight_hh": (gates, self.hidden_size)}
         if self.bias:
             shapes.update(bias_ih=(gates,), bias_hh=(gates,))
         _check_param_memory(type(self).__name__, shapes, self.dtype)
         self._init_params(shapes, 1.0 / np.sqrt(self.hidden_size))
-        self._tape = []
+        self._tape: list[tuple[spine.Workspace, bool]] = []
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Any:
         self._tape = []
         return super().train(mode)
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self._tape = []
 
-    def layer_weights(self):
+    def layer_weights(self) -> spine.LayerWeights:
         """The live weights as a ``LayerWeights`` (w_ih, w_hh, b_ih, b_hh; absent biases None)."""
         return spine.LayerWeights.from_params(self._params)
 
@@ -96,7 +100,7 @@ class RNNCellBase(Module):
             c_new = None if c_new is None else c_new[0]
         return h_new, c_new
 
-    def backward(self, grad_h, grad_c=None):
+    def backward(self, grad_h: ArrayLike, grad_c: Optional[ArrayLike] = None) -> tuple[np.ndarray, Any]:
         """Backpropagate through the most recent training-mode call not yet backpropagated.
 
         ``grad_h`` is dL/dh' (LSTM also ``grad_c`` = dL/dc'). Returns ``(grad_input, grad_h)``
@@ -129,11 +133,12 @@ class RNNCell(RNNCellBase):
 
     _torch_args = RNNCellBase._torch_args + ("nonlinearity",)
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=np.float32, seed=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
         self.nonlinearity = nonlinearity
         super().__init__(spine.rnn_cell(nonlinearity), input_size, hidden_size, bias, dtype, seed)
 
-    def __call__(self, input, hx=None):
+    def __call__(self, input: ArrayLike, hx: Any = None) -> Any:
         x, batched = self._input(input)
         return self._step(x, self._state("hx", hx, x.shape[0], batched), None, batched)[0]
 
@@ -144,12 +149,13 @@ class GRUCell(RNNCellBase):
     ``reset_after=False`` gives the other variant (Keras reset_after=False, ONNX default).
     """
 
-    def __init__(self, input_size, hidden_size, bias=True, reset_after=True, dtype=np.float32, seed=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, reset_after: bool = True,
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
         self.reset_after = bool(reset_after)
         super().__init__(spine.cell_for("GRU", reset_after=self.reset_after), input_size, hidden_size, bias,
                          dtype, seed)
 
-    def __call__(self, input, hx=None):
+    def __call__(self, input: ArrayLike, hx: Any = None) -> Any:
         x, batched = self._input(input)
         return self._step(x, self._state("hx", hx, x.shape[0], batched), None, batched)[0]
 
@@ -157,10 +163,11 @@ class GRUCell(RNNCellBase):
 class LSTMCell(RNNCellBase):
     """One LSTM step (gate order i, f, g, o, as torch.nn.LSTMCell): ``h, c = cell(x, (h, c))``."""
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, seed=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: DTypeLike = np.float32,
+                 seed: Optional[int] = None) -> None:
         super().__init__(spine.CELLS["lstm"], input_size, hidden_size, bias, dtype, seed)
 
-    def __call__(self, input, hx=None):
+    def __call__(self, input: ArrayLike, hx: Any = None) -> Any:
         x, batched = self._input(input)
         if hx is None:
             hx = (None, None)

@@ -21,7 +21,10 @@ Example::
 
 from __future__ import annotations
 
+from typing import Any, Mapping, Optional
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .. import _recurrent as spine
 from .._optional import require
@@ -30,7 +33,7 @@ _MAX_DIM = 2**31 // 8 - 1  # the core's limit on I, G*H and T*B (its kernels ind
 _check_size = spine.check_size
 
 
-def _make_rng(seed):
+def _make_rng(seed: Any) -> np.random.Generator:
     try:
         return np.random.default_rng(seed)
     except (TypeError, ValueError) as e:
@@ -55,7 +58,7 @@ def _check_dims(owner, input_size, gate_rows):
             raise ValueError(f"{owner}: {name} must be at most {_MAX_DIM} (the core's int indexing), got {value}")
 
 
-def _resolve_dtype(dtype):
+def _resolve_dtype(dtype: Any) -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError as e:
@@ -65,7 +68,7 @@ def _resolve_dtype(dtype):
     return dt
 
 
-def as_float_array(name, value, dtype, copy=False):
+def as_float_array(name: str, value: Any, dtype: DTypeLike, copy: bool = False) -> np.ndarray:
     """``value`` as a C-contiguous array of the layer's dtype; ints and other floats convert,
     anything else (object, strings, complex, bool) is a TypeError. ``copy=True`` guarantees
     the result shares no memory with ``value`` (for arrays that backward reads later)."""
@@ -108,9 +111,16 @@ class Module:
 
     # The constructor arguments shared with the torch.nn class of the same name (from_torch/to_torch).
     _torch_args: tuple[str, ...] = ("input_size", "hidden_size", "bias")
+    # set by the subclasses' constructors and _init_params
+    dtype: np.dtype
+    training: bool
+    grads: dict[str, np.ndarray]
+    _params: dict[str, np.ndarray]
+    _rng: np.random.Generator
+    _cache: Any
 
     @classmethod
-    def from_torch(cls, module):
+    def from_torch(cls, module: Any) -> Any:
         """A pyrnn copy of the ``torch.nn`` module of the same name (same options, dtype, weights
         and train/eval mode). Example::
 
@@ -128,11 +138,12 @@ class Module:
             raise TypeError(f"{cls.__name__}.from_torch: parameters must be all float32 or all float64, "
                             f"got {sorted(map(str, dtypes))}")
         dtype = np.float64 if dtypes == {torch.float64} else np.float32
-        obj = cls(**{arg: getattr(module, arg) for arg in cls._torch_args}, dtype=dtype)
+        make: Any = cls  # a subclass: its constructor takes the torch arguments
+        obj = make(**{arg: getattr(module, arg) for arg in cls._torch_args}, dtype=dtype)
         obj.load_state_dict(module.state_dict())
         return obj.train(module.training)
 
-    def to_torch(self):
+    def to_torch(self) -> Any:
         """The ``torch.nn`` module of the same name with this module's options, dtype, weights
         and train/eval mode. Example::
 
@@ -144,7 +155,7 @@ class Module:
                             f"(one of pyrnn.nn.{', '.join(_TORCH_TWINS)} has)")
         torch = _import_torch()
         if getattr(self, "nonlinearity", "tanh") not in ("tanh", "relu"):
-            raise ValueError(f"to_torch: torch.nn.{twin} has no nonlinearity={self.nonlinearity!r} "
+            raise ValueError(f"to_torch: torch.nn.{twin} has no nonlinearity={getattr(self, 'nonlinearity', 'tanh')!r} "
                              "(only 'tanh' and 'relu')")
         if not getattr(self, "reset_after", True):
             raise ValueError(f"to_torch: torch.nn.{twin} has no reset_after=False (PyTorch's GRU "
@@ -162,19 +173,19 @@ class Module:
         self.training = True
         self._cache = None
 
-    def named_parameters(self):
+    def named_parameters(self) -> list[tuple[str, np.ndarray]]:
         """(name, array) pairs in PyTorch's order; the arrays are the live parameters."""
         return list(self._params.items())
 
-    def parameters(self):
+    def parameters(self) -> list[np.ndarray]:
         """The live parameter arrays (update them in place to train)."""
         return list(self._params.values())
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of the parameters under PyTorch's names (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...)."""
         return {name: p.copy() for name, p in self._params.items()}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Load parameters by name (numpy arrays, torch tensors or anything np.asarray takes).
 
         Every key must be present with the right shape; a missing or unexpected key or a wrong
@@ -196,20 +207,20 @@ class Module:
             self._params[name][...] = value
         self._cache = None
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         for g in self.grads.values():
             g.fill(0)
 
     # ------------------------------------------------------------------ flat-buffer binding
-    def parameter(self, name):
+    def parameter(self, name: str) -> np.ndarray:
         """The live parameter array ``name`` (torch's name)."""
         return self._params[name]
 
-    def gradient(self, name):
+    def gradient(self, name: str) -> np.ndarray:
         """The live gradient array of parameter ``name``."""
         return self.grads[name]
 
-    def bind_parameter(self, name, weight, grad):
+    def bind_parameter(self, name: str, weight: np.ndarray, grad: np.ndarray) -> None:
         """Keep parameter ``name`` and its gradient in the given arrays from now on (views into a
         model's flat buffers, see ``pyrnn._flat``): the current value is copied
         into ``weight``. Later writes (``load_state_dict``, optimizers) go to these arrays."""
@@ -219,18 +230,18 @@ class Module:
         weight[...] = current
         self._params[name], self.grads[name] = weight, grad
 
-    def accumulate_gradients(self, gradients, suffix=""):
+    def accumulate_gradients(self, gradients: spine.Gradients, suffix: str = "") -> None:
         """Add a ``spine.Gradients`` (one layer and direction) into ``grads`` under torch's
         names ending in ``suffix`` (``"_l0"``, ``"_l1_reverse"``; cells: ``""``)."""
         gradients.add_to(self.grads, suffix)
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Any:
         self.training = bool(mode)
         if not self.training:
             self._cache = None
         return self
 
-    def eval(self):
+    def eval(self) -> Any:
         return self.train(False)
 
 
@@ -244,8 +255,9 @@ class RNNBase(Module):
 
     _torch_args = Module._torch_args + ("num_layers", "batch_first", "dropout", "bidirectional")
 
-    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, proj_size=0, reset_after=True, dtype=np.float32, seed=None):
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 reset_after: bool = True, dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
         cell = spine.cell_for(mode, reset_after=bool(reset_after))
         self.mode = mode
         self.input_size = _check_size("input_size", input_size)
@@ -266,11 +278,11 @@ class RNNBase(Module):
         self._rng = _make_rng(seed)
         gates = cell.gates * self.hidden_size
         _check_dims(type(self).__name__, self.input_size, gates)
-        shapes = {}
+        shapes: dict[str, tuple[int, ...]] = {}
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 in_size = self.input_size if layer == 0 else self.out_size * self.num_directions
-                kinds = {"weight_ih": (gates, in_size), "weight_hh": (gates, self.out_size)}
+                kinds: dict[str, tuple[int, ...]] = {"weight_ih": (gates, in_size), "weight_hh": (gates, self.out_size)}
                 if self.bias:
                     kinds.update(bias_ih=(gates,), bias_hh=(gates,))
                 if self.proj_size:
@@ -282,20 +294,20 @@ class RNNBase(Module):
         self._init_params(shapes, 1.0 / np.sqrt(self.hidden_size))
 
     @property
-    def num_directions(self):
+    def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
     @staticmethod
     def _name(kind, layer, direction):
         return f"{kind}_l{layer}" + ("_reverse" if direction else "")
 
-    def layer_weights(self, layer, direction=0):
+    def layer_weights(self, layer: int, direction: int = 0) -> spine.LayerWeights:
         """The live weights of one layer and direction as a ``LayerWeights`` (w_ih, w_hh, b_ih,
         b_hh, w_hr; absent ones None), in torch's layout and gate order."""
         return spine.LayerWeights.from_params(self._params, self._name("", layer, direction))
 
     @property
-    def out_size(self):
+    def out_size(self) -> int:
         """Width of h (and of each direction's output): proj_size when projecting, else hidden_size."""
         return self.proj_size or self.hidden_size
 
@@ -329,7 +341,7 @@ class RNNBase(Module):
             raise ValueError(f"{name}: expected shape {shown}, got {value.shape}")
         return np.ascontiguousarray(value.reshape(expected))
 
-    def __call__(self, input, hx=None, *, lengths=None):
+    def __call__(self, input: ArrayLike, hx: Any = None, *, lengths: Optional[ArrayLike] = None) -> tuple[np.ndarray, Any]:
         return self.forward(input, hx, lengths=lengths)
 
     def _initial_state(self, name, hx, batch, batched, copy=False):
@@ -345,7 +357,7 @@ class RNNBase(Module):
                     self._check_state(names[1], hx[1], batch, batched, copy=copy, cell_state=True))
         return self._check_state(name, hx, batch, batched, copy=copy), None
 
-    def forward(self, input, hx=None, *, lengths=None):
+    def forward(self, input: ArrayLike, hx: Any = None, *, lengths: Optional[ArrayLike] = None) -> tuple[np.ndarray, Any]:
         """Run the layers over ``input``: (T, B, I), or (B, T, I) with batch_first, or (T, I).
 
         Returns ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``) like torch.nn.
@@ -365,7 +377,8 @@ class RNNBase(Module):
         reverse = (lambda a: np.ascontiguousarray(a[::-1])) if packing is None else packing.reverse_time
 
         training = self.training
-        h_n, c_n = np.empty_like(h0), np.empty_like(c0) if lstm else None
+        h_n: Any = np.empty_like(h0)
+        c_n: Any = np.empty_like(c0) if lstm else None
         layers = []
         layer_input = x
         for layer in range(self.num_layers):
@@ -409,7 +422,7 @@ class RNNBase(Module):
         return (output, (h_n, c_n)) if lstm else (output, h_n)
 
     # ------------------------------------------------------------------ backward
-    def backward(self, grad_output, grad_hn=None):
+    def backward(self, grad_output: ArrayLike, grad_hn: Any = None) -> tuple[np.ndarray, Any]:
         """Backpropagate through the last training-mode forward call.
 
         ``grad_output`` is dL/d(output) (same shape as output); ``grad_hn`` is dL/dh_n
@@ -426,7 +439,8 @@ class RNNBase(Module):
         H, D = self.out_size, self.num_directions
 
         g = as_float_array("grad_output", grad_output, self.dtype)
-        expected = (steps, batch, D * H)
+        expected: tuple[int, ...] = (steps, batch, D * H)
+        shown: tuple[int, ...]
         if batched and self.batch_first:
             shown = (batch, steps, D * H)
         else:
@@ -443,13 +457,13 @@ class RNNBase(Module):
             g, gh = g[:, packing.order], packing.sort_rows(gh, axis=1)
             gc = packing.sort_rows(gc, axis=1) if lstm else None
         reverse = (lambda a: np.ascontiguousarray(a[::-1])) if packing is None else packing.reverse_time
-        grad_h0 = np.empty_like(gh)
-        grad_c0 = np.empty_like(gc) if lstm else None
+        grad_h0: Any = np.empty_like(gh)
+        grad_c0: Any = np.empty_like(gc) if lstm else None
         for layer in reversed(range(self.num_layers)):
             saved, mask = cache["layers"][layer]
             if mask is not None:
                 g = g * mask
-            grad_in = None
+            grad_in: Any = None
             for direction in range(D):
                 k = layer * D + direction
                 go = g[:, :, direction * H:(direction + 1) * H]
@@ -499,8 +513,9 @@ class RNN(RNNBase):
 
     _torch_args = RNNBase._torch_args + ("nonlinearity",)
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
         self.nonlinearity = nonlinearity
         super().__init__(spine.rnn_cell(nonlinearity).mode, input_size, hidden_size, num_layers,
                          bias, batch_first, dropout, bidirectional, dtype=dtype, seed=seed)
@@ -521,8 +536,9 @@ class GRU(RNNBase):
         >>> out, h_n = gru(np.zeros((3, 5, 10), np.float32))     # out (3, 5, 20), h_n (1, 3, 20)
     """
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, reset_after=True, dtype=np.float32, seed=None):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, reset_after: bool = True,
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          reset_after=reset_after, dtype=dtype, seed=seed)
 
@@ -541,7 +557,8 @@ class LSTM(RNNBase):
 
     _torch_args = RNNBase._torch_args + ("proj_size",)
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, proj_size=0, dtype=np.float32, seed=None):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          proj_size=proj_size, dtype=dtype, seed=seed)
