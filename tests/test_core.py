@@ -8,7 +8,8 @@ lanes, 4 and 8 double lanes), the micro-tile heights and the GEMM blocking (K > 
 import numpy as np
 import pytest
 
-from pyrnn import _core, reference as ref
+from pyrnn import _core
+from pyrnn import reference as ref
 
 CELLS = ["rnn_tanh", "rnn_relu", "rnn_sigmoid", "rnn_linear", "gru", "gru_reset_before", "lstm"]
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "rnn_sigmoid": 1, "rnn_linear": 1, "gru": 3, "gru_reset_before": 3, "lstm": 4}
@@ -30,7 +31,7 @@ def make_inputs(cell, shape, dtype, bias=True, seed=0):
     T, B, I, H = shape
     rng = np.random.default_rng(seed)
     G, s = GATES[cell], 1 / np.sqrt(H)
-    arr = lambda *shp, scale=1.0: (rng.standard_normal(shp) * scale).astype(dtype)  # noqa: E731
+    arr = lambda *shp, scale=1.0: (rng.standard_normal(shp) * scale).astype(dtype)
     p = dict(x=arr(T, B, I), h0=arr(B, H, scale=0.5), c0=arr(B, H, scale=0.5) if cell == "lstm" else None,
              w_ih=rng.uniform(-s, s, (G * H, I)).astype(dtype), w_hh=rng.uniform(-s, s, (G * H, H)).astype(dtype),
              b_ih=rng.uniform(-s, s, G * H).astype(dtype) if bias else None,
@@ -127,7 +128,7 @@ def test_results_do_not_depend_on_thread_count(cell, shape):
         three = core(cell, p, g)
     finally:
         pyrnn.set_num_threads(before)
-    flat = lambda r: [a for a in r[0] + r[1] if a is not None]  # noqa: E731
+    flat = lambda r: [a for a in r[0] + r[1] if a is not None]
     for a, b, c in zip(flat(one), flat(two), flat(three)):
         assert np.array_equal(a, b) and np.array_equal(a, c)
 

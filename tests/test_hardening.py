@@ -229,8 +229,9 @@ def test_cell_misuse(kind):
     raises(ValueError, r"expected 4 features, got shape \(2, 5\)", lambda: c(np.zeros((2, I + 1), f32)))
     raises(TypeError, "got dtype complex128", lambda: c(np.zeros((2, I), complex)))
     raises(TypeError, "got dtype object", lambda: c(None))
-    state = lambda v: (v, None) if kind == "lstm" else v  # noqa: E731
-    raises(ValueError, r"expected shape \(2, 6\), got \(2, 5\)", lambda: c(np.zeros((2, I), f32), state(np.zeros((2, H - 1), f32))))
+    state = lambda v: (v, None) if kind == "lstm" else v
+    raises(ValueError, r"expected shape \(2, 6\), got \(2, 5\)",
+           lambda: c(np.zeros((2, I), f32), state(np.zeros((2, H - 1), f32))))
     raises(ValueError, r"expected shape \(2, 6\), got \(6,\)", lambda: c(np.zeros((2, I), f32), state(np.zeros(H, f32))))
     if kind == "lstm":
         raises(TypeError, r"LSTMCell hx must be a tuple \(h, c\)", lambda: c(np.zeros((2, I), f32), np.zeros((2, H), f32)))

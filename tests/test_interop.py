@@ -8,12 +8,12 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 here runs on torch (no tensorflow)
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-import pyrnn  # noqa: E402
-from pyrnn import layers as L  # noqa: E402
-from pyrnn.models import Sequential  # noqa: E402
+import pyrnn
+from pyrnn import layers as L
+from pyrnn.models import Sequential
 
 TOL = 1e-5  # float32, different kernels and summation orders
 
@@ -211,7 +211,7 @@ def test_onnx_sequential_declared_length_stays_dynamic(kind, ort):
     first = [L.Input((7,)), L.Embedding(20, 4, mask_zero=True)] if kind == "ids" else [L.Input((7, 3))]
     model = Sequential(first + [L.GRU(4, return_sequences=True), L.Dense(2)], seed=1)
     proto = pyrnn.onnx.to_onnx(model)
-    dims = lambda value: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]  # noqa: E731
+    dims = lambda value: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
     assert dims(proto.graph.input[0]) == (["batch", "time"] if kind == "ids" else ["batch", "time", 3])
     assert dims(proto.graph.output[0]) == ["batch", "time", 2]
     session = _ort_session(ort, proto)
@@ -300,7 +300,7 @@ def test_torch_round_trip(name, kwargs, dtype):
         expected = original(torch.from_numpy(x))
         again = back(torch.from_numpy(x))
     got = ours(x)
-    flatten = lambda r: [r[0]] + (list(r[1]) if isinstance(r[1], tuple) else [r[1]])  # noqa: E731
+    flatten = lambda r: [r[0]] + (list(r[1]) if isinstance(r[1], tuple) else [r[1]])
     for a, b, c in zip(flatten(got), flatten(expected), flatten(again)):
         assert _max_diff(a, b.numpy()) < tol
         assert _max_diff(c.numpy(), b.numpy()) == 0.0  # the same weights, bit for bit
@@ -319,7 +319,7 @@ def test_torch_cell_round_trip(name, kwargs):
     x = np.random.default_rng(1).standard_normal((3, 5)).astype(np.float32)
     h = np.random.default_rng(2).standard_normal((3, 6)).astype(np.float32)
     state = (h, h * 0.5) if name == "LSTMCell" else h
-    as_torch = (lambda s: tuple(map(torch.from_numpy, s)) if isinstance(s, tuple) else torch.from_numpy(s))  # noqa
+    as_torch = (lambda s: tuple(map(torch.from_numpy, s)) if isinstance(s, tuple) else torch.from_numpy(s))
     with torch.no_grad():
         expected = original(torch.from_numpy(x), as_torch(state))
         again = back(torch.from_numpy(x), as_torch(state))

@@ -1,15 +1,14 @@
 """Sequential: gradients (central differences in float64, masks included), fit/evaluate/predict,
 summary, freezing, save/load and exact resumption. Runs without Keras."""
 
-import io
 import contextlib
+import io
 
 import numpy as np
 import pytest
 
 from pyrnn import callbacks, optimizers
-from pyrnn.layers import (GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, Input, Masking, SimpleRNN,
-                          TimeDistributed)
+from pyrnn.layers import GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, Input, Masking, SimpleRNN, TimeDistributed
 from pyrnn.models import Sequential, load_model
 
 F64 = {"dtype": "float64"}
@@ -111,7 +110,6 @@ def test_bidirectional_gradients(merge_mode):
 
 
 def test_embedding_dense_activation_gradients():
-    rng = np.random.default_rng(3)
     ids = np.array([[3, 1, 4, 0, 0], [2, 7, 1, 8, 2]])
     model = Sequential([Input((5,)), Embedding(10, 3, mask_zero=True, seed=1, **F64),
                         LSTM(4, seed=2, **F64), Dense(5, activation="tanh", seed=3, **F64),

@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 
 import pyrnn
-from pyrnn import _core, reference as ref
-
+from pyrnn import _core
+from pyrnn import reference as ref
 from test_core import CELLS, assert_close, make_inputs
 
 KINDS = {"rnn_tanh": ("RNN", {}), "rnn_relu": ("RNN", {"nonlinearity": "relu"}),
-         "rnn_sigmoid": ("RNN", {"nonlinearity": "sigmoid"}), "rnn_linear": ("RNN", {"nonlinearity": "linear"}), "gru": ("GRU", {}),
+         "rnn_sigmoid": ("RNN", {"nonlinearity": "sigmoid"}), "rnn_linear": ("RNN", {"nonlinearity": "linear"}),
+         "gru": ("GRU", {}),
          "gru_reset_before": ("GRU", {"reset_after": False}), "lstm": ("LSTM", {})}
 
 

@@ -72,7 +72,7 @@ def assert_close(actual, expected, rtol, what=""):
 
 def ref_forward(case, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     """(out, h_n, c_n, cache) of one time-major layer, computed in float64."""
-    f64 = lambda a: None if a is None else np.asarray(a, np.float64)  # noqa: E731
+    f64 = lambda a: None if a is None else np.asarray(a, np.float64)
     x, h0, c0, w_ih, w_hh, b_ih, b_hh = map(f64, (x, h0, c0, w_ih, w_hh, b_ih, b_hh))
     if case.startswith("rnn"):
         out, hn, cache = ref.rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity=case[4:])
@@ -85,7 +85,7 @@ def ref_forward(case, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
 
 
 def ref_backward(case, cache, grad_out, grad_hn, grad_cn=None):
-    f64 = lambda a: None if a is None else np.asarray(a, np.float64)  # noqa: E731
+    f64 = lambda a: None if a is None else np.asarray(a, np.float64)
     if case.startswith("rnn"):
         return ref.rnn_backward(cache, f64(grad_out), f64(grad_hn))
     if case.startswith("gru"):

@@ -189,7 +189,7 @@ def test_cell_step_matches_reference(case, dtype, I, H, B, training, bias, unbat
     h = rng.standard_normal((B, H)).astype(dtype)
     c = rng.standard_normal((B, H)).astype(dtype)
     lstm = case == "lstm"
-    sq = (lambda a: a[0]) if unbatched else (lambda a: a)  # noqa: E731
+    sq = (lambda a: a[0]) if unbatched else (lambda a: a)
     res = cell(sq(x), (sq(h), sq(c)) if lstm else sq(h))
     h1, c1 = res if lstm else (res, None)
     p = {k: v.astype(np.float64) for k, v in cell.state_dict().items()}

@@ -5,7 +5,8 @@ Two faces over one C++ core with hand-written SIMD kernels:
 ``pyrnn.reference`` is the pure NumPy oracle the core is tested against.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 from . import _core, nn, onnx, reference  # onnx: export (imports the onnx package only when used)
 

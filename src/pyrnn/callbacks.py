@@ -166,7 +166,7 @@ class _Monitor(Callback):
         super().__init__()
         self.monitor = monitor
         if mode not in ("auto", "min", "max"):
-            warnings.warn(f"mode {mode!r} is unknown, falling back to 'auto'")
+            warnings.warn(f"mode {mode!r} is unknown, falling back to 'auto'", stacklevel=2)
             mode = "auto"
         if mode == "auto":
             name = monitor[4:] if monitor.startswith("val_") else monitor

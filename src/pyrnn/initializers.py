@@ -36,7 +36,7 @@ def _fans(shape):
 def default_rng(seed=None):
     """A Generator from ``seed``, or drawn from NumPy's global RNG when seed is None."""
     if seed is None:
-        seed = np.random.randint(0, 2**31 - 1)
+        seed = np.random.randint(0, 2**31 - 1)  # noqa: NPY002  (np.random.seed reaches layers, as in Keras)
     return np.random.default_rng(seed)
 
 

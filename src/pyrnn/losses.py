@@ -239,7 +239,7 @@ def _one_hot(y_true, y_pred):
     return (ids.astype(np.int64)[..., None] == np.arange(y_pred.shape[-1])).astype(y_pred.dtype)
 
 
-_LOSSES = {
+_LOSSES: dict[str, type] = {
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError, "MSE": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
     "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,

@@ -37,31 +37,18 @@ needs another engine to run.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
+from . import _export as E
+from . import _recurrent as spine
 from ._optional import require
+from .nn import RNNBase
 
 OPSET = 17
 IR_VERSION = 8  # the IR version of opset 17: the oldest runtime that reads this opset reads the file
 
-# PyTorch's gate blocks in ONNX's order: LSTM i,f,g,o -> i,o,f,c; GRU r,z,n -> z,r,h
-_ONNX_GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
-# pyrnn's core cell name -> (ONNX operator, its attributes for one direction)
-_CELLS = {
-    "lstm": ("LSTM", {}),
-    "gru": ("GRU", {"linear_before_reset": 1}),
-    "gru_reset_before": ("GRU", {"linear_before_reset": 0}),
-    "rnn_tanh": ("RNN", {"activations": ["Tanh"]}),
-    "rnn_relu": ("RNN", {"activations": ["Relu"]}),
-    "rnn_sigmoid": ("RNN", {"activations": ["Sigmoid"]}),
-    # identity: ONNX's Affine(x) = alpha * x + beta
-    "rnn_linear": ("RNN", {"activations": ["Affine"], "activation_alpha": [1.0], "activation_beta": [0.0]}),
-}
-# GRU/LSTM activations (Keras's names) as ONNX activation functions, with (alpha, beta) for those
-# that take them: identity = Affine(1, 0), Keras 3's hard_sigmoid relu6(x+3)/6 = HardSigmoid(1/6, 1/2).
-_ONNX_ACTIVATIONS = {"tanh": ("Tanh", None), "relu": ("Relu", None), "sigmoid": ("Sigmoid", None),
-                     "linear": ("Affine", (1.0, 0.0)), "hard_sigmoid": ("HardSigmoid", (1 / 6, 0.5))}
 _INT64_MIN = np.iinfo(np.int64).min
 
 
@@ -69,9 +56,9 @@ def _gated_activation_attrs(op_type, activation, recurrent_activation):
     """ONNX's activations attributes for one direction: gates f, then g (and LSTM's h), with the
     alphas and betas of those that take them, in that order."""
     names = [recurrent_activation, activation] + ([activation] if op_type == "LSTM" else [])
-    funcs = [_ONNX_ACTIVATIONS[n] for n in names]
-    attrs = {"activations": [f for f, _ in funcs]}
-    params = [p for _, p in funcs if p is not None]
+    specs = [spine.ACTIVATIONS[n] for n in names]
+    attrs = {"activations": [a.onnx for a in specs]}
+    params = [a.onnx_params for a in specs if a.onnx_params is not None]
     if params:
         attrs["activation_alpha"] = [a for a, _ in params]
         attrs["activation_beta"] = [b for _, b in params]
@@ -87,8 +74,7 @@ class _Graph:
 
     def __init__(self, dtype):
         self.onnx = _import_onnx()
-        from onnx import helper
-        self.helper = helper
+        self.helper = helper = self.onnx.helper
         self.dtype = np.dtype(dtype)
         self.elem_type = helper.np_dtype_to_tensor_dtype(self.dtype)
         self.nodes, self.initializers, self.inputs, self.outputs = [], [], [], []
@@ -99,9 +85,8 @@ class _Graph:
         return f"{hint}_{self._count}"
 
     def const(self, value, hint="const"):
-        from onnx import numpy_helper
         name = self._fresh(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
     def ints(self, *values):
@@ -152,27 +137,26 @@ def _recurrent_node(g, cell, X, directions, hidden_size, sequence_lens="", initi
                     activations=None):
     """One ONNX RNN/GRU/LSTM node over the time-major ``X`` [T, B, F].
 
-    ``directions``: one or two tuples (w_ih, w_hh, b_ih or None, b_hh or None) in PyTorch's layout
-    and gate order (the second runs in reverse). ``activations``: a GRU/LSTM's Keras activations
-    ({"activation": ..., "recurrent_activation": ...}); empty or None for the defaults. Returns
-    ONNX's outputs (Y [T, D, B, H], Y_h [D, B, H], and for LSTM Y_c).
+    ``cell``: a ``spine.CellSpec`` (its family is the ONNX operator, its ``onnx_attrs`` and
+    ``onnx_order`` the attributes and gate order). ``directions``: one or two ``LayerWeights``
+    in PyTorch's layout and gate order (the second runs in reverse). ``activations``: a
+    GRU/LSTM's Keras activations ({"activation": ..., "recurrent_activation": ...}); empty or
+    None for the defaults. Returns ONNX's outputs (Y [T, D, B, H], Y_h [D, B, H], and for LSTM Y_c).
     """
-    if cell not in _CELLS:
-        raise NotImplementedError(f"ONNX export: cell {cell!r} has no ONNX operator")
-    op_type, attrs = _CELLS[cell]
+    op_type, attrs = cell.family, dict(cell.onnx_attrs)
     if activations:
         attrs = {**attrs, **_gated_activation_attrs(op_type, activations["activation"],
                                                     activations["recurrent_activation"])}
-    order = _ONNX_GATE_ORDER[op_type]
+    index = spine.gate_index(cell.onnx_order, hidden_size)
     H = hidden_size
 
     def reorder(a):
-        return np.concatenate([a[k * H:(k + 1) * H] for k in order], axis=0)
+        return a[index]
 
-    W = np.stack([reorder(d[0]) for d in directions]).astype(g.dtype)  # [D, gates*H, F]
-    R = np.stack([reorder(d[1]) for d in directions]).astype(g.dtype)  # [D, gates*H, H]
-    has_bias = directions[0][2] is not None
-    B = g.const(np.stack([np.concatenate([reorder(d[2]), reorder(d[3])]) for d in directions]).astype(g.dtype),
+    W = np.stack([reorder(d.w_ih) for d in directions]).astype(g.dtype)  # [D, gates*H, F]
+    R = np.stack([reorder(d.w_hh) for d in directions]).astype(g.dtype)  # [D, gates*H, H]
+    has_bias = directions[0].b_ih is not None
+    B = g.const(np.stack([np.concatenate([reorder(d.b_ih), reorder(d.b_hh)]) for d in directions]).astype(g.dtype),
                 "B") if has_bias else ""
     D = len(directions)
     attrs = {k: (v * D if isinstance(v, list) else v) for k, v in attrs.items()}  # one activation per direction
@@ -189,12 +173,12 @@ def _recurrent_node(g, cell, X, directions, hidden_size, sequence_lens="", initi
 
 
 def _module_graph(module, lengths, initial_state):
-    from onnx import TensorProto
+    TensorProto = _import_onnx().TensorProto
     if module.proj_size:
         raise NotImplementedError("ONNX export: LSTM proj_size has no equivalent in ONNX's LSTM operator "
                                   "(it has no projection); export a model without proj_size")
     g = _Graph(module.dtype)
-    lstm, D, H = module.mode == "LSTM", module.num_directions, module._out_size
+    lstm, D, H = module.cell.has_cell_state, module.num_directions, module.out_size
     x = g.add_input("input", ["batch", "time", module.input_size] if module.batch_first
                     else ["time", "batch", module.input_size])
     if module.batch_first:
@@ -215,8 +199,8 @@ def _module_graph(module, lengths, initial_state):
     for layer in range(module.num_layers):
         per_layer = {k: g.op("Slice", [v, g.ints(layer * D), g.ints((layer + 1) * D), g.ints(0)])
                      for k, v in states.items()}
-        directions = [module._layer_params(layer, d)[:4] for d in range(D)]
-        outs = _recurrent_node(g, module._cell, x, directions, H, seq_lens, per_layer.get("h", ""),
+        directions = [module.layer_weights(layer, d) for d in range(D)]
+        outs = _recurrent_node(g, module.cell, x, directions, H, seq_lens, per_layer.get("h", ""),
                               per_layer.get("c", ""))
         y = outs[0]
         # [T, D, B, H] -> [T, B, D*H]: the next layer's input and the module's output
@@ -229,7 +213,7 @@ def _module_graph(module, lengths, initial_state):
             c_n.append(final["c"])
     if module.batch_first:
         x = g.op("Transpose", [x], perm=[1, 0, 2])
-    concat = lambda parts: parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=0)  # noqa: E731
+    concat = lambda parts: parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=0)
     g.add_output(x, "output", ["batch", "time", D * H] if module.batch_first else ["time", "batch", D * H])
     state_shape = [module.num_layers * D, "batch", H]
     g.add_output(concat(h_n), "h_n", state_shape)
@@ -258,21 +242,20 @@ _DENSE_ACTIVATIONS = {
 }
 
 
-def _dense(g, layer, x):
-    name = layer.activation.name
-    if name not in _DENSE_ACTIVATIONS:
-        raise NotImplementedError(f"ONNX export: {layer.name}: activation {name!r} has no ONNX mapping here")
-    z = g.op("MatMul", [x, g.const(layer._params["kernel"], "kernel")])  # broadcasts over (batch, time)
-    if layer.use_bias:
-        z = g.op("Add", [z, g.const(layer._params["bias"], "bias")])
-    return _DENSE_ACTIVATIONS[name](g, z)
+def _dense(g, d: E.DenseExport, x, mask):
+    if d.activation not in _DENSE_ACTIVATIONS:
+        raise NotImplementedError(f"ONNX export: {d.name}: activation {d.activation!r} has no ONNX mapping here")
+    z = g.op("MatMul", [x, g.const(d.kernel, "kernel")])  # broadcasts over (batch, time)
+    if d.bias is not None:
+        z = g.op("Add", [z, g.const(d.bias, "bias")])
+    return _DENSE_ACTIVATIONS[d.activation](g, z), mask
 
 
 def _compact_masked_steps(g, x, mask):
     """Move each sequence's unmasked steps to the front, keeping their order (the path pyrnn's
     recurrent layers take for masks). x [B, T, F], mask bool [B, T]. Returns the compacted x,
     the number of valid steps per sequence [B] and the running count of valid steps [B, T]."""
-    from onnx import TensorProto
+    TensorProto = g.onnx.TensorProto
     m = g.op("Cast", [mask], to=TensorProto.INT64)
     lengths = g.op("ReduceSum", [m, g.ints(1)], keepdims=0)
     steps = g.op("Shape", [mask], start=1, end=2)  # [T]
@@ -298,9 +281,9 @@ def _spread_outputs(g, y, mask, counts, steps, zero_masked):
     return g.op("GatherElements", [padded, index], axis=1)
 
 
-def _keras_recurrent(g, layer, x, mask):
+def _keras_recurrent(g, layer: E.RecurrentExport, x, mask):
     """A SimpleRNN/GRU/LSTM layer on batch-major x [B, T, F] -> [B, T, H] or [B, H]."""
-    from onnx import TensorProto
+    TensorProto = g.onnx.TensorProto
     if layer.stateful:
         raise NotImplementedError(f"ONNX export: {layer.name}: stateful=True (an ONNX graph keeps no state "
                                   "between runs)")
@@ -311,9 +294,8 @@ def _keras_recurrent(g, layer, x, mask):
     if mask is not None:
         x, lengths, counts, steps = _compact_masked_steps(g, x, mask)
         seq_lens = g.op("Cast", [lengths], to=TensorProto.INT32)  # a fully masked sequence: length 0, h = 0
-    outs = _recurrent_node(g, layer._cell, g.op("Transpose", [x], perm=[1, 0, 2]),
-                          [layer._module._layer_params(0, 0)[:4]], layer.units, seq_lens,
-                          activations=layer._activations)
+    outs = _recurrent_node(g, layer.cell, g.op("Transpose", [x], perm=[1, 0, 2]), [layer.weights], layer.units,
+                          seq_lens, activations=layer.activations)
     if layer.return_sequences:
         y = g.time_major_to_batch_major(outs[0])
         if mask is not None:
@@ -322,11 +304,19 @@ def _keras_recurrent(g, layer, x, mask):
     return g.squeeze(outs[1], 0)
 
 
+def _recurrent(g, layer: E.RecurrentExport, x, mask):
+    return _keras_recurrent(g, layer, x, mask), (mask if layer.return_sequences else None)
+
+
+def _bidirectional_layer(g, layer: E.BidirectionalExport, x, mask):
+    return _bidirectional(g, layer, x, mask), (mask if layer.return_sequences else None)
+
+
 def _bidirectional(g, layer, x, mask):
     if layer.merge_mode is None:
         raise NotImplementedError(f"ONNX export: {layer.name}: merge_mode=None (two outputs) is not supported")
-    y = _keras_recurrent(g, layer.forward_layer, x, mask)
-    y_rev = _keras_recurrent(g, layer.backward_layer, x, mask)
+    y = _keras_recurrent(g, layer.forward, x, mask)
+    y_rev = _keras_recurrent(g, layer.backward, x, mask)
     if layer.return_sequences:  # back in input order, as pyrnn's and Keras's Bidirectional do
         y_rev = g.reverse_time(y_rev, 1)
     if layer.merge_mode == "concat":
@@ -336,31 +326,25 @@ def _bidirectional(g, layer, x, mask):
     return g.op({"sum": "Add", "mul": "Mul"}[layer.merge_mode], [y, y_rev])
 
 
-def _layer(g, layer, x, mask):
-    """Emit one layer: returns (output, mask of the output) following each layer's compute_mask."""
-    from onnx import TensorProto
-    from .layers import core, recurrent
-    if isinstance(layer, core.Embedding):
-        y = g.op("Gather", [g.const(layer._params["embeddings"].astype(g.dtype), "embeddings"), x], axis=0)
-        return y, (g.op("Not", [g.op("Equal", [x, g.scalar(0, np.int64)])]) if layer.mask_zero else None)
-    if isinstance(layer, core.Masking):
-        differs = g.op("Cast", [g.op("Not", [g.op("Equal", [x, g.scalar(layer.mask_value)])])], to=g.elem_type)
-        keep = g.op("ReduceMax", [differs], axes=[-1], keepdims=1)  # [B, T, 1]: 1 where any feature differs
-        return g.op("Mul", [x, keep]), g.op("Cast", [g.squeeze(keep, 2)], to=TensorProto.BOOL)
-    if isinstance(layer, core.Dropout):
-        return x, mask
-    if isinstance(layer, core.Dense):
-        return _dense(g, layer, x), mask
-    if isinstance(layer, core.TimeDistributed) and isinstance(layer.layer, core.Dense):
-        return _dense(g, layer.layer, x), mask
-    if isinstance(layer, recurrent._Recurrent):
-        return _keras_recurrent(g, layer, x, mask), (mask if layer.return_sequences else None)
-    if isinstance(layer, recurrent.Bidirectional):
-        return _bidirectional(g, layer, x, mask), (mask if layer.return_sequences else None)
-    inner = f"({type(layer.layer).__name__})" if isinstance(layer, core.TimeDistributed) else ""
-    raise NotImplementedError(f"ONNX export: layer {layer.name!r} ({type(layer).__name__}{inner}) is not supported; "
-                              "supported: SimpleRNN, GRU, LSTM, Bidirectional, Dense, TimeDistributed(Dense), "
-                              "Embedding, Masking, Dropout")
+def _embedding(g, d: E.EmbeddingExport, x, mask):
+    y = g.op("Gather", [g.const(d.embeddings.astype(g.dtype), "embeddings"), x], axis=0)
+    return y, (g.op("Not", [g.op("Equal", [x, g.scalar(0, np.int64)])]) if d.mask_zero else None)
+
+
+def _masking(g, d: E.MaskingExport, x, mask):
+    differs = g.op("Cast", [g.op("Not", [g.op("Equal", [x, g.scalar(d.mask_value)])])], to=g.elem_type)
+    keep = g.op("ReduceMax", [differs], axes=[-1], keepdims=1)  # [B, T, 1]: 1 where any feature differs
+    return g.op("Mul", [x, keep]), g.op("Cast", [g.squeeze(keep, 2)], to=g.onnx.TensorProto.BOOL)
+
+
+def _identity(g, d: E.IdentityExport, x, mask):
+    return x, mask
+
+
+# Each kind of layer description -> its builder: (graph, description, x, mask) -> (output, mask of the
+# output), following each layer's compute_mask.
+_BUILDERS = {E.DenseExport: _dense, E.EmbeddingExport: _embedding, E.MaskingExport: _masking,
+             E.IdentityExport: _identity, E.RecurrentExport: _recurrent, E.BidirectionalExport: _bidirectional_layer}
 
 
 def _symbolic(shape):
@@ -380,31 +364,22 @@ def _any_length(input_shape, ids):
     return (shape[0], None) + shape[2:] if ids or len(shape) >= 3 else shape
 
 
-def _sequential_graph(model):
-    from onnx import TensorProto
-    from .layers.core import Embedding
-    if not model.built:
-        raise ValueError("ONNX export: the model is not built; give the first layer an input_shape (or add an "
-                         "Input), or call the model once")
-    layers = model.layers
-    dtypes = {layer.dtype for layer in layers}
-    if len(dtypes) != 1:
-        raise TypeError(f"ONNX export: all layers must have one dtype, got {sorted(map(str, dtypes))}")
-    g = _Graph(dtypes.pop())
-    ids = isinstance(layers[0], Embedding)
-    input_shape = _any_length(model.input_shape, ids)
-    x = g.add_input("input", _symbolic(input_shape), TensorProto.INT64 if ids else None)
+def _sequential_graph(model: E.ModelExport):
+    g = _Graph(model.dtype)
+    input_shape = _any_length(model.input_shape, model.ids)
+    x = g.add_input("input", _symbolic(input_shape), g.onnx.TensorProto.INT64 if model.ids else None)
     mask = None
-    for layer in layers:
-        x, mask = _layer(g, layer, x, mask)
-    g.add_output(x, "output", _symbolic(model.compute_output_shape(input_shape)))
+    for layer in model.layers:
+        build: Any = _BUILDERS[type(layer)]
+        x, mask = build(g, layer, x, mask)
+    g.add_output(x, "output", _symbolic(model.output_shape(input_shape)))
     return g.model(f"pyrnn-{model.name}")
 
 
 # ---------------------------------------------------------------------------- entry points
 
 
-def to_onnx(obj, *, lengths=False, initial_state=False):
+def to_onnx(obj: Any, *, lengths: bool = False, initial_state: bool = False) -> Any:
     """The checked ``onnx.ModelProto`` of a ``pyrnn.nn`` RNN/GRU/LSTM or a ``Sequential`` model.
 
     ``lengths`` and ``initial_state`` (modules only) add the inputs ``lengths`` and ``h_0``
@@ -414,21 +389,21 @@ def to_onnx(obj, *, lengths=False, initial_state=False):
         >>> [i.name for i in proto.graph.input], [o.name for o in proto.graph.output]
         (['input'], ['output', 'h_n'])
     """
-    from .models import Sequential
-    from .nn import RNNBase
     _import_onnx()  # first: the graph builders import from onnx directly
     if isinstance(obj, RNNBase):
         return _module_graph(obj, lengths, initial_state)
-    if isinstance(obj, Sequential):
+    if callable(getattr(obj, "export_description", None)):  # a Sequential model (layers describe themselves)
         if lengths or initial_state:
             raise ValueError("ONNX export: lengths= and initial_state= apply to pyrnn.nn modules; a Sequential "
                              "model's masks come from its Embedding(mask_zero=True) or Masking layers")
-        return _sequential_graph(obj)
+        description = obj.export_description()
+        if isinstance(description, E.ModelExport):
+            return _sequential_graph(description)
     raise TypeError(f"ONNX export takes a pyrnn.nn RNN/GRU/LSTM or a pyrnn.models.Sequential, got "
                     f"{type(obj).__module__}.{type(obj).__name__}")
 
 
-def export(obj, path, *, lengths=False, initial_state=False):
+def export(obj: Any, path: str | os.PathLike, *, lengths: bool = False, initial_state: bool = False) -> Any:
     """Write ``obj`` (a ``pyrnn.nn`` RNN/GRU/LSTM or a ``Sequential``) to the ONNX file ``path``.
 
     Returns the ``onnx.ModelProto``. Example::

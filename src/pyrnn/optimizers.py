@@ -97,7 +97,7 @@ class CosineDecay(LearningRateSchedule):
         return self.initial_learning_rate * ((1 - self.alpha) * 0.5 * (1 + math.cos(math.pi * p)) + self.alpha)
 
 
-class schedules:  # noqa: N801 - a namespace, as keras.optimizers.schedules
+class schedules:
     LearningRateSchedule = LearningRateSchedule
     ExponentialDecay = ExponentialDecay
     InverseTimeDecay = InverseTimeDecay
@@ -116,7 +116,7 @@ class Optimizer:
     ``_update(w, g, lr)`` on flat float arrays, changing ``w`` in place.
     """
 
-    _slot_names = ()
+    _slot_names: tuple[str, ...] = ()
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name=None, **kwargs):

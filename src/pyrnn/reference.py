@@ -41,6 +41,12 @@ bias_ih / bias_hh belonging to gate r (likewise for the other gates), and
 
 import numpy as np
 
+from ._recurrent import ACTIVATIONS as _REGISTRY
+from ._recurrent import (
+    RNN_NONLINEARITIES,
+    _sigmoid,  # noqa: F401  (the overflow-free sigmoid, checked as reference._sigmoid)
+)
+
 __all__ = [
     "rnn_forward",
     "rnn_backward",
@@ -54,19 +60,6 @@ __all__ = [
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
-
-
-def _sigmoid(a):
-    """Logistic sigmoid 1 / (1 + exp(-a)), evaluated without overflow.
-
-    With e = exp(-|a|) in (0, 1]:
-        sigma(a) = 1 / (1 + e)   for a >= 0
-        sigma(a) = e / (1 + e)   for a <  0
-    Both forms are exact rewrites (no cancellation, no overflow); the second
-    keeps full relative accuracy for very negative a, where sigma(a) ~ exp(a).
-    """
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def _affine(inp, weight, bias):
@@ -177,13 +170,12 @@ def _result(cache, dx, dstates, dW_ih, dW_hh, db_ih, db_hh):
 # ---------------------------------------------------------------------------
 
 
-# Activations, and each one's derivative written in terms of its output y = act(a).
-_ACTIVATIONS = {"tanh": np.tanh, "relu": lambda a: np.maximum(a, 0), "sigmoid": lambda a: _sigmoid(a),
-                "linear": lambda a: a, "hard_sigmoid": lambda a: np.clip(a + 3, 0, 6) / 6}
-_DERIVATIVES = {"tanh": lambda y: 1 - y * y, "relu": lambda y: (y > 0).astype(y.dtype),
-                "sigmoid": lambda y: y * (1 - y), "linear": lambda y: np.ones_like(y),
-                "hard_sigmoid": lambda y: ((y > 0) & (y < 1)).astype(y.dtype) / 6}
-_RNN_ACTIVATIONS = {k: _ACTIVATIONS[k] for k in ("tanh", "relu", "sigmoid", "linear")}
+# Activations, and each one's derivative written in terms of its output y = act(a), from the
+# package's one registry (pyrnn._recurrent.ACTIVATIONS: sigmoid there is 1 / (1 + exp(-a))
+# evaluated without overflow, with e = exp(-|a|): 1 / (1 + e) for a >= 0, e / (1 + e) below).
+_ACTIVATIONS = {name: spec.forward for name, spec in _REGISTRY.items()}
+_DERIVATIVES = {name: spec.derivative for name, spec in _REGISTRY.items()}
+_RNN_ACTIVATIONS = {k: _ACTIVATIONS[k] for k in RNN_NONLINEARITIES}
 
 
 def _gated_activations(activation, recurrent_activation):

@@ -20,13 +20,41 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import Any
 
 import numpy as np
 
 from .. import initializers
+from .._export import not_exportable
+from .._flat import Binding
 
 _UIDS = itertools.count()
-_NAME_COUNTS = {}
+_NAME_COUNTS: dict[str, int] = {}
+_CLASSES: dict[str, type] = {}  # class name -> class: the layers serialize/deserialize and from_keras know
+
+
+def register(cls):
+    """Class decorator: make a built-in layer class known to ``deserialize`` by its name."""
+    _CLASSES[cls.__name__] = cls
+    return cls
+
+
+def layer_classes():
+    """The built-in layer classes by name (what ``deserialize`` and ``from_keras`` build)."""
+    return dict(_CLASSES)
+
+
+def serialize(layer):
+    """{"class_name", "config"}: enough to rebuild the layer (without its weights)."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config):
+    """The layer ``serialize`` described (a built-in class, by name)."""
+    cls = _CLASSES.get(config["class_name"])
+    if cls is None:
+        raise ValueError(f"Unknown layer class {config['class_name']!r}; known: {sorted(_CLASSES)}")
+    return cls.from_config(dict(config["config"]))
 
 
 def _snake(name):
@@ -41,6 +69,14 @@ def _unique_name(base):
     return base if n == 0 else f"{base}_{n}"
 
 
+def dropout_mask(rng, shape, rate, dtype):
+    """Keras's inverted dropout: 0 with probability ``rate``, else 1 / (1 - rate); all zeros
+    for ``rate`` 1 (every unit dropped)."""
+    if rate >= 1:
+        return np.zeros(shape, dtype)
+    return (rng.random(shape) >= rate).astype(dtype) / np.dtype(dtype).type(1 - rate)
+
+
 def _check_unsupported(layer, **options):
     """NotImplementedError for Keras options this layer accepts but does not implement."""
     for key, value in options.items():
@@ -48,6 +84,7 @@ def _check_unsupported(layer, **options):
             raise NotImplementedError(f"{type(layer).__name__}: {key}={value!r} is not supported by pyrnn yet")
 
 
+@register
 class Layer:
     """Base class: name, trainable, build/call/backward, weights in Keras's order."""
 
@@ -82,7 +119,7 @@ class Layer:
             self._rng = initializers.default_rng(self.seed)
         return self._rng
 
-    def add_weight(self, name, shape, initializer, trainable=True):
+    def add_weight(self, name: str, shape: tuple, initializer: Any, trainable: bool = True) -> np.ndarray:
         value = initializers.get(initializer)(shape, self.dtype, self.rng)
         self._params[name] = np.ascontiguousarray(value, dtype=self.dtype)
         self._grads[name] = np.zeros_like(self._params[name])
@@ -90,7 +127,7 @@ class Layer:
             self._trainable_names.append(name)
         return self._params[name]
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple) -> None:
         self.built = True
 
     def _maybe_build(self, input_shape):
@@ -99,7 +136,7 @@ class Layer:
             self.build(self.input_shape)
             self.built = True
 
-    def __call__(self, inputs, training=False, mask=None):
+    def __call__(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:
         inputs = self._convert(inputs)
         self._maybe_build(inputs.shape)
         return self.call(inputs, training=training, mask=mask)
@@ -110,35 +147,56 @@ class Layer:
         return np.asarray(inputs, dtype=self.dtype)
 
     # ------------------------------------------------------------------ computing
-    def call(self, inputs, training=False, mask=None):
+    def call(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:
         return inputs
 
-    def backward(self, grad):
+    def backward(self, grad: Any) -> Any:
         """dL/d(input) from dL/d(output); adds parameter gradients into ``_grads``."""
         return grad
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         """The mask of the output: the input's mask passes through layers that support masking."""
         return mask if self.supports_masking else None
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
 
     # ------------------------------------------------------------------ weights
-    def _variables(self):
-        """(params dict, grads dict, name) of every parameter the optimizer updates."""
+    def parameter(self, name: str) -> np.ndarray:
+        """The live array of this layer's parameter ``name`` (its internal layout)."""
+        return self._params[name]
+
+    def gradient(self, name: str) -> np.ndarray:
+        """The live gradient array of parameter ``name``."""
+        return self._grads[name]
+
+    def bind_parameter(self, name: str, weight: np.ndarray, grad: np.ndarray) -> None:
+        """Keep parameter ``name`` and its gradient in ``weight`` and ``grad`` from now on (views
+        into a model's flat buffers, see ``pyrnn._flat``); the current value is
+        copied into ``weight``."""
+        weight[...] = self._params[name]
+        self._params[name], self._grads[name] = weight, grad
+
+    def parameter_bindings(self) -> list[Binding]:
+        """A ``Binding(owner, name)`` for every parameter the optimizer updates (none when not
+        trainable), in the order of the model's flat parameter vector."""
         if not self.trainable:
             return []
-        return [(self._params, self._grads, name) for name in self._trainable_names]
+        return [Binding(self, name) for name in self._trainable_names]
+
+    def _variables(self):
+        """(params, grads, name) of every parameter the optimizer updates: live arrays by name."""
+        return [({b.name: b.weight}, {b.name: b.grad}, b.name) for b in self.parameter_bindings()]
 
     def _sublayers(self):
         return []
 
-    def _zero_grads(self):
+    def zero_grads(self) -> None:
+        """Zero the gradients of this layer's parameters (and its sublayers')."""
         for g in self._grads.values():
             g.fill(0)
         for layer in self._sublayers():
-            layer._zero_grads()
+            layer.zero_grads()
 
     @property
     def weights(self):
@@ -147,7 +205,7 @@ class Layer:
     def _keras_weight_names(self):
         return list(self._params)
 
-    def get_weights(self):
+    def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights, in Keras's order, shapes and layout."""
         return [self._params[n].copy() for n in self._keras_weight_names()]
 
@@ -163,7 +221,7 @@ class Layer:
             out.append(w)
         return out
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: list) -> None:
         """Set the weights from a list in Keras's order (values are copied into the live arrays)."""
         names = self._keras_weight_names()
         for n, w in zip(names, self._check_weights(weights, [self._params[n].shape for n in names])):
@@ -172,7 +230,7 @@ class Layer:
     def weight_shapes(self):
         return [w.shape for w in self.get_weights()]
 
-    def count_params(self):
+    def count_params(self) -> int:
         return int(sum(int(np.prod(s)) for s in self.weight_shapes()))
 
     @property
@@ -183,8 +241,14 @@ class Layer:
     def non_trainable_weights(self):
         return [] if self.trainable else self.get_weights()
 
+    # ------------------------------------------------------------------ export
+    def export_description(self) -> Any:
+        """What ONNX export needs to write this layer (a description from ``pyrnn._export``);
+        NotImplementedError for a layer it cannot write."""
+        raise not_exportable(self.name, type(self).__name__)
+
     # ------------------------------------------------------------------ config
-    def get_config(self):
+    def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
         if self.seed is not None:
             config["seed"] = self.seed
@@ -193,7 +257,7 @@ class Layer:
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Any:
         return cls(**config)
 
     def __repr__(self):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core, activations, initializers
-from .base import Layer, _check_unsupported
+from .. import _recurrent as spine
+from .. import activations, initializers
+from .._export import DenseExport, EmbeddingExport, IdentityExport, MaskingExport, not_exportable
+from .base import Layer, _check_unsupported, deserialize, dropout_mask, register, serialize
 
 
+@register
 class InputLayer(Layer):
     """Declares the input shape (without the batch dimension) of a ``Sequential`` model.
 
@@ -37,6 +40,7 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)
 
 
+@register
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)``; on 3-D input (batch, time, features) it applies
     to every time step.
@@ -55,9 +59,7 @@ class Dense(Layer):
         _check_unsupported(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
                            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
                            bias_constraint=bias_constraint)
-        self.units = int(units)
-        if self.units < 1:
-            raise ValueError(f"Dense: units must be >= 1, got {units}")
+        self.units = spine.check_size("units", units, owner="Dense")
         self.activation = activations.get(activation)
         self._linear = self.activation.name == "linear"
         self.use_bias = bool(use_bias)
@@ -74,7 +76,7 @@ class Dense(Layer):
         # The core's GEMM, on pyrnn's threads: NumPy's BLAS would start a second pool whose
         # threads spin on the cores the recurrent layers use (2x slower training here).
         inputs = np.asarray(inputs, dtype=self.dtype)  # Keras casts inputs to the layer's dtype
-        z = _core.matmul(inputs.reshape(-1, inputs.shape[-1]), self._params["kernel"])
+        z = spine.matmul(inputs.reshape(-1, inputs.shape[-1]), self._params["kernel"])
         z = z.reshape(inputs.shape[:-1] + (self.units,))
         if self.use_bias:
             z += self._params["bias"]
@@ -88,13 +90,16 @@ class Dense(Layer):
         if not self._linear:
             grad = self.activation.backward(grad, z, y)
         g2 = np.ascontiguousarray(grad.reshape(-1, grad.shape[-1]), dtype=self.dtype)
-        _core.matmul(x.reshape(-1, x.shape[-1]).T, g2, out=self._grads["kernel"], accumulate=True)
+        spine.matmul(x.reshape(-1, x.shape[-1]).T, g2, out=self._grads["kernel"], accumulate=True)
         if self.use_bias:
             self._grads["bias"] += g2.sum(axis=0)
-        return _core.matmul(g2, self._params["kernel"].T).reshape(grad.shape[:-1] + (self._params["kernel"].shape[0],))
+        return spine.matmul(g2, self._params["kernel"].T).reshape(grad.shape[:-1] + (self._params["kernel"].shape[0],))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
+
+    def export_description(self):
+        return DenseExport(self.name, self._params["kernel"], self._params.get("bias"), self.activation.name)
 
     def compute_mask(self, inputs, mask=None):
         return mask
@@ -105,6 +110,7 @@ class Dense(Layer):
                 "bias_initializer": initializers.serialize(self.bias_initializer)}
 
 
+@register
 class Dropout(Layer):
     """Zeroes a fraction ``rate`` of the inputs during training and scales the rest by 1/(1-rate).
 
@@ -118,9 +124,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        if not 0 <= rate < 1:
-            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
+        self.rate = spine.check_dropout("rate", rate, "Dropout")
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self._mask = None
 
@@ -130,12 +134,14 @@ class Dropout(Layer):
             return inputs
         shape = inputs.shape if self.noise_shape is None else tuple(
             s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
-        keep = self.dtype.type(1 - self.rate)
-        self._mask = (self.rng.random(shape) >= self.rate).astype(self.dtype) / keep
+        self._mask = dropout_mask(self.rng, shape, self.rate, self.dtype)
         return inputs * self._mask
 
     def backward(self, grad):
         return grad if self._mask is None else grad * self._mask
+
+    def export_description(self):
+        return IdentityExport(self.name)
 
     def get_config(self):
         config = {**super().get_config(), "rate": self.rate}
@@ -144,6 +150,7 @@ class Dropout(Layer):
         return config
 
 
+@register
 class Embedding(Layer):
     """Maps integer ids (batch, time) to vectors (batch, time, output_dim); with ``mask_zero``
     id 0 is padding and the mask it makes reaches the recurrent layers.
@@ -160,7 +167,8 @@ class Embedding(Layer):
         super().__init__(**kwargs)
         _check_unsupported(self, embeddings_regularizer=embeddings_regularizer,
                            embeddings_constraint=embeddings_constraint)
-        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.input_dim = spine.check_size("input_dim", input_dim, owner="Embedding")
+        self.output_dim = spine.check_size("output_dim", output_dim, owner="Embedding")
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.mask_zero = bool(mask_zero)
         self._ids = None
@@ -195,12 +203,16 @@ class Embedding(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
 
+    def export_description(self):
+        return EmbeddingExport(self.name, self._params["embeddings"], self.mask_zero)
+
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "mask_zero": self.mask_zero,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer)}
 
 
+@register
 class Masking(Layer):
     """Masks time steps whose features all equal ``mask_value`` (they are skipped downstream)
     and zeroes them in the output, as Keras does.
@@ -230,10 +242,14 @@ class Masking(Layer):
     def backward(self, grad):
         return grad * self._keep
 
+    def export_description(self):
+        return MaskingExport(self.name, self.mask_value)
+
     def get_config(self):
         return {**super().get_config(), "mask_value": self.mask_value}
 
 
+@register
 class TimeDistributed(Layer):
     """Applies ``layer`` to every time step of (batch, time, ...) input.
 
@@ -274,9 +290,19 @@ class TimeDistributed(Layer):
         inner = self.layer.compute_output_shape((input_shape[0],) + tuple(input_shape[2:]))
         return (input_shape[0], input_shape[1]) + tuple(inner[1:])
 
+    def export_description(self):
+        """The wrapped layer's description, for layers that act on the last axis (Dense)."""
+        try:
+            inner = self.layer.export_description()
+        except NotImplementedError:
+            inner = None
+        if not isinstance(inner, DenseExport):
+            raise not_exportable(self.name, f"{type(self).__name__}({type(self.layer).__name__})")
+        return inner
+
     # the wrapped layer's weights are this layer's
-    def _variables(self):
-        return self.layer._variables() if self.trainable else []
+    def parameter_bindings(self):
+        return self.layer.parameter_bindings() if self.trainable else []
 
     def get_weights(self):
         return self.layer.get_weights()
@@ -285,11 +311,9 @@ class TimeDistributed(Layer):
         self.layer.set_weights(weights)
 
     def get_config(self):
-        from . import serialize
         return {**super().get_config(), "layer": serialize(self.layer)}
 
     @classmethod
     def from_config(cls, config):
-        from . import deserialize
         config = dict(config)
         return cls(deserialize(config.pop("layer")), **config)

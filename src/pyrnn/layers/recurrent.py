@@ -1,30 +1,30 @@
 """Recurrent layers: ``SimpleRNN``, ``GRU``, ``LSTM`` and the ``Bidirectional`` wrapper.
 
 Each recurrent layer wraps a one-layer ``pyrnn.nn.RNN/GRU/LSTM`` (its parameters, in PyTorch's
-layout, are the layer's parameters) and calls the C++ core directly on time-major arrays.
-``get_weights``/``set_weights`` convert to and from Keras's layout: kernel (input, k*units),
-recurrent_kernel (units, k*units), bias; LSTM gates i,f,c,o (PyTorch's i,f,g,o); GRU z,r,h
-(PyTorch's r,z,n). Keras has one bias where PyTorch has two (except GRU reset_after=True, whose
-(2, 3*units) bias is [input bias; recurrent bias]): it maps to ``bias_ih`` and ``bias_hh`` stays 0.
+layout, are the layer's parameters) and runs it through the spine (``pyrnn._recurrent``) on
+time-major arrays, using only the module's public methods. ``get_weights``/``set_weights``
+convert to and from Keras's layout: kernel (input, k*units), recurrent_kernel (units, k*units),
+bias; LSTM gates i,f,c,o (PyTorch's i,f,g,o); GRU z,r,h (PyTorch's r,z,n). Keras has one bias
+where PyTorch has two (except GRU reset_after=True, whose (2, 3*units) bias is [input bias;
+recurrent bias]): it maps to ``bias_ih`` and ``bias_hh`` stays 0.
 
 Masks (from ``Embedding(mask_zero=True)`` or ``Masking``) follow Keras: a masked step keeps the
 previous state and repeats the previous output (zeros before the first valid step). Because a
 masked step leaves the state unchanged, the valid steps of every sequence are moved to the
-front and run as right-padded sequences on the core's variable-length path; right-padded masks
-are the case where nothing moves. Outputs are then spread back to the original steps.
+front and run as right-padded sequences on the core's variable-length path (a
+``spine.Packing``); right-padded masks are the case where nothing moves. Outputs are then
+spread back to the original steps.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import _core
-from .. import initializers
-from .. import nn
-from .base import Layer, _check_unsupported
-
-# GRU/LSTM activation and recurrent_activation the core's kernels run (Keras's names).
-_GATED_ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "hard_sigmoid")
+from .. import _recurrent as spine
+from .. import activations, initializers, nn
+from .._export import BidirectionalExport, RecurrentExport
+from .._flat import Binding
+from .base import Layer, _check_unsupported, deserialize, dropout_mask, register, serialize
 
 
 def _activation_name(activation):
@@ -38,8 +38,7 @@ class _Recurrent(Layer):
     """What SimpleRNN, GRU and LSTM share: arguments, weight layouts, masks, forward and backward."""
 
     supports_masking = True
-    _gates = 1
-    _cell_kind = None  # "SimpleRNN", "GRU" or "LSTM"
+    _family = "RNN"  # "RNN", "GRU" or "LSTM": the nn module this layer wraps
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
@@ -48,22 +47,19 @@ class _Recurrent(Layer):
                  dropout=0.0, recurrent_dropout=0.0, return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):
         super().__init__(**kwargs)
+        owner = type(self).__name__
         _check_unsupported(self, kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
                            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
                            kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
                            bias_constraint=bias_constraint, recurrent_dropout=recurrent_dropout)
-        self.units = int(units)
-        if self.units < 1:
-            raise ValueError(f"{type(self).__name__}: units must be >= 1, got {units}")
+        self.units = spine.check_size("units", units, owner=owner)
         self.activation = _activation_name(activation)
         self.recurrent_activation = _activation_name(recurrent_activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        if not 0 <= dropout < 1:
-            raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1), got {dropout}")
-        self.dropout = float(dropout)
+        self.dropout = spine.check_dropout("dropout", dropout, owner)
         self.recurrent_dropout = 0.0
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
@@ -74,86 +70,99 @@ class _Recurrent(Layer):
         self._states = None
         self._cache = None
         self._zero_arrays = {}
-        self._check_activations()
+        self._module = None
+        self.cell = self._make_cell()
 
-    def _check_activations(self):  # GRU and LSTM: the core's kernels take any pair of these
-        for what, name in (("activation", self.activation), ("recurrent_activation", self.recurrent_activation)):
-            if name not in _GATED_ACTIVATIONS:
-                raise NotImplementedError(f"{type(self).__name__}: {what} must be one of {sorted(_GATED_ACTIVATIONS)}, "
-                                          f"got {name!r}")
-        self._activations = {"activation": self.activation, "recurrent_activation": self.recurrent_activation}
+    def _make_cell(self):
+        """The spine cell; GRU and LSTM take any pair of the gated kernels' activations."""
+        known = activations.names()
+        owner = type(self).__name__
+        spine.check_activation("activation", self.activation, spine.GATED_ACTIVATIONS, owner, known)
+        spine.check_activation("recurrent_activation", self.recurrent_activation, spine.GATED_ACTIVATIONS, owner,
+                               known)
+        return spine.cell_for(self._family, reset_after=getattr(self, "reset_after", True))
+
+    @property
+    def _core_activations(self):
+        """The activation keywords of the spine's forward (RNN cells have theirs in the cell)."""
+        if not self.cell.gated:
+            return {}
+        return {"activation": self.activation, "recurrent_activation": self.recurrent_activation}
 
     # ------------------------------------------------------------------ weights
     def _make_module(self, input_dim):
-        raise NotImplementedError
-
-    @property
-    def _gate_perm(self):
-        """Keras gate block k is PyTorch gate block perm[k] (a swap, so its own inverse)."""
-        return list(range(self._gates))
+        raise NotImplementedError(f"{type(self).__name__} must define _make_module")
 
     @property
     def _two_biases(self):
         return False
+
+    @property
+    def input_dim(self):
+        """Features of the input (once built)."""
+        return self._module.input_size
 
     def build(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"{self.name}: expected input (batch, timesteps, features), got shape {input_shape}")
         input_dim = int(input_shape[-1])
         self._module = self._make_module(input_dim)
-        self._cell = self._module._cell
-        self._params, self._grads = self._module._params, self._module.grads
         names = ["weight_ih_l0", "weight_hh_l0"]
         if self.use_bias:
             names += ["bias_ih_l0"] + (["bias_hh_l0"] if self._two_biases else [])
         self._trainable_names = names
-        u, g = self.units, self._gates
+        u, g = self.units, self.cell.gates
         weights = [self.kernel_initializer((input_dim, g * u), self.dtype, self.rng),
                    self.recurrent_initializer((u, g * u), self.dtype, self.rng)]
         if self.use_bias:
             weights.append(self._initial_bias())
-        if self.use_bias:
-            self._params["bias_hh_l0"].fill(0)
         self.set_weights(weights)
 
     def _initial_bias(self):
-        return self.bias_initializer((self._gates * self.units,), self.dtype, self.rng)
+        return self.bias_initializer((self.cell.gates * self.units,), self.dtype, self.rng)
 
     def _index(self):
-        u = self.units
-        return np.concatenate([np.arange(u) + p * u for p in self._gate_perm])
+        return spine.gate_index(self.cell.keras_order, self.units)
 
     def get_weights(self):
         if not self.built:
             return []
-        p, idx = self._params, self._index()
-        ws = [p["weight_ih_l0"][idx].T.copy(), p["weight_hh_l0"][idx].T.copy()]
+        w, idx = self._module.layer_weights(0), self._index()
+        ws = [w.w_ih[idx].T.copy(), w.w_hh[idx].T.copy()]
         if self.use_bias:
-            b = p["bias_ih_l0"][idx]
-            ws.append(np.stack([b, p["bias_hh_l0"][idx]]) if self._two_biases else b.copy())
+            b = w.b_ih[idx]
+            ws.append(np.stack([b, w.b_hh[idx]]) if self._two_biases else b.copy())
         return ws
 
     def set_weights(self, weights):
-        u, g = self.units, self._gates
+        u, g = self.units, self.cell.gates
         shapes = [(self._module.input_size, g * u), (u, g * u)]
         if self.use_bias:
             shapes.append((2, g * u) if self._two_biases else (g * u,))
         ws = self._check_weights(weights, shapes)
-        p, idx = self._params, self._index()
-        p["weight_ih_l0"][...] = ws[0].T[idx]
-        p["weight_hh_l0"][...] = ws[1].T[idx]
+        idx = self._index()  # a permutation of gate blocks that is its own inverse
+        state = {"weight_ih_l0": ws[0].T[idx], "weight_hh_l0": ws[1].T[idx]}
         if self.use_bias:
             if self._two_biases:
-                p["bias_ih_l0"][...] = ws[2][0][idx]
-                p["bias_hh_l0"][...] = ws[2][1][idx]
-            else:
-                p["bias_ih_l0"][...] = ws[2][idx]
+                state.update(bias_ih_l0=ws[2][0][idx], bias_hh_l0=ws[2][1][idx])
+            else:  # Keras's one bias is the input bias; the recurrent one stays 0
+                state.update(bias_ih_l0=ws[2][idx], bias_hh_l0=np.zeros(g * u, self.dtype))
+        self._module.load_state_dict(state)
 
     def count_params(self):
         if not self.built:
             return 0
-        i, u, g = self._module.input_size, self.units, self._gates
+        i, u, g = self._module.input_size, self.units, self.cell.gates
         return g * u * (i + u) + (g * u * (2 if self._two_biases else 1) if self.use_bias else 0)
+
+    def parameter_bindings(self):
+        if not self.trainable or self._module is None:
+            return []
+        return [Binding(self._module, name) for name in self._trainable_names]
+
+    def zero_grads(self):
+        if self._module is not None:
+            self._module.zero_grad()
 
     # ------------------------------------------------------------------ states
     def reset_states(self, states=None):
@@ -178,7 +187,7 @@ class _Recurrent(Layer):
         return self._zeros(batch, self.units)
 
     def _initial_states(self, batch, initial_state):
-        lstm = self._gates == 4
+        lstm = self.cell.has_cell_state
         if initial_state is not None:
             states = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
             states = [np.ascontiguousarray(s, dtype=self.dtype) for s in states]
@@ -197,14 +206,13 @@ class _Recurrent(Layer):
     # ------------------------------------------------------------------ forward / backward
     def call(self, inputs, training=False, mask=None, initial_state=None):
         x = inputs
-        if x.ndim != 3 or x.shape[2] != self._module.input_size:
-            raise ValueError(f"{self.name}: expected input (batch, timesteps, {self._module.input_size}), "
-                             f"got shape {x.shape}")
+        input_dim = self._module.input_size
+        if x.ndim != 3 or x.shape[2] != input_dim:
+            raise ValueError(f"{self.name}: expected input (batch, timesteps, {input_dim}), got shape {x.shape}")
         batch, steps = x.shape[0], x.shape[1]
         drop = None
         if training and self.dropout > 0:  # one dropout mask per sequence, shared by all steps (Keras)
-            drop = (self.rng.random((batch, 1, x.shape[2])) >= self.dropout).astype(self.dtype)
-            drop /= self.dtype.type(1 - self.dropout)
+            drop = dropout_mask(self.rng, (batch, 1, x.shape[2]), self.dropout, self.dtype)
             x = x * drop
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)
@@ -216,36 +224,31 @@ class _Recurrent(Layer):
             x = x[:, ::-1]
             mask = None if mask is None else mask[:, ::-1]
         h0, c0 = self._initial_states(batch, initial_state)
-        p = self._params
-        w = (p["weight_ih_l0"], p["weight_hh_l0"], p.get("bias_ih_l0"), p.get("bias_hh_l0"))
+        weights = self._module.layer_weights(0)
+        xt = x.transpose(1, 0, 2)
 
-        if mask is None:
-            xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=self.dtype)
-            out, hn, cn, ws = _core.forward(self._cell, xt, h0, c0, *w, training, None, None, **self._activations)
-            y = out.transpose(1, 0, 2) if self.return_sequences else hn
-            packing = None
+        packing = None if mask is None else spine.Packing.from_mask(mask)
+        if packing is None:
+            xt = np.ascontiguousarray(xt, dtype=self.dtype)
+            res = spine.forward(self.cell, xt, h0, c0, weights=weights, training=training,
+                                **self._core_activations)
+            hn, cn = res.h_n, res.c_n
+            y = res.output.transpose(1, 0, 2) if self.return_sequences else hn
         else:
-            packing = _compact(mask)
-            order = packing["order"]
-            xs = x[order[:, None], packing["src"]]
-            xs[~packing["valid"]] = 0
-            xt = np.ascontiguousarray(xs.transpose(1, 0, 2), dtype=self.dtype)
-            h0 = np.ascontiguousarray(h0[order])
-            c0 = None if c0 is None else np.ascontiguousarray(c0[order])
-            out, hn, cn, ws = _core.forward(self._cell, xt, h0, c0, *w, training, packing["batch_sizes"], None,
-                                            **self._activations)
-            inverse = packing["inverse"]
-            hn, cn = hn[inverse], (None if cn is None else cn[inverse])
+            xt = packing.pack(xt).astype(self.dtype, copy=False)
+            h0 = packing.sort_rows(h0)
+            c0 = None if c0 is None else packing.sort_rows(c0)
+            res = spine.forward(self.cell, xt, h0, c0, weights=weights, training=training,
+                                batch_sizes=packing.batch_sizes, **self._core_activations)
+            hn, cn = packing.unsort_rows(res.h_n), (None if res.c_n is None else packing.unsort_rows(res.c_n))
             if self.return_sequences:
-                tidx = packing["tidx_zero"] if self.zero_output_for_mask else packing["tidx"]
-                padded = np.concatenate([out, np.zeros((1,) + out.shape[1:], out.dtype)])
-                y = padded[tidx, inverse[:, None]]
+                y = packing.spread(res.output, self.zero_output_for_mask)
             else:
-                y = np.where(packing["lengths"][:, None] > 0, hn, 0).astype(self.dtype, copy=False)
+                y = np.where(packing.lengths[:, None] > 0, hn, 0).astype(self.dtype, copy=False)
 
         if self.stateful:
             self._states = [hn.copy()] + ([] if cn is None else [cn.copy()])
-        self._cache = (xt, h0, c0, out, ws, w, packing, drop, batch, steps) if training else None
+        self._cache = (res.workspace, packing, drop, batch, steps) if training else None
         if self.return_state:
             return [y, hn] + ([] if cn is None else [cn])
         return y
@@ -253,44 +256,39 @@ class _Recurrent(Layer):
     def backward(self, grad):
         if self._cache is None:
             raise ValueError(f"{self.name}: backward() needs a call with training=True first")
-        xt, h0, c0, out, ws, w, packing, drop, batch, steps = self._cache
+        workspace, packing, drop, batch, steps = self._cache
         self._cache = None
         units = self.units
         if self.return_sequences:
             if packing is None:
                 go = np.ascontiguousarray(grad.transpose(1, 0, 2))
             else:
-                tidx = packing["tidx_zero"] if self.zero_output_for_mask else packing["tidx"]
-                gpad = np.zeros((steps + 1, batch, units), self.dtype)
-                np.add.at(gpad, (tidx, np.broadcast_to(packing["inverse"][:, None], tidx.shape)), grad)
-                go = gpad[:steps]
+                go = packing.spread_grad(grad, self.zero_output_for_mask)
             gh = self._zeros_state(batch)
         else:
             go = self._zeros(steps, batch, units)  # only the last step's output has a gradient
             gh = np.ascontiguousarray(grad, dtype=self.dtype)
             if packing is not None:
-                gh = np.where(packing["lengths"][:, None] > 0, gh, 0)[packing["order"]].astype(self.dtype)
-        gc = None if c0 is None else self._zeros_state(batch)
-        dx, _, _, dw_ih, dw_hh, db_ih, db_hh, _ = _core.backward(
-            self._cell, xt, h0, c0, *w, out, ws, go, gh, gc, None if packing is None else packing["batch_sizes"],
-            None, **self._activations)
-        g = self._grads
-        g["weight_ih_l0"] += dw_ih
-        g["weight_hh_l0"] += dw_hh
-        if db_ih is not None:
-            g["bias_ih_l0"] += db_ih
-            g["bias_hh_l0"] += db_hh
-        dx = dx.transpose(1, 0, 2)
+                gh = packing.sort_rows(np.where(packing.lengths[:, None] > 0, gh, 0)).astype(self.dtype)
+        gc = self._zeros_state(batch) if self.cell.has_cell_state else None
+        grads = spine.backward(workspace, go, gh, gc)
+        self._module.accumulate_gradients(grads, "_l0")
+        dx = grads.x
         if packing is not None:
-            dxs = np.where(packing["valid"][:, :, None], dx, 0)
-            dx = np.empty_like(dxs)
-            dx[packing["order"][:, None], packing["src"]] = dxs
+            dx = packing.unpack(dx)
+        dx = dx.transpose(1, 0, 2)
         if self.go_backwards:
             dx = dx[:, ::-1]
         if drop is not None:
             dx = dx * drop
         return dx
 
+    def export_description(self):
+        """What ONNX export needs: a ``RecurrentExport`` (see ``pyrnn._export``)."""
+        return RecurrentExport(name=self.name, cell=self.cell, units=self.units,
+                               weights=self._module.layer_weights(0), activations=self._core_activations,
+                               return_sequences=self.return_sequences, go_backwards=self.go_backwards,
+                               zero_output_for_mask=self.zero_output_for_mask, stateful=self.stateful)
     def compute_mask(self, inputs, mask=None):
         return mask if self.return_sequences else None
 
@@ -308,31 +306,12 @@ class _Recurrent(Layer):
                   "kernel_initializer": initializers.serialize(self.kernel_initializer),
                   "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
                   "bias_initializer": initializers.serialize(self.bias_initializer)}
-        if self._cell_kind != "SimpleRNN":
+        if self.cell.gated:
             config["recurrent_activation"] = self.recurrent_activation
         return config
 
 
-def _compact(mask):
-    """Index arrays that move each sequence's unmasked steps to the front, sort sequences by
-    length (longest first, as the core's variable-length path needs) and spread outputs back.
-
-    mask: (B, T) bool in processing order. ``src[i, k]``: original step of the k-th valid step
-    of sorted row i. ``tidx[b, t]``: which compacted step's output step t repeats (T = a zero row).
-    """
-    batch, steps = mask.shape
-    lengths = mask.sum(axis=1)
-    order = np.argsort(-lengths, kind="stable")
-    src = np.argsort(~mask[order], axis=1, kind="stable")
-    t = np.arange(steps)
-    valid = t[None, :] < lengths[order][:, None]
-    counts = np.cumsum(mask, axis=1)
-    tidx = np.where(counts > 0, counts - 1, steps)
-    return {"lengths": lengths, "order": order, "inverse": np.argsort(order), "src": src, "valid": valid,
-            "batch_sizes": (lengths[order][None, :] > t[:, None]).sum(axis=1).astype(np.int32),
-            "tidx": tidx, "tidx_zero": np.where(mask, tidx, steps)}
-
-
+@register
 class SimpleRNN(_Recurrent):
     """Fully-connected RNN: ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``.
 
@@ -343,27 +322,22 @@ class SimpleRNN(_Recurrent):
         (2, 5, 4)
     """
 
-    _gates = 1
-    _cell_kind = "SimpleRNN"
+    _family = "RNN"
 
     def __init__(self, units, activation="tanh", **kwargs):
         if "recurrent_activation" in kwargs:
             raise TypeError("SimpleRNN has no recurrent_activation")
         super().__init__(units, activation=activation, **kwargs)
 
-    def _check_activations(self):
-        try:
-            nn.RNN(1, 1, nonlinearity=self.activation)
-        except ValueError:
-            raise NotImplementedError(f"SimpleRNN: activation={self.activation!r} is not supported by the core "
-                                      f"(supported: tanh, relu, sigmoid, linear)") from None
-        self._activations = {}  # the activation is part of the core's cell name (rnn_relu, ...)
+    def _make_cell(self):  # the activation is part of the core's cell (rnn_relu, ...)
+        return spine.rnn_cell(self.activation, type(self).__name__, "activation", activations.names())
 
     def _make_module(self, input_dim):
         return nn.RNN(input_dim, self.units, nonlinearity=self.activation, bias=self.use_bias, dtype=self.dtype,
                       seed=0)
 
 
+@register
 class GRU(_Recurrent):
     """Gated recurrent unit (Keras gate order z, r, h). ``reset_after=True`` (the default, as in
     Keras 3 and cuDNN) applies the reset gate after the recurrent product and has a (2, 3*units)
@@ -378,16 +352,11 @@ class GRU(_Recurrent):
         [(3, 24), (8, 24), (2, 24)]
     """
 
-    _gates = 3
-    _cell_kind = "GRU"
+    _family = "GRU"
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", reset_after=True, **kwargs):
         self.reset_after = bool(reset_after)
         super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, **kwargs)
-
-    @property
-    def _gate_perm(self):
-        return [1, 0, 2]
 
     @property
     def _two_biases(self):
@@ -405,6 +374,7 @@ class GRU(_Recurrent):
         return {**super().get_config(), "reset_after": self.reset_after}
 
 
+@register
 class LSTM(_Recurrent):
     """Long short-term memory (Keras gate order i, f, c, o). ``unit_forget_bias=True`` (the
     default) starts the forget-gate bias at 1.
@@ -416,8 +386,7 @@ class LSTM(_Recurrent):
         (2, 5, 8)
     """
 
-    _gates = 4
-    _cell_kind = "LSTM"
+    _family = "LSTM"
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", unit_forget_bias=True, **kwargs):
         self.unit_forget_bias = bool(unit_forget_bias)
@@ -437,6 +406,7 @@ class LSTM(_Recurrent):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
+@register
 class Bidirectional(Layer):
     """Runs a copy of ``layer`` forwards and another backwards in time and merges their outputs
     (``merge_mode``: "concat", "sum", "mul", "ave", or None for a list of both).
@@ -497,6 +467,12 @@ class Bidirectional(Layer):
             return (y + y_rev) / 2
         return [y, y_rev]
 
+    def export_description(self):
+        """What ONNX export needs: a ``BidirectionalExport`` of both directions' descriptions."""
+        return BidirectionalExport(name=self.name, forward=self.forward_layer.export_description(),
+                                   backward=self.backward_layer.export_description(), merge_mode=self.merge_mode,
+                                   return_sequences=self.return_sequences)
+
     def backward(self, grad):
         mode = self.merge_mode
         if mode == "concat":
@@ -528,10 +504,10 @@ class Bidirectional(Layer):
         for sub in self._sublayers():
             sub.reset_states()
 
-    def _variables(self):
+    def parameter_bindings(self):
         if not self.trainable:
             return []
-        return self.forward_layer._variables() + self.backward_layer._variables()
+        return self.forward_layer.parameter_bindings() + self.backward_layer.parameter_bindings()
 
     def get_weights(self):
         return self.forward_layer.get_weights() + self.backward_layer.get_weights()
@@ -546,7 +522,6 @@ class Bidirectional(Layer):
         return self.forward_layer.count_params() + self.backward_layer.count_params()
 
     def get_config(self):
-        from . import serialize
         config = super().get_config()
         inner = serialize(self.forward_layer)
         inner["config"]["name"] = inner["config"]["name"][len("forward_"):]
@@ -554,6 +529,5 @@ class Bidirectional(Layer):
 
     @classmethod
     def from_config(cls, config):
-        from . import deserialize
         config = dict(config)
         return cls(deserialize(config.pop("layer")), **config)

@@ -1,6 +1,6 @@
-"""Keras-style models: ``Sequential``, ``load_model`` and ``from_keras`` (see DESIGN.md)."""
+"""Keras-style models: ``Sequential``, ``load_model`` and ``from_keras``."""
 
-from ._keras import from_keras
+from ._from_keras import from_keras
 from .sequential import Sequential, load_model
 
 Model = Sequential

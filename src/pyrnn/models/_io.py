@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 
 def save(filepath, tensors, metadata, overwrite=True):
-    from safetensors.numpy import save_file
     filepath = os.fspath(filepath)
     if not overwrite and os.path.exists(filepath):
         raise FileExistsError(filepath)
@@ -16,10 +17,9 @@ def save(filepath, tensors, metadata, overwrite=True):
 
 
 def load(filepath):
-    from safetensors import safe_open
     with safe_open(os.fspath(filepath), framework="numpy") as f:
         metadata = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (a safetensors file handle, not a dict)
     return tensors, metadata
 
 

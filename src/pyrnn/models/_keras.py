@@ -1,4 +1,5 @@
-"""From Keras 3 to pyrnn: ``from_keras(keras_model)`` and Keras ``.weights.h5`` files.
+"""From Keras 3 to pyrnn: layers from Keras configs and Keras ``.weights.h5`` files
+(``from_keras(keras_model)``, in ``_from_keras.py``, builds on these).
 
 Layers are rebuilt from each Keras layer's ``get_config()`` and get the Keras weights with
 ``set_weights`` (pyrnn's weights follow Keras's order, shapes and gate order), so the model
@@ -21,9 +22,8 @@ import inspect
 import os
 import re
 
-from .. import layers as layers_module
 from .._optional import require
-from ..layers.core import InputLayer
+from ..layers import layer_classes
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -57,9 +57,10 @@ def layer_from_keras_config(class_name, config):
     options at their neutral value (None, False, 0) are dropped; any other option pyrnn does not
     have is a ValueError naming it.
     """
-    cls = layers_module._CLASSES.get(class_name)
+    classes = layer_classes()
+    cls = classes.get(class_name)
     if cls is None or class_name in ("Layer", "InputLayer"):
-        supported = sorted(set(layers_module._CLASSES) - {"Layer", "InputLayer"})
+        supported = sorted(set(classes) - {"Layer", "InputLayer"})
         raise ValueError(f"Keras layer class {class_name!r} ({config.get('name')}) is not supported by pyrnn; "
                          f"supported: {', '.join(supported)}")
     accepted = _accepted_arguments(cls)
@@ -78,32 +79,6 @@ def layer_from_keras_config(class_name, config):
                              "equivalent in pyrnn")
         kwargs[key] = value
     return cls(**kwargs)
-
-
-def from_keras(keras_model):
-    """A pyrnn ``Sequential`` with the layers and weights of a built Keras 3 ``Sequential`` model.
-
-    Supported layers: SimpleRNN, GRU, LSTM, Bidirectional, Dense, Embedding, Masking, Dropout,
-    TimeDistributed. Example::
-
-        >>> model = pyrnn.models.from_keras(kmodel)
-        >>> np.allclose(model.predict(x), kmodel.predict(x), atol=1e-5)
-        True
-    """
-    from .sequential import Sequential
-    kind = type(keras_model)
-    if not (kind.__module__.split(".")[0] == "keras" and kind.__name__ == "Sequential"):
-        raise TypeError(f"from_keras expects a keras.Sequential model, got {kind.__module__}.{kind.__name__}")
-    try:
-        input_shape = tuple(keras_model.input_shape)
-    except (AttributeError, ValueError) as e:
-        raise ValueError("from_keras: the Keras model is not built; start it with keras.Input(shape) "
-                         f"or call it once ({e})") from e
-    layers = [InputLayer(shape=input_shape[1:])]
-    layers += [layer_from_keras_config(type(layer).__name__, layer.get_config()) for layer in keras_model.layers]
-    model = Sequential(layers, name=keras_model.name)
-    model.set_weights(keras_model.get_weights())
-    return model
 
 
 def _h5_arrays(group):

@@ -1,4 +1,4 @@
-"""PyTorch-style recurrent modules on NumPy arrays (see DESIGN.md, "PyTorch-style modules").
+"""PyTorch-style recurrent modules on NumPy arrays (see ARCHITECTURE.md).
 
 Sequence layers: ``RNN``, ``GRU``, ``LSTM`` (modules.py); single-step cells for streaming:
 ``RNNCell``, ``GRUCell``, ``LSTMCell`` (cells.py).

@@ -17,43 +17,47 @@ Example::
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any, Mapping, Optional
 
-from .. import _core
-from .modules import (_GATES, _RNN_NONLINEARITIES, Module, _check_dims, _check_param_memory, _check_size, _make_rng,
-                      _resolve_dtype, as_float_array)
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from .. import _recurrent as spine
+from .modules import Module, _check_dims, _check_param_memory, _make_rng, _resolve_dtype, as_float_array
 
 
 class RNNCellBase(Module):
     """Parameters (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``) and the step."""
 
-    def __init__(self, mode, cell, input_size, hidden_size, bias=True, dtype=np.float32, seed=None):
-        self.mode, self._cell = mode, cell
-        self.input_size = _check_size("input_size", input_size)
-        self.hidden_size = _check_size("hidden_size", hidden_size)
+    def __init__(self, cell: spine.CellSpec, input_size: int, hidden_size: int, bias: bool = True,
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
+        """``cell``: the ``spine.CellSpec`` this cell steps (its mode is ``cell.mode``)."""
+        self.cell, self.mode = cell, cell.mode
+        self.input_size = spine.check_size("input_size", input_size)
+        self.hidden_size = spine.check_size("hidden_size", hidden_size)
         self.bias = bool(bias)
         self.dtype = _resolve_dtype(dtype)
         self._rng = _make_rng(seed)
-        gates = _GATES[mode] * self.hidden_size
+        gates = cell.gates * self.hidden_size
         _check_dims(type(self).__name__, self.input_size, gates)
-        shapes = {"weight_ih": (gates, self.input_size), "weight_hh": (gates, self.hidden_size)}
+        shapes: dict[str, tuple[int, ...]] = {"weight_ih": (gates, self.input_size), "weight_hh": (gates, self.hidden_size)}
         if self.bias:
             shapes.update(bias_ih=(gates,), bias_hh=(gates,))
         _check_param_memory(type(self).__name__, shapes, self.dtype)
         self._init_params(shapes, 1.0 / np.sqrt(self.hidden_size))
-        self._tape = []
+        self._tape: list[tuple[spine.Workspace, bool]] = []
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Any:
         self._tape = []
         return super().train(mode)
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self._tape = []
 
-    def _weights(self):
-        p = self._params
-        return p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh")
+    def layer_weights(self) -> spine.LayerWeights:
+        """The live weights as a ``LayerWeights`` (w_ih, w_hh, b_ih, b_hh; absent biases None)."""
+        return spine.LayerWeights.from_params(self._params)
 
     def _input(self, x):
         # The common case, a C-contiguous array of the right dtype, is checked without copying.
@@ -82,21 +86,21 @@ class RNNCellBase(Module):
         return value.reshape(shape)
 
     def _step(self, x, h, c, batched):
-        w_ih, w_hh, b_ih, b_hh = self._weights()
+        weights = self.layer_weights()
         if not self.training:
-            h_new, c_new = _core.cell_step(self._cell, x, h, c, w_ih, w_hh, b_ih, b_hh)
+            h_new, c_new = spine.step(self.cell, x, h, c, weights=weights)
         else:  # one step of the sequence path, keeping its workspace for backward
             x, h = x.copy(), h.copy()
             c = None if c is None else c.copy()
-            out, h_new, c_new, ws = _core.forward(self._cell, x[None], h, c, w_ih, w_hh, b_ih, b_hh, True)
-            self._tape.append((x, h, c, out, ws, batched))
-            h_new = h_new.copy()
+            res = spine.forward(self.cell, x[None], h, c, weights=weights, training=True)
+            self._tape.append((res.workspace, batched))
+            h_new, c_new = res.h_n.copy(), res.c_n
         if not batched:
             h_new = h_new[0]
             c_new = None if c_new is None else c_new[0]
         return h_new, c_new
 
-    def backward(self, grad_h, grad_c=None):
+    def backward(self, grad_h: ArrayLike, grad_c: Optional[ArrayLike] = None) -> tuple[np.ndarray, Any]:
         """Backpropagate through the most recent training-mode call not yet backpropagated.
 
         ``grad_h`` is dL/dh' (LSTM also ``grad_c`` = dL/dc'). Returns ``(grad_input, grad_h)``
@@ -105,20 +109,15 @@ class RNNCellBase(Module):
         """
         if not self._tape:
             raise ValueError("backward() needs a forward call in training mode first (each call allows one backward)")
-        x, h, c, out, ws, batched = self._tape[-1]
-        batch = x.shape[0]
+        workspace, batched = self._tape[-1]
+        batch = workspace.x.shape[1]
         gh = self._state("grad_h", grad_h, batch, batched)
-        lstm = self.mode == "LSTM"
+        lstm = self.cell.has_cell_state
         gc = self._state("grad_c", grad_c, batch, batched) if lstm else None
         self._tape.pop()
-        w_ih, w_hh, b_ih, b_hh = self._weights()
-        dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, _ = _core.backward(
-            self._cell, x[None], h, c, w_ih, w_hh, b_ih, b_hh, out, ws, np.ascontiguousarray(gh[None]),
-            np.zeros_like(gh), gc)
-        for name, value in (("weight_ih", dw_ih), ("weight_hh", dw_hh), ("bias_ih", db_ih), ("bias_hh", db_hh)):
-            if value is not None:
-                self.grads[name] += value
-        dx = dx[0]
+        grads = spine.backward(workspace, np.ascontiguousarray(gh[None]), np.zeros_like(gh), gc)
+        self.accumulate_gradients(grads)
+        dx, dh, dc = grads.x[0], grads.h0, grads.c0
         if not batched:
             dx, dh = dx[0], dh[0]
             dc = None if dc is None else dc[0]
@@ -134,13 +133,12 @@ class RNNCell(RNNCellBase):
 
     _torch_args = RNNCellBase._torch_args + ("nonlinearity",)
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=np.float32, seed=None):
-        if nonlinearity not in _RNN_NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be one of {_RNN_NONLINEARITIES}, got {nonlinearity!r}")
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
         self.nonlinearity = nonlinearity
-        super().__init__("RNN_TANH", "rnn_" + nonlinearity, input_size, hidden_size, bias, dtype, seed)
+        super().__init__(spine.rnn_cell(nonlinearity), input_size, hidden_size, bias, dtype, seed)
 
-    def __call__(self, input, hx=None):
+    def __call__(self, input: ArrayLike, hx: Any = None) -> Any:
         x, batched = self._input(input)
         return self._step(x, self._state("hx", hx, x.shape[0], batched), None, batched)[0]
 
@@ -151,12 +149,13 @@ class GRUCell(RNNCellBase):
     ``reset_after=False`` gives the other variant (Keras reset_after=False, ONNX default).
     """
 
-    def __init__(self, input_size, hidden_size, bias=True, reset_after=True, dtype=np.float32, seed=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, reset_after: bool = True,
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
         self.reset_after = bool(reset_after)
-        super().__init__("GRU", "gru" if self.reset_after else "gru_reset_before", input_size, hidden_size, bias,
+        super().__init__(spine.cell_for("GRU", reset_after=self.reset_after), input_size, hidden_size, bias,
                          dtype, seed)
 
-    def __call__(self, input, hx=None):
+    def __call__(self, input: ArrayLike, hx: Any = None) -> Any:
         x, batched = self._input(input)
         return self._step(x, self._state("hx", hx, x.shape[0], batched), None, batched)[0]
 
@@ -164,10 +163,11 @@ class GRUCell(RNNCellBase):
 class LSTMCell(RNNCellBase):
     """One LSTM step (gate order i, f, g, o, as torch.nn.LSTMCell): ``h, c = cell(x, (h, c))``."""
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, seed=None):
-        super().__init__("LSTM", "lstm", input_size, hidden_size, bias, dtype, seed)
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: DTypeLike = np.float32,
+                 seed: Optional[int] = None) -> None:
+        super().__init__(spine.CELLS["lstm"], input_size, hidden_size, bias, dtype, seed)
 
-    def __call__(self, input, hx=None):
+    def __call__(self, input: ArrayLike, hx: Any = None) -> Any:
         x, batched = self._input(input)
         if hx is None:
             hx = (None, None)

@@ -21,27 +21,19 @@ Example::
 
 from __future__ import annotations
 
-import numbers
+from typing import Any, Mapping, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-from .. import _core
+from .. import _recurrent as spine
 from .._optional import require
 
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "RNN_SIGMOID": 1, "RNN_LINEAR": 1, "GRU": 3, "LSTM": 4}
-_RNN_NONLINEARITIES = ("tanh", "relu", "sigmoid", "linear")  # torch has the first two; Keras all four
 _MAX_DIM = 2**31 // 8 - 1  # the core's limit on I, G*H and T*B (its kernels index with int)
+_check_size = spine.check_size
 
 
-def _check_size(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _make_rng(seed):
+def _make_rng(seed: Any) -> np.random.Generator:
     try:
         return np.random.default_rng(seed)
     except (TypeError, ValueError) as e:
@@ -54,7 +46,7 @@ def _check_param_memory(owner, shapes, dtype):
     elems = sum(int(np.prod(shape, dtype=np.float64)) for shape in shapes.values())
     largest = max(int(np.prod(shape, dtype=np.float64)) for shape in shapes.values())
     need = elems * 2 * dtype.itemsize + largest * 8
-    limit = 0.9 * _core._memory_limit()
+    limit = 0.9 * spine.memory_limit()
     if need > limit:
         raise MemoryError(f"{owner}: the parameters and their gradients need about {need / 1e9:.3g} GB, "
                           f"more than 90% of the {limit / 0.9e9:.3g} GB of memory this process can use")
@@ -66,7 +58,7 @@ def _check_dims(owner, input_size, gate_rows):
             raise ValueError(f"{owner}: {name} must be at most {_MAX_DIM} (the core's int indexing), got {value}")
 
 
-def _resolve_dtype(dtype):
+def _resolve_dtype(dtype: Any) -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError as e:
@@ -76,7 +68,7 @@ def _resolve_dtype(dtype):
     return dt
 
 
-def as_float_array(name, value, dtype, copy=False):
+def as_float_array(name: str, value: Any, dtype: DTypeLike, copy: bool = False) -> np.ndarray:
     """``value`` as a C-contiguous array of the layer's dtype; ints and other floats convert,
     anything else (object, strings, complex, bool) is a TypeError. ``copy=True`` guarantees
     the result shares no memory with ``value`` (for arrays that backward reads later)."""
@@ -118,10 +110,17 @@ class Module:
     """
 
     # The constructor arguments shared with the torch.nn class of the same name (from_torch/to_torch).
-    _torch_args = ("input_size", "hidden_size", "bias")
+    _torch_args: tuple[str, ...] = ("input_size", "hidden_size", "bias")
+    # set by the subclasses' constructors and _init_params
+    dtype: np.dtype
+    training: bool
+    grads: dict[str, np.ndarray]
+    _params: dict[str, np.ndarray]
+    _rng: np.random.Generator
+    _cache: Any
 
     @classmethod
-    def from_torch(cls, module):
+    def from_torch(cls, module: Any) -> Any:
         """A pyrnn copy of the ``torch.nn`` module of the same name (same options, dtype, weights
         and train/eval mode). Example::
 
@@ -139,11 +138,12 @@ class Module:
             raise TypeError(f"{cls.__name__}.from_torch: parameters must be all float32 or all float64, "
                             f"got {sorted(map(str, dtypes))}")
         dtype = np.float64 if dtypes == {torch.float64} else np.float32
-        obj = cls(**{arg: getattr(module, arg) for arg in cls._torch_args}, dtype=dtype)
+        make: Any = cls  # a subclass: its constructor takes the torch arguments
+        obj = make(**{arg: getattr(module, arg) for arg in cls._torch_args}, dtype=dtype)
         obj.load_state_dict(module.state_dict())
         return obj.train(module.training)
 
-    def to_torch(self):
+    def to_torch(self) -> Any:
         """The ``torch.nn`` module of the same name with this module's options, dtype, weights
         and train/eval mode. Example::
 
@@ -155,7 +155,7 @@ class Module:
                             f"(one of pyrnn.nn.{', '.join(_TORCH_TWINS)} has)")
         torch = _import_torch()
         if getattr(self, "nonlinearity", "tanh") not in ("tanh", "relu"):
-            raise ValueError(f"to_torch: torch.nn.{twin} has no nonlinearity={self.nonlinearity!r} "
+            raise ValueError(f"to_torch: torch.nn.{twin} has no nonlinearity={getattr(self, 'nonlinearity', 'tanh')!r} "
                              "(only 'tanh' and 'relu')")
         if not getattr(self, "reset_after", True):
             raise ValueError(f"to_torch: torch.nn.{twin} has no reset_after=False (PyTorch's GRU "
@@ -173,19 +173,19 @@ class Module:
         self.training = True
         self._cache = None
 
-    def named_parameters(self):
+    def named_parameters(self) -> list[tuple[str, np.ndarray]]:
         """(name, array) pairs in PyTorch's order; the arrays are the live parameters."""
         return list(self._params.items())
 
-    def parameters(self):
+    def parameters(self) -> list[np.ndarray]:
         """The live parameter arrays (update them in place to train)."""
         return list(self._params.values())
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of the parameters under PyTorch's names (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...)."""
         return {name: p.copy() for name, p in self._params.items()}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Load parameters by name (numpy arrays, torch tensors or anything np.asarray takes).
 
         Every key must be present with the right shape; a missing or unexpected key or a wrong
@@ -207,17 +207,41 @@ class Module:
             self._params[name][...] = value
         self._cache = None
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         for g in self.grads.values():
             g.fill(0)
 
-    def train(self, mode=True):
+    # ------------------------------------------------------------------ flat-buffer binding
+    def parameter(self, name: str) -> np.ndarray:
+        """The live parameter array ``name`` (torch's name)."""
+        return self._params[name]
+
+    def gradient(self, name: str) -> np.ndarray:
+        """The live gradient array of parameter ``name``."""
+        return self.grads[name]
+
+    def bind_parameter(self, name: str, weight: np.ndarray, grad: np.ndarray) -> None:
+        """Keep parameter ``name`` and its gradient in the given arrays from now on (views into a
+        model's flat buffers, see ``pyrnn._flat``): the current value is copied
+        into ``weight``. Later writes (``load_state_dict``, optimizers) go to these arrays."""
+        current = self._params[name]
+        if weight.shape != current.shape or grad.shape != current.shape:
+            raise ValueError(f"bind_parameter: {name} has shape {current.shape}, got {weight.shape} and {grad.shape}")
+        weight[...] = current
+        self._params[name], self.grads[name] = weight, grad
+
+    def accumulate_gradients(self, gradients: spine.Gradients, suffix: str = "") -> None:
+        """Add a ``spine.Gradients`` (one layer and direction) into ``grads`` under torch's
+        names ending in ``suffix`` (``"_l0"``, ``"_l1_reverse"``; cells: ``""``)."""
+        gradients.add_to(self.grads, suffix)
+
+    def train(self, mode: bool = True) -> Any:
         self.training = bool(mode)
         if not self.training:
             self._cache = None
         return self
 
-    def eval(self):
+    def eval(self) -> Any:
         return self.train(False)
 
 
@@ -231,19 +255,17 @@ class RNNBase(Module):
 
     _torch_args = Module._torch_args + ("num_layers", "batch_first", "dropout", "bidirectional")
 
-    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, proj_size=0, reset_after=True, dtype=np.float32, seed=None):
-        if mode not in _GATES:
-            raise ValueError(f"mode must be one of {sorted(_GATES)}, got {mode!r}")
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 reset_after: bool = True, dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
+        cell = spine.cell_for(mode, reset_after=bool(reset_after))
         self.mode = mode
         self.input_size = _check_size("input_size", input_size)
         self.hidden_size = _check_size("hidden_size", hidden_size)
         self.num_layers = _check_size("num_layers", num_layers)
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
-        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout <= 1:
-            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
-        self.dropout = float(dropout)
+        self.dropout = spine.check_dropout("dropout", dropout)
         self.bidirectional = bool(bidirectional)
         self.proj_size = _check_size("proj_size", proj_size, minimum=0)
         if self.proj_size and mode != "LSTM":
@@ -251,52 +273,48 @@ class RNNBase(Module):
         if self.proj_size >= self.hidden_size:
             raise ValueError(f"proj_size must be smaller than hidden_size ({self.hidden_size}), got {self.proj_size}")
         self.reset_after = bool(reset_after)
+        self.cell = cell
         self.dtype = _resolve_dtype(dtype)
         self._rng = _make_rng(seed)
-        gates = _GATES[mode] * self.hidden_size
+        gates = cell.gates * self.hidden_size
         _check_dims(type(self).__name__, self.input_size, gates)
-        shapes = {}
+        shapes: dict[str, tuple[int, ...]] = {}
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
-                in_size = self.input_size if layer == 0 else self._out_size * self.num_directions
-                kinds = {"weight_ih": (gates, in_size), "weight_hh": (gates, self._out_size)}
+                in_size = self.input_size if layer == 0 else self.out_size * self.num_directions
+                kinds: dict[str, tuple[int, ...]] = {"weight_ih": (gates, in_size), "weight_hh": (gates, self.out_size)}
                 if self.bias:
                     kinds.update(bias_ih=(gates,), bias_hh=(gates,))
                 if self.proj_size:
                     kinds["weight_hr"] = (self.proj_size, self.hidden_size)
                 for kind, shape in kinds.items():
                     shapes[self._name(kind, layer, direction)] = shape
-        _check_dims(type(self).__name__, self._out_size * self.num_directions, gates)
+        _check_dims(type(self).__name__, self.out_size * self.num_directions, gates)
         _check_param_memory(type(self).__name__, shapes, self.dtype)
         self._init_params(shapes, 1.0 / np.sqrt(self.hidden_size))
 
     @property
-    def num_directions(self):
+    def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
-
-    @property
-    def _out_size(self):
-        """Width of h (and of each direction's output): proj_size when projecting, else hidden_size."""
-        return self.proj_size or self.hidden_size
 
     @staticmethod
     def _name(kind, layer, direction):
         return f"{kind}_l{layer}" + ("_reverse" if direction else "")
 
-    def _layer_params(self, layer, direction):
-        p = self._params
-        get = lambda kind: p.get(self._name(kind, layer, direction))  # noqa: E731
-        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
+    def layer_weights(self, layer: int, direction: int = 0) -> spine.LayerWeights:
+        """The live weights of one layer and direction as a ``LayerWeights`` (w_ih, w_hh, b_ih,
+        b_hh, w_hr; absent ones None), in torch's layout and gate order."""
+        return spine.LayerWeights.from_params(self._params, self._name("", layer, direction))
+
+    @property
+    def out_size(self) -> int:
+        """Width of h (and of each direction's output): proj_size when projecting, else hidden_size."""
+        return self.proj_size or self.hidden_size
 
     # ------------------------------------------------------------------ forward
-    @property
-    def _cell(self):
-        if self.mode == "GRU":
-            return "gru" if self.reset_after else "gru_reset_before"
-        return self.mode.lower()
 
     def _state_shape(self, batch, cell_state=False):
-        width = self.hidden_size if cell_state else self._out_size
+        width = self.hidden_size if cell_state else self.out_size
         return (self.num_layers * self.num_directions, batch, width)
 
     def _check_input(self, x):
@@ -323,44 +341,23 @@ class RNNBase(Module):
             raise ValueError(f"{name}: expected shape {shown}, got {value.shape}")
         return np.ascontiguousarray(value.reshape(expected))
 
-    def _packing(self, lengths, steps, batch, batched):
-        """For right-padded sequences of different lengths: the sort by length (longest first)
-        the core needs, the active rows per step, and the per-sequence time reversal."""
-        if lengths is None:
-            return {}
-        if hasattr(lengths, "detach") and hasattr(lengths, "cpu"):
-            lengths = lengths.detach().cpu().numpy()
-        lengths = np.asarray(lengths)
-        if lengths.dtype.kind not in "iu":
-            raise TypeError(f"lengths: expected integers, got dtype {lengths.dtype}")
-        expected = (batch,) if batched else ((), (1,))
-        if (batched and lengths.shape != expected) or (not batched and lengths.shape not in expected):
-            raise ValueError(f"lengths: expected shape {(batch,)}, one length per sequence, got {lengths.shape}")
-        lengths = lengths.reshape(batch)
-        if lengths.size and (lengths.min() < 0 or lengths.max() > steps):  # before any cast can wrap
-            raise ValueError(f"lengths: expected values in [0, {steps}] (the padded length), "
-                             f"got min {lengths.min()} and max {lengths.max()}")
-        lengths = lengths.astype(np.int64)
-        order = np.argsort(-lengths, kind="stable")
-        sorted_lengths = lengths[order]
-        t = np.arange(steps)[:, None]
-        batch_sizes = (sorted_lengths[None, :] > t).sum(axis=1).astype(np.int32)
-        # reverse[t, b]: where step t of sequence b's reversal comes from; padding stays put.
-        reverse = np.where(t < sorted_lengths[None, :], sorted_lengths[None, :] - 1 - t, t)
-        return {"order": order, "inverse": np.argsort(order), "batch_sizes": batch_sizes, "reverse": reverse,
-                "valid": t < sorted_lengths[None, :]}
-
-    @staticmethod
-    def _reverse_time(seq, packing):
-        """seq [T, B, F] with each sequence's valid steps in reverse order (its own inverse)."""
-        if not packing:
-            return np.ascontiguousarray(seq[::-1])
-        return np.ascontiguousarray(seq[packing["reverse"], np.arange(seq.shape[1])[None, :]])
-
-    def __call__(self, input, hx=None, *, lengths=None):
+    def __call__(self, input: ArrayLike, hx: Any = None, *, lengths: Optional[ArrayLike] = None) -> tuple[np.ndarray, Any]:
         return self.forward(input, hx, lengths=lengths)
 
-    def forward(self, input, hx=None, *, lengths=None):
+    def _initial_state(self, name, hx, batch, batched, copy=False):
+        """(h_0, c_0 or None) from ``hx`` (LSTM: a tuple (h, c)), zeros where None, in (L*D, B, H)."""
+        if self.cell.has_cell_state:
+            if hx is None:
+                hx = (None, None)
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError("LSTM hx must be a tuple (h_0, c_0)" if name == "hx"
+                                else "LSTM grad_hn must be a tuple (grad_h_n, grad_c_n)")
+            names = ("h_0", "c_0") if name == "hx" else ("grad_h_n", "grad_c_n")
+            return (self._check_state(names[0], hx[0], batch, batched, copy=copy),
+                    self._check_state(names[1], hx[1], batch, batched, copy=copy, cell_state=True))
+        return self._check_state(name, hx, batch, batched, copy=copy), None
+
+    def forward(self, input: ArrayLike, hx: Any = None, *, lengths: Optional[ArrayLike] = None) -> tuple[np.ndarray, Any]:
         """Run the layers over ``input``: (T, B, I), or (B, T, I) with batch_first, or (T, I).
 
         Returns ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``) like torch.nn.
@@ -370,44 +367,33 @@ class RNNBase(Module):
         """
         x, batched = self._check_input(input)
         steps, batch = x.shape[0], x.shape[1]
-        packing = self._packing(lengths, steps, batch, batched)
-        lstm = self.mode == "LSTM"
-        if lstm:
-            if hx is None:
-                hx = (None, None)
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError("LSTM hx must be a tuple (h_0, c_0)")
-            h0 = self._check_state("h_0", hx[0], batch, batched, copy=self.training)
-            c0 = self._check_state("c_0", hx[1], batch, batched, copy=self.training, cell_state=True)
-        else:
-            h0 = self._check_state("hx", hx, batch, batched, copy=self.training)
-            c0 = None
-        if packing:  # the core wants rows sorted by length, longest first
-            order = packing["order"]
-            # Padding is never read as input, but zeroing it keeps NaN/inf there out of dW.
-            x = np.where(packing["valid"][:, :, None], x[:, order], 0).astype(self.dtype, copy=False)
-            x, h0 = np.ascontiguousarray(x), np.ascontiguousarray(h0[:, order])
-            c0 = np.ascontiguousarray(c0[:, order]) if lstm else None
-        batch_sizes = packing.get("batch_sizes")
+        packing = None if lengths is None else spine.Packing.from_lengths(lengths, steps, batch, batched)
+        lstm = self.cell.has_cell_state
+        h0, c0 = self._initial_state("hx", hx, batch, batched, copy=self.training)
+        if packing is not None:  # the core wants rows sorted by length, longest first
+            x, h0 = packing.pack(x), packing.sort_rows(h0, axis=1)
+            c0 = packing.sort_rows(c0, axis=1) if lstm else None
+        batch_sizes = None if packing is None else packing.batch_sizes
+        reverse = (lambda a: np.ascontiguousarray(a[::-1])) if packing is None else packing.reverse_time
 
         training = self.training
-        h_n, c_n = np.empty_like(h0), np.empty_like(c0) if lstm else None
+        h_n: Any = np.empty_like(h0)
+        c_n: Any = np.empty_like(c0) if lstm else None
         layers = []
         layer_input = x
         for layer in range(self.num_layers):
             outputs, saved = [], []
             for direction in range(self.num_directions):
                 k = layer * self.num_directions + direction
-                seq = layer_input if direction == 0 else self._reverse_time(layer_input, packing)
-                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_params(layer, direction)
-                out, hn, cn, ws = _core.forward(self._cell, seq, h0[k], c0[k] if lstm else None,
-                                                w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr)
-                h_n[k] = hn
+                seq = layer_input if direction == 0 else reverse(layer_input)
+                res = spine.forward(self.cell, seq, h0[k], c0[k] if lstm else None,
+                                    weights=self.layer_weights(layer, direction), training=training,
+                                    batch_sizes=batch_sizes)
+                h_n[k] = res.h_n
                 if lstm:
-                    c_n[k] = cn
-                outputs.append(out if direction == 0 else self._reverse_time(out, packing))
-                if training:
-                    saved.append((seq, h0[k], c0[k] if lstm else None, out, ws))
+                    c_n[k] = res.c_n
+                outputs.append(res.output if direction == 0 else reverse(res.output))
+                saved.append(res.workspace)
             layer_out = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
             mask = None
             if training and self.dropout > 0 and layer < self.num_layers - 1:
@@ -421,10 +407,9 @@ class RNNBase(Module):
         self._cache = {"layers": layers, "batched": batched, "steps": steps, "batch": batch,
                        "packing": packing} if training else None
         output = layer_input
-        if packing:
-            inverse = packing["inverse"]
-            output, h_n = output[:, inverse], h_n[:, inverse]
-            c_n = c_n[:, inverse] if lstm else None
+        if packing is not None:
+            output, h_n = packing.unpack(output), packing.unsort_rows(h_n, axis=1)
+            c_n = packing.unsort_rows(c_n, axis=1) if lstm else None
         if training and self.num_directions == 1:
             # The last layer's output is saved for backward: the caller must get its own copy,
             # or changing the returned array in place would corrupt the gradients.
@@ -437,7 +422,7 @@ class RNNBase(Module):
         return (output, (h_n, c_n)) if lstm else (output, h_n)
 
     # ------------------------------------------------------------------ backward
-    def backward(self, grad_output, grad_hn=None):
+    def backward(self, grad_output: ArrayLike, grad_hn: Any = None) -> tuple[np.ndarray, Any]:
         """Backpropagate through the last training-mode forward call.
 
         ``grad_output`` is dL/d(output) (same shape as output); ``grad_hn`` is dL/dh_n
@@ -450,11 +435,12 @@ class RNNBase(Module):
                              "each forward allows one backward)")
         cache = self._cache
         batched, steps, batch = cache["batched"], cache["steps"], cache["batch"]
-        lstm = self.mode == "LSTM"
-        H, D = self._out_size, self.num_directions
+        lstm = self.cell.has_cell_state
+        H, D = self.out_size, self.num_directions
 
         g = as_float_array("grad_output", grad_output, self.dtype)
-        expected = (steps, batch, D * H)
+        expected: tuple[int, ...] = (steps, batch, D * H)
+        shown: tuple[int, ...]
         if batched and self.batch_first:
             shown = (batch, steps, D * H)
         else:
@@ -462,58 +448,39 @@ class RNNBase(Module):
         if g.shape != shown:
             raise ValueError(f"grad_output: expected shape {shown} (the output's), got {g.shape}")
         g = g.reshape(steps, batch, D * H) if not batched else (g.transpose(1, 0, 2) if self.batch_first else g)
-
-        if lstm:
-            if grad_hn is None:
-                grad_hn = (None, None)
-            if not isinstance(grad_hn, (tuple, list)) or len(grad_hn) != 2:
-                raise TypeError("LSTM grad_hn must be a tuple (grad_h_n, grad_c_n)")
-            gh = self._check_state("grad_h_n", grad_hn[0], batch, batched)
-            gc = self._check_state("grad_c_n", grad_hn[1], batch, batched, cell_state=True)
-        else:
-            gh = self._check_state("grad_hn", grad_hn, batch, batched)
-            gc = None
+        gh, gc = self._initial_state("grad_hn", grad_hn, batch, batched)
         # Arguments are valid: the saved state (its workspace is used up in place) is consumed now.
         self._cache = None
 
         packing = cache["packing"]
-        batch_sizes = packing.get("batch_sizes")
-        if packing:
-            order = packing["order"]
-            g, gh = g[:, order], np.ascontiguousarray(gh[:, order])
-            gc = np.ascontiguousarray(gc[:, order]) if lstm else None
-        grad_h0 = np.empty_like(gh)
-        grad_c0 = np.empty_like(gc) if lstm else None
+        if packing is not None:
+            g, gh = g[:, packing.order], packing.sort_rows(gh, axis=1)
+            gc = packing.sort_rows(gc, axis=1) if lstm else None
+        reverse = (lambda a: np.ascontiguousarray(a[::-1])) if packing is None else packing.reverse_time
+        grad_h0: Any = np.empty_like(gh)
+        grad_c0: Any = np.empty_like(gc) if lstm else None
         for layer in reversed(range(self.num_layers)):
             saved, mask = cache["layers"][layer]
             if mask is not None:
                 g = g * mask
-            grad_in = None
+            grad_in: Any = None
             for direction in range(D):
                 k = layer * D + direction
-                seq, h0, c0, out, ws = saved[direction]
                 go = g[:, :, direction * H:(direction + 1) * H]
-                go = np.ascontiguousarray(go) if direction == 0 else self._reverse_time(go, packing)
-                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_params(layer, direction)
-                dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr = _core.backward(
-                    self._cell, seq, h0, c0, w_ih, w_hh, b_ih, b_hh, out, ws, go, gh[k], gc[k] if lstm else None,
-                    batch_sizes, w_hr)
-                grad_h0[k] = dh0
+                go = np.ascontiguousarray(go) if direction == 0 else reverse(go)
+                grads = spine.backward(saved[direction], go, gh[k], gc[k] if lstm else None)
+                grad_h0[k] = grads.h0
                 if lstm:
-                    grad_c0[k] = dc0
-                for kind, value in (("weight_ih", dw_ih), ("weight_hh", dw_hh), ("bias_ih", db_ih), ("bias_hh", db_hh),
-                                    ("weight_hr", dw_hr)):
-                    if value is not None:
-                        self.grads[self._name(kind, layer, direction)] += value
-                dx = dx if direction == 0 else self._reverse_time(dx, packing)
+                    grad_c0[k] = grads.c0
+                self.accumulate_gradients(grads, self._name("", layer, direction))
+                dx = grads.x if direction == 0 else reverse(grads.x)
                 grad_in = dx if grad_in is None else grad_in + dx
             g = grad_in
 
         grad_x = g
-        if packing:
-            inverse = packing["inverse"]
-            grad_x, grad_h0 = grad_x[:, inverse], grad_h0[:, inverse]
-            grad_c0 = grad_c0[:, inverse] if lstm else None
+        if packing is not None:
+            grad_x, grad_h0 = packing.unpack(grad_x), packing.unsort_rows(grad_h0, axis=1)
+            grad_c0 = packing.unsort_rows(grad_c0, axis=1) if lstm else None
         if not batched:
             grad_x, grad_h0 = grad_x[:, 0, :], grad_h0[:, 0, :]
             grad_c0 = grad_c0[:, 0, :] if lstm else None
@@ -546,12 +513,11 @@ class RNN(RNNBase):
 
     _torch_args = RNNBase._torch_args + ("nonlinearity",)
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None):
-        if nonlinearity not in _RNN_NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be one of {_RNN_NONLINEARITIES}, got {nonlinearity!r}")
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
         self.nonlinearity = nonlinearity
-        super().__init__("RNN_" + nonlinearity.upper(), input_size, hidden_size, num_layers,
+        super().__init__(spine.rnn_cell(nonlinearity).mode, input_size, hidden_size, num_layers,
                          bias, batch_first, dropout, bidirectional, dtype=dtype, seed=seed)
 
 
@@ -570,8 +536,9 @@ class GRU(RNNBase):
         >>> out, h_n = gru(np.zeros((3, 5, 10), np.float32))     # out (3, 5, 20), h_n (1, 3, 20)
     """
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, reset_after=True, dtype=np.float32, seed=None):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, reset_after: bool = True,
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          reset_after=reset_after, dtype=dtype, seed=seed)
 
@@ -590,7 +557,8 @@ class LSTM(RNNBase):
 
     _torch_args = RNNBase._torch_args + ("proj_size",)
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, proj_size=0, dtype=np.float32, seed=None):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          proj_size=proj_size, dtype=dtype, seed=seed)
