@@ -43,7 +43,7 @@ def test_default_thread_count_respects_the_cpu_affinity():
         import os
         os.sched_setaffinity(0, {{{cpu}}})
         import pyrnn
-        print(pyrnn.get_num_threads(), pyrnn._core.default_num_threads())
+        print(pyrnn.get_num_threads(), pyrnn.default_num_threads())
     """)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "1"]

@@ -31,9 +31,10 @@ def supported_isas() -> list:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads in the kernels (default: ``PYRNN_NUM_THREADS`` or all cores).
+    """Use ``n`` threads in the kernels (default: :func:`default_num_threads`).
 
-    Results are bitwise identical for any number of threads.
+    Results are bitwise identical for any number of threads. Waits for computations running in
+    other threads to finish.
     """
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"num_threads must be an int, got {type(n).__name__}")
@@ -45,4 +46,12 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
-__all__ = ["nn", "onnx", "reference", "isa", "supported_isas", "set_num_threads", "get_num_threads", "__version__"]
+def default_num_threads() -> int:
+    """The thread count pyrnn starts with: ``PYRNN_NUM_THREADS`` if set, else the CPUs this
+    process may run on (``os.sched_getaffinity``) capped by its cgroup CPU quota (``cpu.max``,
+    whole CPUs), as a container user expects."""
+    return _core.default_num_threads()
+
+
+__all__ = ["nn", "onnx", "reference", "isa", "supported_isas", "set_num_threads", "get_num_threads", "default_num_threads",
+           "__version__"]
