@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from . import _core, nn, onnx, reference  # onnx: export (imports the onnx package only when used)
+from ._grad_mode import is_grad_enabled, no_grad
 
 try:
     __version__ = _version("pyrnn")
@@ -53,5 +54,5 @@ def default_num_threads() -> int:
     return _core.default_num_threads()
 
 
-__all__ = ["nn", "onnx", "reference", "isa", "supported_isas", "set_num_threads", "get_num_threads", "default_num_threads",
-           "__version__"]
+__all__ = ["nn", "onnx", "reference", "no_grad", "is_grad_enabled", "isa", "supported_isas", "set_num_threads",
+           "get_num_threads", "default_num_threads", "__version__"]

@@ -1,9 +1,11 @@
 """Single-step cells, as torch.nn's: ``RNNCell``, ``GRUCell``, ``LSTMCell``.
 
 For streaming (audio, sensors, text one token at a time) a cell is called once per time
-step. In eval mode a call goes straight to the core's streaming path, which uses the weights
-as they are (no packing) at batch sizes up to 4. In training mode each call is recorded, and
-``backward`` walks the recorded steps in reverse, one per call, like a tape.
+step. A call goes straight to the core's streaming path, which uses the weights as they are
+(no packing). In training mode (outside ``pyrnn.no_grad()``) each call also records its inputs
+(x, h, c: what backward needs), and ``backward`` walks the recorded steps in reverse, one per
+call, like a tape: it recomputes that step's gates on the sequence path and backpropagates
+through them. A recorded step thus costs about an eval step plus three copies.
 
 Example::
 
@@ -23,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from .. import _recurrent as spine
+from .._grad_mode import is_grad_enabled
 from .modules import Module, _check_dims, _check_param_memory, _make_rng, _resolve_dtype, as_float_array
 
 
@@ -45,7 +48,9 @@ class RNNCellBase(Module):
             shapes.update(bias_ih=(gates,), bias_hh=(gates,))
         _check_param_memory(type(self).__name__, shapes, self.dtype)
         self._init_params(shapes, 1.0 / np.sqrt(self.hidden_size))
-        self._tape: list[tuple[spine.Workspace, bool]] = []
+        # (x, h, c or None, batched) per recorded call: plain tuples of arrays, which the garbage
+        # collector does not track (a tape of objects made every collection slower as it grew).
+        self._tape: list[tuple[np.ndarray, np.ndarray, Optional[np.ndarray], bool]] = []
 
     def train(self, mode: bool = True) -> Any:
         self._tape = []
@@ -86,15 +91,9 @@ class RNNCellBase(Module):
         return value.reshape(shape)
 
     def _step(self, x, h, c, batched):
-        weights = self.layer_weights()
-        if not self.training:
-            h_new, c_new = spine.step(self.cell, x, h, c, weights=weights)
-        else:  # one step of the sequence path, keeping its workspace for backward
-            x, h = x.copy(), h.copy()
-            c = None if c is None else c.copy()
-            res = spine.forward(self.cell, x[None], h, c, weights=weights, training=True)
-            self._tape.append((res.workspace, batched))
-            h_new, c_new = res.h_n.copy(), res.c_n
+        if self.training and is_grad_enabled():  # the caller may change its arrays later: copies
+            self._tape.append((x.copy(), h.copy(), None if c is None else c.copy(), batched))
+        h_new, c_new = spine.step(self.cell, x, h, c, weights=self.layer_weights())
         if not batched:
             h_new = h_new[0]
             c_new = None if c_new is None else c_new[0]
@@ -109,13 +108,16 @@ class RNNCellBase(Module):
         """
         if not self._tape:
             raise ValueError("backward() needs a forward call in training mode first (each call allows one backward)")
-        workspace, batched = self._tape[-1]
-        batch = workspace.x.shape[1]
+        x, h, c, batched = self._tape[-1]
+        batch = x.shape[0]
         gh = self._state("grad_h", grad_h, batch, batched)
         lstm = self.cell.has_cell_state
         gc = self._state("grad_c", grad_c, batch, batched) if lstm else None
         self._tape.pop()
-        grads = spine.backward(workspace, np.ascontiguousarray(gh[None]), np.zeros_like(gh), gc)
+        # The step's gates, recomputed on the sequence path (which keeps them for backward).
+        res = spine.forward(self.cell, x[None], h, c, weights=self.layer_weights(), training=True)
+        assert res.workspace is not None  # training=True keeps it
+        grads = spine.backward(res.workspace, np.ascontiguousarray(gh[None]), np.zeros_like(gh), gc)
         self.accumulate_gradients(grads)
         dx, dh, dc = grads.x[0], grads.h0, grads.c0
         if not batched:

@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from .. import _recurrent as spine
+from .._grad_mode import is_grad_enabled
 from .._optional import require
 
 _MAX_DIM = 2**31 // 8 - 1  # the core's limit on I, G*H and T*B (its kernels index with int)
@@ -317,9 +318,9 @@ class RNNBase(Module):
         width = self.hidden_size if cell_state else self.out_size
         return (self.num_layers * self.num_directions, batch, width)
 
-    def _check_input(self, x):
-        # In training mode backward reads x later: never keep a view of the caller's array.
-        x = as_float_array("input", x, self.dtype, copy=self.training)
+    def _check_input(self, x, recording):
+        # When recording, backward reads x later: never keep a view of the caller's array.
+        x = as_float_array("input", x, self.dtype, copy=recording)
         if x.ndim not in (2, 3):
             raise ValueError(f"input: expected a 2-D (unbatched) or 3-D array, got shape {x.shape}")
         if x.shape[-1] != self.input_size:
@@ -365,18 +366,19 @@ class RNNBase(Module):
         sequence's length are zero, h_n is its state at its last valid step, and the reverse
         direction starts at its own end — what torch gives with a PackedSequence.
         """
-        x, batched = self._check_input(input)
+        training = self.training
+        recording = training and is_grad_enabled()  # keep what backward needs
+        x, batched = self._check_input(input, recording)
         steps, batch = x.shape[0], x.shape[1]
         packing = None if lengths is None else spine.Packing.from_lengths(lengths, steps, batch, batched)
         lstm = self.cell.has_cell_state
-        h0, c0 = self._initial_state("hx", hx, batch, batched, copy=self.training)
+        h0, c0 = self._initial_state("hx", hx, batch, batched, copy=recording)
         if packing is not None:  # the core wants rows sorted by length, longest first
             x, h0 = packing.pack(x), packing.sort_rows(h0, axis=1)
             c0 = packing.sort_rows(c0, axis=1) if lstm else None
         batch_sizes = None if packing is None else packing.batch_sizes
         reverse = (lambda a: np.ascontiguousarray(a[::-1])) if packing is None else packing.reverse_time
 
-        training = self.training
         h_n: Any = np.empty_like(h0)
         c_n: Any = np.empty_like(c0) if lstm else None
         layers = []
@@ -387,7 +389,7 @@ class RNNBase(Module):
                 k = layer * self.num_directions + direction
                 seq = layer_input if direction == 0 else reverse(layer_input)
                 res = spine.forward(self.cell, seq, h0[k], c0[k] if lstm else None,
-                                    weights=self.layer_weights(layer, direction), training=training,
+                                    weights=self.layer_weights(layer, direction), training=recording,
                                     batch_sizes=batch_sizes)
                 h_n[k] = res.h_n
                 if lstm:
@@ -404,13 +406,14 @@ class RNNBase(Module):
             layers.append((saved, mask))
             layer_input = np.ascontiguousarray(layer_out)
 
-        self._cache = {"layers": layers, "batched": batched, "steps": steps, "batch": batch,
-                       "packing": packing} if training else None
+        if recording:  # (a call under no_grad leaves an earlier recording for backward)
+            self._cache = {"layers": layers, "batched": batched, "steps": steps, "batch": batch,
+                           "packing": packing}
         output = layer_input
         if packing is not None:
             output, h_n = packing.unpack(output), packing.unsort_rows(h_n, axis=1)
             c_n = packing.unsort_rows(c_n, axis=1) if lstm else None
-        if training and self.num_directions == 1:
+        if recording and self.num_directions == 1:
             # The last layer's output is saved for backward: the caller must get its own copy,
             # or changing the returned array in place would corrupt the gradients.
             output = output.copy()
