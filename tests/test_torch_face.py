@@ -499,3 +499,65 @@ def test_fallback_warns_once_and_matches(monkeypatch):
         ours(x)
     assert len([m for m in w if "pyrnn.torch" in str(m.message)]) == 1
     assert torch.equal(a, ref(x)[0])
+
+
+# ------------------------------------------------------------------------------ custom ops, compile, export
+def test_custom_ops_pass_opcheck():
+    from pyrnn.torch import _library  # noqa: F401 (registers the operators)
+    m = rt.LSTM(3, 4, num_layers=2, bidirectional=True, dtype=torch.float64)
+    x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(4, 2, 4, dtype=torch.float64, requires_grad=True)
+    c = torch.randn(4, 2, 4, dtype=torch.float64, requires_grad=True)
+    weights = [p.detach().clone().requires_grad_(True) for p in m.parameters()]
+    args = (x, h, c, weights, [], None, "lstm", 2, 2, True, 0, True)
+    torch.library.opcheck(torch.ops.pyrnn.stack_forward.default, args,
+                          test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+
+
+def test_custom_op_gradients_equal_eager():
+    from pyrnn.torch import _library, _ops
+    torch.manual_seed(0)
+    m = rt.GRU(3, 4, num_layers=3, dropout=0.3, bidirectional=True, dtype=torch.float64)
+    x = torch.randn(6, 3, 3, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(6, 3, 4, dtype=torch.float64, requires_grad=True)
+    masks = [torch.empty(6, 3, 8, dtype=torch.float64).bernoulli_(0.7).div_(0.7) for _ in range(2)]
+    lengths = [6, 5, 2]
+    spec = _ops.Spec("gru", 3, 2, True, 0)
+    results = []
+    for runner in (_ops, _library):
+        packed = rnn_utils.pack_padded_sequence(x, lengths)
+        xp, _ = torch._pad_packed_sequence(packed.data, packed.batch_sizes, False, 0.0, 6)
+        out, h_n, _ = runner.run_stack(spec, xp, h, None, list(m.parameters()), masks, packed.batch_sizes, True)
+        results.append((out, h_n) + torch.autograd.grad((out ** 2).sum() + h_n.sum(), [x, h] + list(m.parameters())))
+    for a, b in zip(*results):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-13)
+
+
+class _Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = rt.LSTM(4, 6, num_layers=2, bidirectional=True, batch_first=True)
+        self.cell = rt.GRUCell(12, 5)
+        self.head = torch.nn.Linear(5, 1)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.head(self.cell(out[:, -1]))
+
+
+def test_torch_compile_fullgraph_and_export():
+    torch.manual_seed(0)
+    net = _Net()
+    x = torch.randn(3, 7, 4)
+    expected = net(x)
+    g_expected = torch.autograd.grad(expected.sum(), list(net.parameters()))
+    compiled = torch.compile(net, fullgraph=True, backend="aot_eager")
+    y = compiled(x)
+    g = torch.autograd.grad(y.sum(), list(net.parameters()))
+    torch.testing.assert_close(y, expected, rtol=1e-6, atol=1e-7)
+    for a, b in zip(g_expected, g):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+    ep = torch.export.export(net, (x,))
+    targets = [str(n.target) for n in ep.graph.nodes]
+    assert sum("pyrnn.stack_forward" in t for t in targets) == 2
+    torch.testing.assert_close(ep.module()(x), expected, rtol=1e-6, atol=1e-7)

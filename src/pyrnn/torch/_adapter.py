@@ -59,3 +59,9 @@ def packing_from_batch_sizes(batch_sizes, batch):
 def reverse_time(seq, packing):
     """``seq`` (T, B, F) with each sequence's valid steps in reverse order (its own inverse)."""
     return _NNBase._reverse_time(seq, packing)
+
+
+def workspace_per_element(cell, projection):
+    """Workspace elements per (step, row, hidden unit) of a training layer_forward: its size is
+    steps * batch * hidden times this (what the fake tensors of torch.compile need)."""
+    return _core.workspace_size(cell, 1, 1, 1, projection)

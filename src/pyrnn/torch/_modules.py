@@ -13,6 +13,11 @@ from torch.nn.utils.rnn import PackedSequence
 
 from . import _ops
 
+try:  # torch.library.custom_op (torch >= 2.4): what torch.compile and torch.export trace
+    from . import _library
+except (AttributeError, ImportError):  # older torch: compiled code runs torch.nn's own forward
+    _library = None
+
 _FLOATS = (torch.float32, torch.float64)
 _warned = set()
 
@@ -25,10 +30,13 @@ def _warn_once(what, reason):
                       RuntimeWarning, stacklevel=4)
 
 
-def _unsupported(tensors, params):
+def _unsupported(tensors, params, compiling=False):
     """Why pyrnn's kernels cannot run on these tensors (None if they can)."""
     first = tensors[0]
-    if type(first) is not torch.Tensor and not isinstance(first, torch.nn.Parameter):
+    if compiling:
+        if _library is None:
+            return "torch.compile without torch.library.custom_op (torch < 2.4)"
+    elif type(first) is not torch.Tensor and not isinstance(first, torch.nn.Parameter):
         return f"input of type {type(first).__name__} (a tensor subclass)"
     if first.device.type != "cpu":
         return f"device {first.device} (pyrnn runs on the CPU)"
@@ -36,9 +44,9 @@ def _unsupported(tensors, params):
     if dtype not in _FLOATS:
         return f"dtype {dtype} (pyrnn runs float32 and float64)"
     for t in tensors[1:] + params:
-        if t is not None and (t.device.type != "cpu" or t.dtype != dtype or t.layout != torch.strided):
-            return "tensors of different dtypes or devices"
-    if torch._C._functorch.is_functorch_wrapped_tensor(first):
+        if t is not None and (t.device.type != "cpu" or t.layout != torch.strided):
+            return "tensors on other devices or with other layouts"
+    if not compiling and torch._C._functorch.is_functorch_wrapped_tensor(first):
         return "a torch.func transform (vmap, grad, jvp)"
     return None
 
@@ -61,16 +69,16 @@ class _StackMixin:
         lstm = self.mode == "LSTM"
         flat = [getattr(self, name) for name in self._flat_weights_names]
         states = list(hx) if lstm and isinstance(hx, (tuple, list)) else [hx]
-        reason = _unsupported([first] + [s for s in states if isinstance(s, torch.Tensor)], flat) \
+        compiling = torch.compiler.is_compiling()
+        reason = _unsupported([first] + [s for s in states if isinstance(s, torch.Tensor)], flat, compiling) \
             if isinstance(first, torch.Tensor) else "input that is not a tensor"
-        if reason is None and torch.compiler.is_compiling():
-            reason = "torch.compile"  # replaced by the custom operator in _library when registered
         if reason is not None:
-            if reason != "torch.compile":
+            if not compiling:
                 _warn_once(type(self).__name__, reason)
             return super().forward(input, hx)
-        if first.dtype != flat[0].dtype:
-            return super().forward(input, hx)  # torch's ValueError about the dtypes
+        runner = _library if compiling else _ops
+        if any(t.dtype != first.dtype for t in flat + [s for s in states if isinstance(s, torch.Tensor)]):
+            return super().forward(input, hx)  # torch's own error about the dtypes
 
         D = 2 if self.bidirectional else 1
         P = self.proj_size if self.proj_size > 0 else self.hidden_size
@@ -128,7 +136,7 @@ class _StackMixin:
         h0, c0 = (hx[0], hx[1]) if lstm else (hx, None)
         spec = _ops.Spec(_CELL_NAMES[self.mode], self.num_layers, D, self.bias, self.proj_size)
         grad = _needs_grad([x, h0, c0] + flat)
-        out, h_n, c_n = _ops.run_stack(spec, x, h0, c0, flat, masks, batch_sizes, grad)
+        out, h_n, c_n = runner.run_stack(spec, x, h0, c0, flat, masks, batch_sizes, grad)
         hidden = (h_n, c_n) if lstm else h_n
         if packed:
             out_data = torch._pack_padded_sequence(out, lengths, False)[0]
@@ -150,21 +158,21 @@ class _CellMixin:
         name = type(self).__mro__[2].__name__
         params = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
         states = list(hx) if lstm and isinstance(hx, (tuple, list)) else [hx]
-        reason = _unsupported([input] + [s for s in states if isinstance(s, torch.Tensor)], params) \
+        compiling = torch.compiler.is_compiling()
+        reason = _unsupported([input] + [s for s in states if isinstance(s, torch.Tensor)], params, compiling) \
             if isinstance(input, torch.Tensor) else "input that is not a tensor"
-        if reason is None and torch.compiler.is_compiling():
-            reason = "torch.compile"
         if reason is not None:
-            if reason != "torch.compile":
+            if not compiling:
                 _warn_once(type(self).__name__, reason)
             return super().forward(input, hx)
+        runner = _library if compiling else _ops
         if input.dim() not in (1, 2):
             raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D instead")
         for i, s in enumerate(states):
             if s is not None and s.dim() not in (1, 2):
                 what = f"hx[{i}]" if lstm else "hidden"
                 raise ValueError(f"{name}: Expected {what} to be 1D or 2D, got {s.dim()}D instead")
-        if input.dtype != self.weight_ih.dtype:
+        if any(t is not None and t.dtype != input.dtype for t in params + states):
             return super().forward(input, hx)  # torch's own error about the dtypes
         is_batched = input.dim() == 2
         x = input if is_batched else input.unsqueeze(0)
@@ -192,7 +200,7 @@ class _CellMixin:
         else:
             raise RuntimeError(f"Unknown nonlinearity: {self.nonlinearity}")
         grad = _needs_grad([x, h, c] + params)
-        h_new, c_new = _ops.run_cell(cell, x, h, c, *params, grad)
+        h_new, c_new = runner.run_cell(cell, x, h, c, *params, grad)
         if not is_batched:
             h_new = h_new.squeeze(0)
             c_new = c_new.squeeze(0) if lstm else None

@@ -189,14 +189,17 @@ class StackFunction(torch.autograd.Function):
         ctx.spec, ctx.masks, ctx.batch_sizes = spec, masks, batch_sizes
         ctx.np = (xn, h0n, c0n, weights, mn, bsn)
         ctx.saved, ctx.used = saved, False
-        ctx.save_for_backward(x, h0, c0, *flat)  # torch's checks: in-place changes before backward raise
-        outs = (torch.from_numpy(out), torch.from_numpy(h_n))
+        out_t = torch.from_numpy(out)
+        # torch's checks: in-place changes before backward raise. For one direction the output
+        # is the last layer's saved output (shared, not copied): it is checked as well.
+        ctx.save_for_backward(x, h0, c0, out_t if spec.num_directions == 1 else None, *flat)
+        outs = (out_t, torch.from_numpy(h_n))
         return outs + ((torch.from_numpy(c_n),) if c_n is not None else (torch.empty(0, dtype=x.dtype),))
 
     @staticmethod
     def backward(ctx, grad_out, grad_hn, grad_cn):
         spec = ctx.spec
-        x, h0, c0, *flat = ctx.saved_tensors  # raises if they were changed in place since forward
+        x, h0, c0, _, *flat = ctx.saved_tensors  # raises if they were changed in place since forward
         lstm = c0 is not None
         if torch.is_grad_enabled():  # create_graph=True: differentiate torch's own ops instead
             return _double_backward(ctx, spec, x, h0, c0, flat, grad_out, grad_hn, grad_cn if lstm else None)
