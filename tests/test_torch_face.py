@@ -561,3 +561,59 @@ def test_torch_compile_fullgraph_and_export():
     targets = [str(n.target) for n in ep.graph.nodes]
     assert sum("pyrnn.stack_forward" in t for t in targets) == 2
     torch.testing.assert_close(ep.module()(x), expected, rtol=1e-6, atol=1e-7)
+
+
+# ------------------------------------------------------------------------------ DDP
+class _DDPNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = rt.GRU(3, 8, num_layers=2, batch_first=True)
+        self.head = torch.nn.Linear(8, 1)
+
+    def forward(self, x):
+        out, _ = self.gru(x)
+        return self.head(out[:, -1])
+
+
+def _ddp_data():
+    g = torch.Generator().manual_seed(11)
+    return torch.randn(8, 5, 3, generator=g, dtype=torch.float64), torch.randn(8, 1, generator=g, dtype=torch.float64)
+
+
+def _ddp_worker(rank, world, port, out_dir):
+    import os
+    import pyrnn
+    import torch.distributed as dist
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    pyrnn.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        torch.manual_seed(0)
+        model = torch.nn.parallel.DistributedDataParallel(_DDPNet().double())
+        x, y = _ddp_data()
+        shard = slice(rank * 4, (rank + 1) * 4)
+        torch.nn.functional.mse_loss(model(x[shard]), y[shard]).backward()
+        torch.save([p.grad for p in model.module.parameters()], os.path.join(out_dir, f"grads{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_gloo_two_processes_equal_single_process(tmp_path):
+    import socket
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("torch.distributed with gloo is not available")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    torch.manual_seed(0)
+    model = _DDPNet().double()
+    x, y = _ddp_data()
+    torch.nn.functional.mse_loss(model(x), y).backward()
+    for rank in range(2):
+        grads = torch.load(tmp_path / f"grads{rank}.pt")
+        for p, g in zip(model.parameters(), grads):
+            torch.testing.assert_close(g, p.grad, rtol=1e-9, atol=1e-12)
