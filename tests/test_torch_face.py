@@ -617,3 +617,17 @@ def test_ddp_gloo_two_processes_equal_single_process(tmp_path):
         grads = torch.load(tmp_path / f"grads{rank}.pt")
         for p, g in zip(model.parameters(), grads):
             torch.testing.assert_close(g, p.grad, rtol=1e-9, atol=1e-12)
+
+
+def test_parameter_rebound_or_replaced_is_seen():
+    """The per-module NumPy views follow p.data = ..., new Parameters and .to()."""
+    m = rt.GRU(3, 4)
+    ref = torch.nn.GRU(3, 4)
+    x = torch.randn(5, 2, 3)
+    m(x)
+    m.weight_hh_l0.data = torch.randn(12, 4)            # new storage under the same Parameter
+    m.bias_ih_l0 = torch.nn.Parameter(torch.randn(12))  # a new Parameter object
+    ref.load_state_dict(m.state_dict())
+    torch.testing.assert_close(m(x)[0], ref(x)[0], **TOL[torch.float32])
+    m, ref = m.double(), ref.double()
+    torch.testing.assert_close(m(x.double())[0], ref(x.double())[0], **TOL[torch.float64])

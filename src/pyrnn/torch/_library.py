@@ -136,7 +136,7 @@ def _backward(ctx, grad_out, grad_hn, grad_cn, _grad_outs, _grad_wss):
 stack_forward_op.register_autograd(_backward, setup_context=_setup_context)
 
 
-def run_stack(spec, x, h0, c0, flat, masks, batch_sizes, grad):
+def run_stack(spec, x, h0, c0, flat, masks, batch_sizes, grad, arrays=None):
     """The traced path: (out, h_n, c_n or None) through torch.ops.pyrnn.stack_forward."""
     out, h_n, c_n, _, _ = torch.ops.pyrnn.stack_forward(
         x.contiguous(), h0.contiguous(), None if c0 is None else c0.contiguous(), [p.contiguous() for p in flat],
@@ -144,7 +144,7 @@ def run_stack(spec, x, h0, c0, flat, masks, batch_sizes, grad):
     return out, h_n, (c_n if c0 is not None else None)
 
 
-def run_cell(cell, x, h, c, w_ih, w_hh, b_ih, b_hh, grad):
+def run_cell(cell, x, h, c, w_ih, w_hh, b_ih, b_hh, grad, arrays=None):
     """A traced cell step: a one-step, one-layer stack."""
     bias = b_ih is not None
     flat = [w_ih, w_hh] + ([b_ih, b_hh] if bias else [])

@@ -67,7 +67,8 @@ class _StackMixin:
         packed = isinstance(input, PackedSequence)
         first = input.data if packed else input
         lstm = self.mode == "LSTM"
-        flat = [getattr(self, name) for name in self._flat_weights_names]
+        own = self._parameters
+        flat = [own[name] if name in own else getattr(self, name) for name in self._flat_weights_names]
         states = list(hx) if lstm and isinstance(hx, (tuple, list)) else [hx]
         compiling = torch.compiler.is_compiling()
         reason = _unsupported([first] + [s for s in states if isinstance(s, torch.Tensor)], flat, compiling) \
@@ -136,7 +137,8 @@ class _StackMixin:
         h0, c0 = (hx[0], hx[1]) if lstm else (hx, None)
         spec = _ops.Spec(_CELL_NAMES[self.mode], self.num_layers, D, self.bias, self.proj_size)
         grad = _needs_grad([x, h0, c0] + flat)
-        out, h_n, c_n = runner.run_stack(spec, x, h0, c0, flat, masks, batch_sizes, grad)
+        arrays = None if compiling else _ops.param_arrays(self, flat)
+        out, h_n, c_n = runner.run_stack(spec, x, h0, c0, flat, masks, batch_sizes, grad, arrays)
         hidden = (h_n, c_n) if lstm else h_n
         if packed:
             out_data = torch._pack_padded_sequence(out, lengths, False)[0]
@@ -200,7 +202,8 @@ class _CellMixin:
         else:
             raise RuntimeError(f"Unknown nonlinearity: {self.nonlinearity}")
         grad = _needs_grad([x, h, c] + params)
-        h_new, c_new = runner.run_cell(cell, x, h, c, *params, grad)
+        arrays = None if compiling else _ops.param_arrays(self, params)
+        h_new, c_new = runner.run_cell(cell, x, h, c, *params, grad, arrays)
         if not is_batched:
             h_new = h_new.squeeze(0)
             c_new = c_new.squeeze(0) if lstm else None

@@ -9,6 +9,8 @@ parameter come from the core's BPTT. The torch part is ``StackFunction`` / ``Cel
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 
@@ -63,6 +65,27 @@ def np_view(t):
     if not t.is_contiguous():
         t = t.contiguous()
     return t.numpy()
+
+
+_views = weakref.WeakKeyDictionary()
+
+
+def param_arrays(owner, params):
+    """NumPy views of ``params`` (None stays None), kept per module between calls while each is
+    the same tensor at the same address: a view shares the parameter's memory, so in-place
+    changes (also through ``.data``, which torch's version counter does not see) are read on
+    the next call; a parameter replaced or moved (``p.data = ...``, ``.to()``) is seen by its
+    address or identity and viewed afresh. Non-contiguous parameters are copied every call."""
+    entry = _views.get(owner)
+    if entry is not None:
+        kept, ptrs, arrays = entry
+        if len(kept) == len(params) and all(
+                a is b and (b is None or b.data_ptr() == ptr) for a, b, ptr in zip(kept, params, ptrs)):
+            return arrays
+    arrays = [np_view(p) for p in params]
+    if all(p is None or p.is_contiguous() for p in params):
+        _views[owner] = (list(params), [None if p is None else p.data_ptr() for p in params], arrays)
+    return arrays
 
 
 # ---------------------------------------------------------------------------- NumPy stack
@@ -175,14 +198,15 @@ def torch_stack(spec, x, h0, c0, flat, masks, batch_sizes):
 
 # ---------------------------------------------------------------------------- eager autograd
 class StackFunction(torch.autograd.Function):
-    """apply(spec, masks, batch_sizes, x, h0, c0, *flat_weights) -> (out, h_n, c_n or empty).
+    """apply(spec, masks, batch_sizes, arrays, x, h0, c0, *flat_weights) -> (out, h_n, c_n or empty).
 
-    ``x`` time-major (T, B, I); padded and sorted longest first when ``batch_sizes`` is given."""
+    ``x`` time-major (T, B, I); padded and sorted longest first when ``batch_sizes`` is given;
+    ``arrays``: NumPy views of ``flat_weights`` (param_arrays)."""
 
     @staticmethod
-    def forward(ctx, spec, masks, batch_sizes, x, h0, c0, *flat):
+    def forward(ctx, spec, masks, batch_sizes, arrays, x, h0, c0, *flat):
         xn, h0n, c0n = np_view(x), np_view(h0), np_view(c0)
-        weights = spec.split([np_view(p) for p in flat])
+        weights = spec.split(arrays)
         mn = None if masks is None else [np_view(m) for m in masks]
         bsn = None if batch_sizes is None else batch_sizes.numpy()
         out, h_n, c_n, saved = stack_forward(spec, xn, h0n, c0n, weights, mn, True, bsn)
@@ -211,7 +235,7 @@ class StackFunction(torch.autograd.Function):
                                              np_view(grad_hn), np_view(grad_cn) if lstm else None)
         ctx.saved = None
         flat_grads = [torch.from_numpy(g) for g in spec.flatten(grads)]
-        return (None, None, None, torch.from_numpy(dx), torch.from_numpy(dh0),
+        return (None, None, None, None, torch.from_numpy(dx), torch.from_numpy(dh0),
                 torch.from_numpy(dc0) if lstm else None, *flat_grads)
 
 
@@ -229,15 +253,15 @@ def _double_backward(ctx, spec, x, h0, c0, flat, grad_out, grad_hn, grad_cn):
     grads = [None] * len(inputs)
     for i, g in zip(wanted, got):
         grads[i] = g
-    return (None, None, None, *grads)
+    return (None, None, None, None, *grads)
 
 
 class CellFunction(torch.autograd.Function):
     """apply(cell, x, h, c, w_ih, w_hh, b_ih, b_hh) -> (h', c' or empty): one training step."""
 
     @staticmethod
-    def forward(ctx, cell, x, h, c, w_ih, w_hh, b_ih, b_hh):
-        arrays = [np_view(t) for t in (x, h, c, w_ih, w_hh, b_ih, b_hh)]
+    def forward(ctx, cell, params_np, x, h, c, w_ih, w_hh, b_ih, b_hh):
+        arrays = [np_view(x), np_view(h), np_view(c)] + list(params_np)
         h_new, c_new, saved = _adapter.cell_step(cell, *arrays, True)
         ctx.cell, ctx.np, ctx.saved, ctx.used = cell, arrays, saved, False
         ctx.save_for_backward(x, h, c, w_ih, w_hh, b_ih, b_hh)
@@ -258,7 +282,7 @@ class CellFunction(torch.autograd.Function):
             grads = [None] * 7
             for i, g in zip(wanted, got):
                 grads[i] = g
-            return (None, *grads)
+            return (None, None, *grads)
         arrays = ctx.np
         if ctx.used:  # retain_graph=True and a second backward: redo the used-up workspace
             ctx.saved = _adapter.cell_step(ctx.cell, *arrays, True)[2]
@@ -266,7 +290,7 @@ class CellFunction(torch.autograd.Function):
         dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh = _adapter.cell_step_backward(
             ctx.cell, *arrays, ctx.saved, np_view(grad_h), np_view(grad_c) if lstm else None)
         wrap = lambda a: None if a is None else torch.from_numpy(a)  # noqa: E731
-        return None, wrap(dx), wrap(dh), wrap(dc), wrap(dw_ih), wrap(dw_hh), wrap(db_ih), wrap(db_hh)
+        return None, None, wrap(dx), wrap(dh), wrap(dc), wrap(dw_ih), wrap(dw_hh), wrap(db_ih), wrap(db_hh)
 
 
 def torch_cell(cell, x, h, c, w_ih, w_hh, b_ih, b_hh):
@@ -278,23 +302,27 @@ def torch_cell(cell, x, h, c, w_ih, w_hh, b_ih, b_hh):
     return fn(x, h, w_ih, w_hh, b_ih, b_hh), None
 
 
-def run_stack(spec, x, h0, c0, flat, masks, batch_sizes, grad):
+def run_stack(spec, x, h0, c0, flat, masks, batch_sizes, grad, arrays=None):
     """Eager: the autograd node when ``grad``, else the inference path (no workspace kept).
-    Returns (out, h_n, c_n or None)."""
+    ``arrays``: NumPy views of ``flat`` if the caller has them. Returns (out, h_n, c_n or None)."""
+    if arrays is None:
+        arrays = [np_view(p) for p in flat]
     if grad:
-        res = StackFunction.apply(spec, masks, batch_sizes, x, h0, c0, *flat)
+        res = StackFunction.apply(spec, masks, batch_sizes, arrays, x, h0, c0, *flat)
         return res[0], res[1], (res[2] if c0 is not None else None)
-    weights = spec.split([np_view(p) for p in flat])
+    weights = spec.split(arrays)
     mn = None if masks is None else [np_view(m) for m in masks]
     out, h_n, c_n, _ = stack_forward(spec, np_view(x), np_view(h0), np_view(c0), weights, mn, False,
                                      None if batch_sizes is None else batch_sizes.numpy())
     return torch.from_numpy(out), torch.from_numpy(h_n), (torch.from_numpy(c_n) if c_n is not None else None)
 
 
-def run_cell(cell, x, h, c, w_ih, w_hh, b_ih, b_hh, grad):
-    """Eager cell step: (h', c' or None)."""
+def run_cell(cell, x, h, c, w_ih, w_hh, b_ih, b_hh, grad, arrays=None):
+    """Eager cell step: (h', c' or None); ``arrays``: NumPy views of the four parameters."""
+    if arrays is None:
+        arrays = [np_view(t) for t in (w_ih, w_hh, b_ih, b_hh)]
     if grad:
-        h_new, c_new = CellFunction.apply(cell, x, h, c, w_ih, w_hh, b_ih, b_hh)
+        h_new, c_new = CellFunction.apply(cell, arrays, x, h, c, w_ih, w_hh, b_ih, b_hh)
         return h_new, (c_new if c is not None else None)
-    h_new, c_new, _ = _adapter.cell_step(cell, *[np_view(t) for t in (x, h, c, w_ih, w_hh, b_ih, b_hh)], False)
+    h_new, c_new, _ = _adapter.cell_step(cell, np_view(x), np_view(h), np_view(c), *arrays, False)
     return torch.from_numpy(h_new), (torch.from_numpy(c_new) if c_new is not None else None)
