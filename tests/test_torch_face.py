@@ -631,3 +631,96 @@ def test_parameter_rebound_or_replaced_is_seen():
     torch.testing.assert_close(m(x)[0], ref(x)[0], **TOL[torch.float32])
     m, ref = m.double(), ref.double()
     torch.testing.assert_close(m(x.double())[0], ref(x.double())[0], **TOL[torch.float64])
+
+
+# ------------------------------------------------------------------------------ pytorch/examples, converted
+class _Sine(torch.nn.Module):
+    """time_sequence_prediction's shape of model: two LSTMCells unrolled, a Linear, future steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm1 = torch.nn.LSTMCell(1, 16)
+        self.lstm2 = torch.nn.LSTMCell(16, 16)
+        self.linear = torch.nn.Linear(16, 1)
+
+    def forward(self, x, future=0):
+        n = x.size(0)
+        h1 = c1 = h2 = c2 = torch.zeros(n, 16, dtype=x.dtype)
+        outs = []
+        for x_t in x.split(1, dim=1):
+            h1, c1 = self.lstm1(x_t, (h1, c1))
+            h2, c2 = self.lstm2(h1, (h2, c2))
+            outs.append(self.linear(h2))
+        for _ in range(future):
+            h1, c1 = self.lstm1(outs[-1], (h1, c1))
+            h2, c2 = self.lstm2(h1, (h2, c2))
+            outs.append(self.linear(h2))
+        return torch.cat(outs, dim=1)
+
+
+def test_time_sequence_prediction_lbfgs_same_losses():
+    t = torch.arange(40, dtype=torch.float64)
+    data = torch.sin((t[None, :] + 7 * torch.arange(6, dtype=torch.float64)[:, None]) / 5)
+    x, y = data[:, :-1], data[:, 1:]
+    torch.manual_seed(0)
+    ref = _Sine().double()
+    ours = rt.convert(copy.deepcopy(ref))
+    assert isinstance(ours.lstm1, rt.LSTMCell)
+    losses = []
+    for model in (ref, ours):
+        opt = torch.optim.LBFGS(model.parameters(), lr=0.8)
+        seen = []
+
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            seen.append(loss.item())
+            return loss
+        for _ in range(2):
+            opt.step(closure)
+        with torch.no_grad():
+            seen.append(torch.nn.functional.mse_loss(model(x[:, :20], future=19), y).item())
+        losses.append(seen)
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-8)
+
+
+class _WordLM(torch.nn.Module):
+    """word_language_model's RNNModel shape: Embedding, a 2-layer LSTM, a decoder."""
+
+    def __init__(self, ntoken=50, ninp=16, nhid=24, dropout=0.0):
+        super().__init__()
+        self.drop = torch.nn.Dropout(dropout)
+        self.encoder = torch.nn.Embedding(ntoken, ninp)
+        self.rnn = torch.nn.LSTM(ninp, nhid, 2, dropout=dropout)
+        self.decoder = torch.nn.Linear(nhid, ntoken)
+
+    def forward(self, tokens, hidden):
+        out, hidden = self.rnn(self.drop(self.encoder(tokens)), hidden)
+        return self.decoder(self.drop(out)).view(-1, 50), hidden
+
+
+def test_word_language_model_data_updates_same_losses():
+    """Its training loop: detached hidden carried over, clip_grad_norm_, p.data.add_(grad, -lr)."""
+    g = torch.Generator().manual_seed(3)
+    corpus = torch.randint(0, 50, (8 * 35 + 1, 4), generator=g)
+    torch.manual_seed(0)
+    ref = _WordLM()
+    ours = rt.convert(copy.deepcopy(ref))
+    losses = []
+    for model in (ref, ours):
+        hidden = (torch.zeros(2, 4, 24), torch.zeros(2, 4, 24))
+        seen = []
+        for i in range(0, 8 * 35, 35):
+            src, tgt = corpus[i:i + 35], corpus[i + 1:i + 36].reshape(-1)
+            hidden = tuple(h.detach() for h in hidden)
+            model.zero_grad()
+            out, hidden = model(src, hidden)
+            loss = torch.nn.functional.cross_entropy(out, tgt)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+            for p in model.parameters():
+                p.data.add_(p.grad, alpha=-20)
+            seen.append(loss.item())
+        losses.append(seen)
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
