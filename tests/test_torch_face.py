@@ -191,17 +191,20 @@ def test_gradcheck_cell(name):
 
 # ------------------------------------------------------------------------------ PackedSequence
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("name", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("name", ["RNN", "GRU", "LSTM", "LSTM_proj"])
 @pytest.mark.parametrize("enforce_sorted", [True, False])
 @pytest.mark.parametrize("bidir", [False, True])
 def test_packed_padded_parity(name, enforce_sorted, bidir, dtype):
-    ref, ours = pair(name, 3, 5, num_layers=2, bidirectional=bidir, dtype=dtype)
+    kw = dict(proj_size=2) if name == "LSTM_proj" else {}
+    name = name.split("_")[0]
+    ref, ours = pair(name, 3, 5, num_layers=2, bidirectional=bidir, dtype=dtype, **kw)
     lengths = [6, 4, 4, 2, 1] if enforce_sorted else [2, 6, 1, 4, 4]
     D = 2 if bidir else 1
+    P = kw.get("proj_size", 5)
 
     def inputs():
         x = torch.randn(6, 5, 3, dtype=dtype, requires_grad=True)
-        h = torch.randn(2 * D, 5, 5, dtype=dtype, requires_grad=True)
+        h = torch.randn(2 * D, 5, P, dtype=dtype, requires_grad=True)
         packed = rnn_utils.pack_padded_sequence(x, lengths, enforce_sorted=enforce_sorted)
         if name == "LSTM":
             c = torch.randn(2 * D, 5, 5, dtype=dtype, requires_grad=True)
@@ -485,6 +488,8 @@ def test_convert_keeps_parameters_and_optimizer_works():
     bare = torch.nn.GRU(2, 3)
     new = rt.convert(bare)
     assert type(new) is rt.GRU and new.weight_ih_l0 is bare.weight_ih_l0
+    new.register_forward_hook(lambda *a: None)
+    assert not bare._forward_hooks  # containers of its own
 
 
 def test_fallback_warns_once_and_matches(monkeypatch):
@@ -557,6 +562,9 @@ def test_torch_compile_fullgraph_and_export():
     torch.testing.assert_close(y, expected, rtol=1e-6, atol=1e-7)
     for a, b in zip(g_expected, g):
         torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+    for steps in (3, 11):  # other lengths: recompiled with dynamic shapes (the fake op's sizes are symbolic)
+        x2 = torch.randn(2, steps, 4)
+        torch.testing.assert_close(compiled(x2), net(x2), rtol=1e-6, atol=1e-7)
     ep = torch.export.export(net, (x,))
     targets = [str(n.target) for n in ep.graph.nodes]
     assert sum("pyrnn.stack_forward" in t for t in targets) == 2

@@ -245,13 +245,9 @@ def _converted(module):
     if cls is None:
         return module
     new = cls.__new__(cls)
-    state = module.__dict__.copy()
-    for key in ("_parameters", "_buffers", "_modules"):
-        state[key] = state[key].copy()  # the same Parameter objects in a dict of its own
-    for key in ("_flat_weights", "_flat_weight_refs", "_flat_weights_names", "_all_weights"):
-        if key in state:
-            state[key] = list(state[key])
-    new.__dict__.update(state)
+    # The same Parameter objects (and hooks, options) in containers of its own: adding a hook
+    # or a parameter to one module later does not change the other.
+    new.__dict__.update({k: (v.copy() if isinstance(v, (dict, list)) else v) for k, v in module.__dict__.items()})
     return new
 
 
