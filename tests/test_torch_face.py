@@ -732,3 +732,18 @@ def test_word_language_model_data_updates_same_losses():
             seen.append(loss.item())
         losses.append(seen)
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+
+
+def test_vmap_and_autocast_fall_back_to_torch(monkeypatch):
+    from pyrnn.torch import _modules
+    monkeypatch.setattr(_modules, "_warned", set())
+    ref, ours = pair("RNNCell", 3, 4)
+    xs = torch.randn(5, 2, 3)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        got = torch.vmap(ours)(xs)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got_ac, want_ac = ours(xs[0]), ref(xs[0])
+    assert sum("pyrnn.torch" in str(m.message) for m in w) == 2
+    torch.testing.assert_close(got, torch.vmap(ref)(xs), rtol=0, atol=0)
+    torch.testing.assert_close(got_ac, want_ac, rtol=0, atol=0)

@@ -46,6 +46,8 @@ def _unsupported(tensors, params, compiling=False):
     for t in tensors[1:] + params:
         if t is not None and (t.device.type != "cpu" or t.layout != torch.strided):
             return "tensors on other devices or with other layouts"
+    if torch._C._is_any_autocast_enabled():
+        return "autocast (torch.autocast picks the recurrent layers' dtype)"
     if not compiling and torch._C._functorch.is_functorch_wrapped_tensor(first):
         return "a torch.func transform (vmap, grad, jvp)"
     return None
