@@ -747,3 +747,17 @@ def test_vmap_and_autocast_fall_back_to_torch(monkeypatch):
     assert sum("pyrnn.torch" in str(m.message) for m in w) == 2
     torch.testing.assert_close(got, torch.vmap(ref)(xs), rtol=0, atol=0)
     torch.testing.assert_close(got_ac, want_ac, rtol=0, atol=0)
+
+
+def test_double_backward_packed_bidirectional_projection():
+    ref, ours = pair("LSTM", 3, 4, num_layers=2, bidirectional=True, proj_size=2, dtype=torch.float64)
+    x0 = torch.randn(5, 3, 3, dtype=torch.float64)
+    results = []
+    for m in (ref, ours):
+        x = x0.clone().requires_grad_(True)
+        out, (h, c) = m(rnn_utils.pack_padded_sequence(x, [2, 5, 4], enforce_sorted=False))
+        loss = (out.data ** 2).sum() + (h ** 2).sum() + c.sum()
+        gx, gw = torch.autograd.grad(loss, [x, m.weight_hh_l1], create_graph=True)
+        results.append((gx, gw) + torch.autograd.grad(gx.pow(2).sum() + gw.sum(), [x, m.weight_ih_l0]))
+    for a, b in zip(*results):
+        torch.testing.assert_close(b, a, **TOL[torch.float64])
