@@ -59,6 +59,11 @@ def _needs_grad(tensors):
     return any(t is not None and t.requires_grad for t in tensors)
 
 
+def _torch_name(module):
+    """The torch.nn class a module derives from ("LSTM", "GRUCell", ...), for torch's messages."""
+    return next(k.__name__ for k in type(module).__mro__ if k.__module__ == torch.nn.LSTM.__module__)
+
+
 _CELL_NAMES = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}
 
 
@@ -85,7 +90,6 @@ class _StackMixin:
 
         D = 2 if self.bidirectional else 1
         P = self.proj_size if self.proj_size > 0 else self.hidden_size
-        name = type(self).__mro__[2].__name__  # the torch.nn class: "LSTM", "GRU", "RNN"
         if packed:
             data, batch_sizes, sorted_indices, unsorted_indices = input
             batch = int(batch_sizes[0])
@@ -95,6 +99,7 @@ class _StackMixin:
         else:
             batch_sizes = sorted_indices = unsorted_indices = None
             if input.dim() not in (2, 3):
+                name = _torch_name(self)
                 raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D "
                                  + ("tensor instead" if name != "LSTM" else "instead"))
             is_batched = input.dim() == 3
@@ -159,7 +164,6 @@ class _CellMixin:
 
     def forward(self, input, hx=None):
         lstm = isinstance(self, torch.nn.LSTMCell)
-        name = type(self).__mro__[2].__name__
         params = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
         states = list(hx) if lstm and isinstance(hx, (tuple, list)) else [hx]
         compiling = torch.compiler.is_compiling()
@@ -171,11 +175,11 @@ class _CellMixin:
             return super().forward(input, hx)
         runner = _library if compiling else _ops
         if input.dim() not in (1, 2):
-            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D instead")
+            raise ValueError(f"{_torch_name(self)}: Expected input to be 1D or 2D, got {input.dim()}D instead")
         for i, s in enumerate(states):
             if s is not None and s.dim() not in (1, 2):
                 what = f"hx[{i}]" if lstm else "hidden"
-                raise ValueError(f"{name}: Expected {what} to be 1D or 2D, got {s.dim()}D instead")
+                raise ValueError(f"{_torch_name(self)}: Expected {what} to be 1D or 2D, got {s.dim()}D instead")
         if any(t is not None and t.dtype != input.dtype for t in params + states):
             return super().forward(input, hx)  # torch's own error about the dtypes
         is_batched = input.dim() == 2
