@@ -87,7 +87,7 @@ def main(argv=None):
     dtype = getattr(torch, args.dtype)
     print(f"torch {torch.__version__}, pyrnn {pyrnn.__version__} ({pyrnn.isa()}), {args.threads} threads, "
           f"{args.dtype}, median of {args.repeat} training steps in {args.rounds} rounds")
-    print(f"| case | I | H | B | T | torch.nn ms | pyrnn.torch ms | pyrnn/torch |")
+    print("| case | I | H | B | T | torch.nn ms | pyrnn.torch ms | pyrnn/torch |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     notes = []
     for case in (c for c in CASES if c.name in names):

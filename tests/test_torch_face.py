@@ -679,7 +679,7 @@ def test_time_sequence_prediction_lbfgs_same_losses():
         opt = torch.optim.LBFGS(model.parameters(), lr=0.8)
         seen = []
 
-        def closure():
+        def closure(model=model, opt=opt, seen=seen):
             opt.zero_grad()
             loss = torch.nn.functional.mse_loss(model(x), y)
             loss.backward()

@@ -130,7 +130,7 @@ def stack_backward(spec, x, h0, c0, weights, masks, saved, grad_out, grad_hn, gr
     saved, packing = saved
     bs32 = packing["batch_sizes"] if packing else None
     lstm = c0 is not None
-    D, P = spec.num_directions, spec.proj_size or None
+    D = spec.num_directions
     width = grad_out.shape[2] // D
     dh0 = np.empty_like(h0)
     dc0 = np.empty_like(c0) if lstm else None
@@ -156,7 +156,6 @@ def stack_backward(spec, x, h0, c0, weights, masks, saved, grad_out, grad_hn, gr
                 dx = _adapter.reverse_time(dx, packing)
             g_in = dx if g_in is None else g_in + dx
         g = g_in
-    del P
     return g, dh0, dc0, grads
 
 
