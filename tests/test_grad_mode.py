@@ -79,7 +79,7 @@ def test_recorded_cell_step_equals_the_eval_step_and_no_grad_records_nothing(cls
         out_free = cell(x, state)
         cell(x, state)
     out_eval = cell.eval()(x, state)
-    flat = lambda o: list(o) if isinstance(o, tuple) else [o]  # noqa: E731
+    flat = lambda o: list(o) if isinstance(o, tuple) else [o]
     for a, b, c in zip(flat(out_train), flat(out_free), flat(out_eval)):
         assert np.array_equal(a, b) and np.array_equal(a, c)
     cell.train()

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-import pyrnn.torch as rt  # noqa: E402
 from torch.nn.utils import rnn as rnn_utils  # noqa: E402
+
+import pyrnn.torch as rt  # noqa: E402
 
 TOL = {torch.float32: dict(rtol=1e-4, atol=1e-5), torch.float64: dict(rtol=1e-9, atol=1e-11)}
 
@@ -590,8 +591,10 @@ def _ddp_data():
 
 def _ddp_worker(rank, world, port, out_dir):
     import os
-    import pyrnn
+
     import torch.distributed as dist
+
+    import pyrnn
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     pyrnn.set_num_threads(1)
@@ -609,6 +612,7 @@ def _ddp_worker(rank, world, port, out_dir):
 
 def test_ddp_gloo_two_processes_equal_single_process(tmp_path):
     import socket
+
     import torch.distributed as dist
     import torch.multiprocessing as mp
     if not dist.is_available() or not dist.is_gloo_available():

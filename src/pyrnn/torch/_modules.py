@@ -7,19 +7,22 @@ shapes come back and the same exception types are raised; only the computation d
 from __future__ import annotations
 
 import warnings
+from types import ModuleType
+from typing import Optional
 
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
 from . import _ops
 
+_library: Optional[ModuleType]
 try:  # torch.library.custom_op (torch >= 2.4): what torch.compile and torch.export trace
     from . import _library
 except (AttributeError, ImportError):  # older torch: compiled code runs torch.nn's own forward
     _library = None
 
 _FLOATS = (torch.float32, torch.float64)
-_warned = set()
+_warned: set[str] = set()
 
 
 def _warn_once(what, reason):
@@ -70,7 +73,7 @@ _CELL_NAMES = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU":
 class _StackMixin:
     """The forward of RNN, GRU and LSTM."""
 
-    def forward(self, input, hx=None):  # noqa: C901 (torch's argument handling, case by case)
+    def forward(self, input, hx=None):
         packed = isinstance(input, PackedSequence)
         first = input.data if packed else input
         lstm = self.mode == "LSTM"

@@ -67,7 +67,7 @@ def np_view(t):
     return t.numpy()
 
 
-_views = weakref.WeakKeyDictionary()
+_views: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def param_arrays(owner, params):
@@ -99,7 +99,7 @@ def stack_forward(spec, x, h0, c0, weights, masks, training, batch_sizes):
     bs32 = None
     if batch_sizes is not None:
         packing = _adapter.packing_from_batch_sizes(batch_sizes, x.shape[1])
-        bs32 = packing["batch_sizes"]
+        bs32 = packing.batch_sizes
     h_n = np.empty_like(h0)
     c_n = np.empty_like(c0) if lstm else None
     saved = []
@@ -128,7 +128,7 @@ def stack_backward(spec, x, h0, c0, weights, masks, saved, grad_out, grad_hn, gr
     """Gradients through a training stack_forward: (dx, dh0, dc0, per-(layer, direction) weight
     gradient 5-tuples). Uses the saved workspaces up."""
     saved, packing = saved
-    bs32 = packing["batch_sizes"] if packing else None
+    bs32 = packing.batch_sizes if packing else None
     lstm = c0 is not None
     D = spec.num_directions
     width = grad_out.shape[2] // D
@@ -261,8 +261,8 @@ class CellFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, cell, params_np, x, h, c, w_ih, w_hh, b_ih, b_hh):
         arrays = [np_view(x), np_view(h), np_view(c)] + list(params_np)
-        h_new, c_new, saved = _adapter.cell_step(cell, *arrays, True)
-        ctx.cell, ctx.np, ctx.saved, ctx.used = cell, arrays, saved, False
+        h_new, c_new = _adapter.cell_step(cell, *arrays)
+        ctx.cell, ctx.np = cell, arrays
         ctx.save_for_backward(x, h, c, w_ih, w_hh, b_ih, b_hh)
         return torch.from_numpy(h_new), (torch.from_numpy(c_new) if c_new is not None else torch.empty(0, dtype=x.dtype))
 
@@ -282,13 +282,9 @@ class CellFunction(torch.autograd.Function):
             for i, g in zip(wanted, got):
                 grads[i] = g
             return (None, None, *grads)
-        arrays = ctx.np
-        if ctx.used:  # retain_graph=True and a second backward: redo the used-up workspace
-            ctx.saved = _adapter.cell_step(ctx.cell, *arrays, True)[2]
-        ctx.used = True
         dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh = _adapter.cell_step_backward(
-            ctx.cell, *arrays, ctx.saved, np_view(grad_h), np_view(grad_c) if lstm else None)
-        wrap = lambda a: None if a is None else torch.from_numpy(a)  # noqa: E731
+            ctx.cell, *ctx.np, np_view(grad_h), np_view(grad_c) if lstm else None)
+        wrap = lambda a: None if a is None else torch.from_numpy(a)
         return None, None, wrap(dx), wrap(dh), wrap(dc), wrap(dw_ih), wrap(dw_hh), wrap(db_ih), wrap(db_hh)
 
 
@@ -323,5 +319,5 @@ def run_cell(cell, x, h, c, w_ih, w_hh, b_ih, b_hh, grad, arrays=None):
     if grad:
         h_new, c_new = CellFunction.apply(cell, arrays, x, h, c, w_ih, w_hh, b_ih, b_hh)
         return h_new, (c_new if c is not None else None)
-    h_new, c_new, _ = _adapter.cell_step(cell, np_view(x), np_view(h), np_view(c), *arrays, False)
+    h_new, c_new = _adapter.cell_step(cell, np_view(x), np_view(h), np_view(c), *arrays)
     return torch.from_numpy(h_new), (torch.from_numpy(c_new) if c_new is not None else None)
