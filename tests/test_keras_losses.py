@@ -511,3 +511,15 @@ def test_keras_parity(keras, name, kwargs, reduction):
         want = keras.ops.convert_to_numpy(theirs(t, p, sample_weight=sw))
         np.testing.assert_allclose(ours(t, p, sw), want, rtol=2e-5, atol=1e-6, err_msg=f"sample_weight {kind}")
     assert {k: v for k, v in theirs.get_config().items() if k != "dtype"}.items() <= ours.get_config().items()
+
+
+def test_keras_style_subclass():
+    class Scaled(losses.Loss):
+        def call(self, y_true, y_pred):
+            return np.mean(np.abs(np.asarray(y_pred) - np.asarray(y_true)), axis=-1) * 2
+
+    loss = Scaled(reduction="sum")
+    assert loss(np.zeros((2, 3)), np.ones((2, 3)), sample_weight=[1.0, 0.5]) == pytest.approx(3.0)
+    with pytest.raises(NotImplementedError, match="gives no gradient"):
+        loss.value_and_grad(np.zeros((2, 3)), np.ones((2, 3)))
+    assert Scaled().get_config() == {"name": "loss", "reduction": "sum_over_batch_size"}

@@ -205,6 +205,13 @@ class Loss:
         out_dtype = np.asarray(y_pred).dtype
         if out_dtype not in (np.float16, np.float32, np.float64):
             out_dtype = np.dtype(np.float32)
+        if type(self).call is not Loss.call and type(self)._compute is Loss._compute:
+            # a Keras-style subclass that overrides call(y_true, y_pred): values, no gradient
+            if need_grad:
+                raise NotImplementedError(
+                    f"{type(self).__name__} overrides call() but gives no gradient: for training, implement "
+                    "_compute(y_true, y_pred, need_grad) returning (values, d values.sum() / d y_pred, None)")
+            return np.asarray(self.call(y_true, y_pred)), None, None, (np.ndim(y_pred), shape, out_dtype)
         t, p = self._prepare(y_true, y_pred)
         values, grad, mask = self._compute(t, p, need_grad)
         return np.asarray(values), grad, mask, (p.ndim, shape, out_dtype)
