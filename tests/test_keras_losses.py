@@ -523,3 +523,48 @@ def test_keras_style_subclass():
     with pytest.raises(NotImplementedError, match="gives no gradient"):
         loss.value_and_grad(np.zeros((2, 3)), np.ones((2, 3)))
     assert Scaled().get_config() == {"name": "loss", "reduction": "sum_over_batch_size"}
+
+
+# ---------------------------------------------------------------------- in training
+@pytest.mark.parametrize("name,activation,make_y", [
+    ("msle", "relu", lambda r, n: r.random((n, 2)) * 3),
+    ("hinge", "tanh", lambda r, n: r.integers(0, 2, (n, 2)).astype(float)),
+    ("squared_hinge", "tanh", lambda r, n: r.integers(0, 2, (n, 2)).astype(float)),
+    ("categorical_hinge", "linear", lambda r, n: np.eye(2)[r.integers(0, 2, n)]),
+    ("cosine_similarity", "linear", lambda r, n: r.standard_normal((n, 2))),
+    ("log_cosh", "linear", lambda r, n: r.standard_normal((n, 2))),
+    ("kld", "softmax", lambda r, n: np.eye(2)[r.integers(0, 2, n)] * 0.8 + 0.1),
+    ("poisson", "softplus", lambda r, n: r.poisson(2.0, (n, 2)).astype(float)),
+    ("binary_focal_crossentropy", "sigmoid", lambda r, n: r.integers(0, 2, (n, 2)).astype(float)),
+])
+def test_new_losses_train_a_model(name, activation, make_y):
+    from pyrnn.layers import Dense, Input
+    from pyrnn.models import Sequential
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3)).astype(np.float32)
+    y = make_y(rng, 64)
+    model = Sequential([Input((3,)), Dense(8, activation="tanh", seed=1), Dense(2, activation=activation, seed=2)])
+    model.compile(optimizer="adam", loss=name)
+    before = model.evaluate(x, y, verbose=0)
+    history = model.fit(x, y, epochs=30, batch_size=16, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert model.evaluate(x, y, verbose=0) < before
+
+
+def test_out_of_range_labels_stop_training():
+    # the trap: labels 0-4 against one sigmoid unit trained to loss 2e-8; now an error
+    from pyrnn.layers import Dense, Input
+    from pyrnn.models import Sequential
+    x = np.random.default_rng(0).standard_normal((10, 3)).astype(np.float32)
+    model = Sequential([Input((3,)), Dense(1, activation="sigmoid", seed=1)])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"label [1-4] is out of range for 1 classes: valid labels are 0 to 0"):
+        model.fit(x, np.arange(10) % 5, epochs=1, verbose=0)
+    model = Sequential([Input((3,)), Dense(3, activation="softmax", seed=1)])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="label 4 is out of range for 3 classes: valid labels are 0 to 2"):
+        model.fit(x, np.full(10, 4), epochs=1, verbose=0)
+    model = Sequential([Input((3,)), Dense(1, activation="sigmoid", seed=1)])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    with pytest.raises(ValueError, match=r"targets must be in \[0, 1\]"):
+        model.fit(x, np.arange(10) % 5, epochs=1, verbose=0)
