@@ -297,6 +297,24 @@ def test_binary_focal_crossentropy_keras_numbers():
     assert not np.allclose(plain, el(yt, yp))
 
 
+def test_categorical_focal_crossentropy_keras_numbers():
+    cf = losses.CategoricalFocalCrossentropy
+    close(cf(alpha=0.25, gamma=2.0)(I3.astype("int64"), I3), 0.0)
+    close(cf(from_logits=True)(I3, I3 * 10.0), 0.0)
+    close(cf()(I3, CP), 0.02059)
+    close(cf(from_logits=True)(I3, CL), 0.000345)
+    close(cf()(I3, CP, sample_weight=2.3), 0.047368)
+    close(cf(from_logits=True)(I3, CL, sample_weight=2.3), 0.000794, 4)
+    sw = np.array([[1.2], [3.4], [5.6]])
+    close(cf()(I3, CP, sample_weight=sw), 0.06987)
+    close(cf(from_logits=True)(I3, CL, sample_weight=sw), 0.001933)
+    np.testing.assert_allclose(cf(from_logits=True, reduction=None)(I3, CL), (1.5096224e-09, 2.4136547e-11, 1.0360638e-03),
+                               rtol=1e-6, atol=1e-6)  # Keras's assertAllClose tolerances
+    close(cf(from_logits=True, label_smoothing=0.1)(np.array([[1, 0, 0]]), np.array([[4.9, -0.5, 2.05]])), 0.06685)
+    c = cf(name="cfce", alpha=0.5, gamma=1.0, axis=-1)
+    assert cf.from_config(c.get_config()).get_config() == c.get_config()
+
+
 # ---------------------------------------------------------------------- labels out of range
 def test_sparse_label_out_of_range_is_an_error():
     p = np.full((2, 3), 1 / 3)
@@ -364,6 +382,8 @@ LOSSES = [
     losses.KLDivergence(), losses.Poisson(), losses.BinaryCrossentropy(), losses.BinaryCrossentropy(from_logits=True),
     losses.BinaryCrossentropy(label_smoothing=0.1, axis=1), losses.CategoricalCrossentropy(),
     losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2), losses.CategoricalCrossentropy(axis=1),
+    losses.CategoricalFocalCrossentropy(), losses.CategoricalFocalCrossentropy(from_logits=True, gamma=1.5, alpha=0.5),
+    losses.CategoricalFocalCrossentropy(label_smoothing=0.1, axis=1),
     losses.BinaryFocalCrossentropy(), losses.BinaryFocalCrossentropy(gamma=1.5, apply_class_balancing=True),
     losses.BinaryFocalCrossentropy(from_logits=True, gamma=3.0, label_smoothing=0.1),
     losses.SparseCategoricalCrossentropy(), losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -439,6 +459,7 @@ NAMES = {
     "sparse_categorical_crossentropy": losses.SparseCategoricalCrossentropy,
     "BinaryFocalCrossentropy": losses.BinaryFocalCrossentropy, "KLDivergence": losses.KLDivergence,
     "LogCosh": losses.LogCosh, "Poisson": losses.Poisson, "CosineSimilarity": losses.CosineSimilarity,
+    "categorical_focal_crossentropy": losses.CategoricalFocalCrossentropy,
 }
 
 
@@ -492,6 +513,7 @@ PARITY = [
     ("CategoricalCrossentropy", {"from_logits": True, "label_smoothing": 0.1}),
     ("BinaryFocalCrossentropy", {"gamma": 1.5, "apply_class_balancing": True}),
     ("BinaryFocalCrossentropy", {"from_logits": True}), ("SparseCategoricalCrossentropy", {}),
+    ("CategoricalFocalCrossentropy", {}), ("CategoricalFocalCrossentropy", {"from_logits": True, "gamma": 1.5}),
     ("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": 2}),
 ]
 

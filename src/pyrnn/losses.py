@@ -628,6 +628,47 @@ class CategoricalCrossentropy(Loss):
                 "axis": self.axis}
 
 
+class CategoricalFocalCrossentropy(CategoricalCrossentropy):
+    """sum over ``axis`` of alpha·(1 - p)^gamma·(-t·log p), p the renormalised, clipped
+    probabilities (softmax of the logits with ``from_logits``)."""
+
+    name = "categorical_focal_crossentropy"
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None):
+        super().__init__(from_logits=from_logits, label_smoothing=label_smoothing, axis=axis, reduction=reduction,
+                         name=name, dtype=dtype)
+        self.alpha, self.gamma = float(alpha), float(gamma)
+
+    def _compute(self, t, p, need_grad):
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + self.label_smoothing / t.shape[-1]
+        t, y = _moved(t, self.axis), _moved(p, self.axis)
+        if self.from_logits:
+            e = np.exp(y - y.max(axis=-1, keepdims=True))
+            q = e / e.sum(axis=-1, keepdims=True)
+        else:
+            q = y
+        eps, a, g = y.dtype.type(EPSILON), self.alpha, self.gamma
+        s = q.sum(axis=-1, keepdims=True)
+        o = q / s
+        oc = np.clip(o, eps, 1 - eps)
+        cce = -t * np.log(oc)
+        mod = (1 - oc) ** g
+        values = np.sum(a * mod * cce, axis=-1).astype(y.dtype, copy=False)
+        grad = None
+        if need_grad:
+            g_oc = a * (g * (1 - oc) ** (g - 1) * t * np.log(oc) - mod * t / oc)
+            g_o = np.where((o >= eps) & (o <= 1 - eps), g_oc, 0)
+            g_q = (g_o - (g_o * o).sum(axis=-1, keepdims=True)) / s
+            grad = q * (g_q - (g_q * q).sum(axis=-1, keepdims=True)) if self.from_logits else g_q
+            grad = _unmoved(grad.astype(y.dtype, copy=False), self.axis)
+        return values, grad, None
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma}
+
+
 def _cce(t, y, from_logits, need_grad):
     """Categorical cross-entropy over the last axis and its gradient with respect to y."""
     if from_logits:
@@ -742,6 +783,7 @@ _LOSSES: dict[str, type] = {
     "binary_crossentropy": BinaryCrossentropy, "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
     "binary_focal_crossentropy": BinaryFocalCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy, "cce": CategoricalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
 for _cls in set(_LOSSES.values()):
@@ -870,6 +912,11 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
                                    axis=axis).call(y_true, y_pred)
 
 
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                                   axis=-1):
+    return CategoricalFocalCrossentropy(alpha, gamma, from_logits, label_smoothing, axis).call(y_true, y_pred)
+
+
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     return SparseCategoricalCrossentropy(from_logits=from_logits, ignore_class=ignore_class,
                                          axis=axis).call(y_true, y_pred)
@@ -885,7 +932,8 @@ logcosh = log_cosh
 _FUNCTIONS = {f.__name__: f for f in (
     mean_squared_error, mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error, huber,
     log_cosh, cosine_similarity, hinge, squared_hinge, categorical_hinge, kl_divergence, poisson, binary_crossentropy,
-    binary_focal_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy)}
+    binary_focal_crossentropy, categorical_crossentropy, categorical_focal_crossentropy,
+    sparse_categorical_crossentropy)}
 _FUNCTION_OF.update({f: _LOSSES[name] for name, f in _FUNCTIONS.items()})
 
 
