@@ -77,6 +77,31 @@ def test_exclude_by_name_on_the_flat_vector():
         o = optimizers.SGD(weight_decay=0.1)
         o.build([3])
         o.exclude_from_weight_decay(var_names=["bias"])
+    with pytest.raises(ValueError, match="built from sizes, not from the variables"):
+        o = optimizers.SGD(weight_decay=0.1)
+        o.exclude_from_weight_decay(var_list=[np.zeros(3)])
+        o.build([3])
+
+
+def test_in_fit():
+    # what works through Sequential.fit today (it builds the optimizer from sizes only)
+    from pyrnn.layers import Dense, Input
+    from pyrnn.models import Sequential
+    x = np.random.default_rng(0).standard_normal((32, 3)).astype(np.float32)
+    y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
+    model = Sequential([Input((3,)), Dense(1, seed=1)])
+    model.compile(optimizer=optimizers.SGD(0.1, gradient_accumulation_steps=2), loss="mse")
+    model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0)
+    assert model.optimizer.iterations == 6 and int(model.optimizer.variables[0].numpy()) == 12
+    # options fit cannot honour yet are errors, not silently ignored
+    opt = optimizers.AdamW(weight_decay=0.1)
+    opt.exclude_from_weight_decay(var_names=["bias"])
+    model.compile(optimizer=opt, loss="mse")
+    with pytest.raises(ValueError, match="names"):
+        model.fit(x, y, epochs=1, verbose=0)
+    model.compile(optimizer=optimizers.SGD(loss_scale_factor=128.0), loss="mse")
+    with pytest.raises(NotImplementedError, match="loss_scale_factor"):
+        model.fit(x, y, epochs=1, verbose=0)
 
 
 GOLDEN = {

@@ -337,6 +337,9 @@ class Optimizer:
         if self._exclude_pattern is not None and self._var_names is None:
             raise ValueError("exclude_from_weight_decay(var_names=...): this optimizer was built from sizes "
                              "without variable names; pass names= to build()")
+        if self._exclude_ids and self._var_ids is None:
+            raise ValueError("exclude_from_weight_decay(var_list=...): this optimizer was built from sizes, not from "
+                             "the variables themselves; exclude by var_names (with names= given to build())")
         use = [self._uses_weight_decay(i) for i in range(len(self._sizes))]
         if not all(use):
             self._decay_mask = np.repeat(np.array(use, dtype), self._sizes)
