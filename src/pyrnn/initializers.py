@@ -6,8 +6,8 @@ instance, or a callable. Random initializers take Keras 3's ``seed``: an int mak
 return the same values for the same shape (and ``rng`` is then not used); without one they
 draw from ``rng``, a ``numpy.random.Generator`` a layer passes (from the layer's ``seed`` or,
 without one, from NumPy's global RNG, so ``np.random.seed`` makes runs repeatable), and an
-unseeded instance called directly repeats its values as Keras's does (a seed drawn once, when
-it was made). Configs (``get_config``/``from_config``) carry Keras's keys, ``seed`` included.
+unseeded instance called directly repeats its values as Keras's does (a seed drawn once, at
+its first direct call). Configs (``get_config``/``from_config``) carry Keras's keys, ``seed`` included.
 
 Fans follow Keras: for a kernel of shape (fan_in, fan_out) the fans are its two dimensions.
 
@@ -80,25 +80,32 @@ class RandomInitializer(Initializer):
       same values, call after call, instance after instance (and a clone from the config too);
     - a ``numpy.random.Generator`` (Keras's SeedGenerator): each call draws the next values;
     - None: a layer's Generator when the layer passes one (``rng``, from the layer's ``seed`` or
-      NumPy's global RNG); called directly, a seed drawn once when the initializer was made
-      (from NumPy's global RNG), so the instance repeats its values as Keras's does, and a
-      clone from the config draws a new one.
+      NumPy's global RNG); called directly, a seed drawn once, at the first such call (from
+      NumPy's global RNG), so the instance repeats its values as Keras's does, and a clone from
+      the config draws a new one.
     """
 
     def __init__(self, seed=None):
-        self._init_seed = seed
-        if seed is None:
-            seed = int(np.random.randint(1, int(1e9)))
-        elif isinstance(seed, (bool, float)) or not isinstance(seed, (int, np.integer, np.random.Generator)):
+        if seed is not None and (isinstance(seed, (bool, float))
+                                 or not isinstance(seed, (int, np.integer, np.random.Generator))):
             raise ValueError("`seed` argument should be an instance of `numpy.random.Generator` or an integer. "
                              f"Received: seed={seed!r}")
-        self.seed = int(seed) if isinstance(seed, (int, np.integer)) else seed
+        self._init_seed = seed
+        self._seed = int(seed) if isinstance(seed, (int, np.integer)) else seed
+
+    @property
+    def seed(self):
+        """The seed in use: the one given, or (unseeded) one drawn from NumPy's global RNG the
+        first time it is needed (not when a layer's Generator serves the call)."""
+        if self._seed is None:
+            self._seed = int(np.random.randint(1, int(1e9)))
+        return self._seed
 
     def _generator(self, rng):
-        if isinstance(self.seed, np.random.Generator):
-            return self.seed
+        if isinstance(self._seed, np.random.Generator):
+            return self._seed
         if self._init_seed is not None:
-            return np.random.default_rng(self.seed)
+            return np.random.default_rng(self._seed)
         return rng if rng is not None else np.random.default_rng(self.seed)
 
     def __call__(self, shape, dtype="float32", rng=None):
