@@ -392,7 +392,7 @@ def test_gradient_accumulation():
     g = np.ones((2, 2))
     opt = optimizers.SGD(learning_rate=1.0, gradient_accumulation_steps=3)
     assert opt.gradient_accumulation_steps == 3
-    acc = lambda: next(x for x in opt.variables if x.name.endswith("gradient_accumulator")).numpy()  # noqa: E731
+    acc = lambda: next(x for x in opt.variables if x.name.endswith("gradient_accumulator")).numpy()
     expected = [([[1, 2], [3, 4]], 1, 1, 0), ([[1, 2], [3, 4]], 2, 2, 0), ([[0, 1], [2, 3]], 0, 3, 1),
                 ([[0, 1], [2, 3]], 1, 4, 1)]
     for value, accumulated, raw, steps in expected:

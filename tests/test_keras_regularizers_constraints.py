@@ -176,7 +176,7 @@ def test_constraint_get():
                       ("min_max_norm", constraints.MinMaxNorm), ("MaxNorm", constraints.MaxNorm)):
         assert isinstance(constraints.get(name), cls)
     assert constraints.get(None) is None
-    fn = lambda w: w  # noqa: E731
+    fn = lambda w: w
     assert constraints.get(fn) is fn
     with pytest.raises(ValueError):
         constraints.get("typo")

@@ -98,7 +98,7 @@ class RandomInitializer(Initializer):
         """The seed in use: the one given, or (unseeded) one drawn from NumPy's global RNG the
         first time it is needed (not when a layer's Generator serves the call)."""
         if self._seed is None:
-            self._seed = int(np.random.randint(1, int(1e9)))
+            self._seed = int(np.random.randint(1, int(1e9)))  # noqa: NPY002  (np.random.seed reaches it, as in Keras)
         return self._seed
 
     def _generator(self, rng):

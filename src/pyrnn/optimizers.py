@@ -318,7 +318,7 @@ class Optimizer:
         """Exclude variables from weight decay: those in ``var_list`` (the same array objects
         given to ``build``/``apply_gradients``) and those whose name contains any string of
         ``var_names`` (a regular expression search, as Keras)."""
-        self._exclude_ids = set(id(v) for v in var_list) if var_list else set()
+        self._exclude_ids = {id(v) for v in var_list} if var_list else set()
         self._exclude_pattern = re.compile("|".join(set(var_names))) if var_names else None
         if self.built:
             self._make_decay_mask(next(iter(self._slots.values())).dtype if self._slots else np.float32)
@@ -362,7 +362,7 @@ class Optimizer:
         shapes = self._var_shapes or [(s,) for s in self._sizes]
         names = self._var_names or [f"variable_{i}" for i in range(len(self._sizes))]
         for group in groups:
-            for i, (off, size) in enumerate(zip(self._offsets, self._sizes)):
+            for i, off in enumerate(self._offsets):
                 n = int(np.prod(shapes[i])) if shapes[i] else 1
                 for slot in group:
                     view = self._slots[slot][off:off + n].reshape(shapes[i])
@@ -505,7 +505,7 @@ class Optimizer:
                     self._slots[k][off:off + size] = v
             elif arrays[i] is not None:
                 np.copyto(arrays[i], w[off:off + size].reshape(np.shape(arrays[i])))
-        self._tracked = [a for a in arrays]
+        self._tracked = list(arrays)
         return self.iterations
 
     def apply(self, grads, trainable_variables=None):
