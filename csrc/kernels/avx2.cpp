@@ -1,8 +1,8 @@
-// avx2 kernels: the templates of impl.h instantiated with avx2 vectors. This file is
+// avx2 kernels: the kernel templates (table.h) instantiated with avx2 vectors. This file is
 // compiled with only this ISA's flags (CMakeLists.txt).
 #define PYRNN_SIMD_AVX2
 #define PYRNN_KERNEL_NS avx2
-#include "impl.h"
+#include "table.h"
 
 namespace pyrnn {
 namespace avx2 {

@@ -1,8 +1,8 @@
-// avx512 kernels: the templates of impl.h instantiated with avx512 vectors. This file is
+// avx512 kernels: the kernel templates (table.h) instantiated with avx512 vectors. This file is
 // compiled with only this ISA's flags (CMakeLists.txt).
 #define PYRNN_SIMD_AVX512
 #define PYRNN_KERNEL_NS avx512
-#include "impl.h"
+#include "table.h"
 
 namespace pyrnn {
 namespace avx512 {

@@ -1,6 +1,7 @@
 // The table of micro-kernels for one ISA and one dtype. Each ISA's file (scalar.cpp,
-// avx2.cpp, avx512.cpp) fills one from the templates in impl.h; kernels<T>() returns
-// the table chosen once for this process (cpu.h: active_isa()).
+// avx2.cpp, avx512.cpp) fills one with table.h from the templates of activations.h, matvec.h,
+// gemm_tile.h, recurrent_step.h and backward.h; kernels<T>() returns the table chosen once for
+// this process (cpu.h: active_isa()).
 #pragma once
 #include <cstddef>
 

@@ -1,8 +1,8 @@
-// scalar kernels: the templates of impl.h instantiated with scalar vectors. This file is
+// scalar kernels: the kernel templates (table.h) instantiated with scalar vectors. This file is
 // compiled with only this ISA's flags (CMakeLists.txt).
 #define PYRNN_SIMD_SCALAR
 #define PYRNN_KERNEL_NS scalar
-#include "impl.h"
+#include "table.h"
 
 namespace pyrnn {
 namespace scalar {
