@@ -8,11 +8,11 @@ namespace pyrnn {
 namespace avx2 {
 
 const Kernels<float>& table_f32() {
-  static const Kernels<float> k = make_kernels<float, 6, 2>("avx2");
+  static const Kernels<float> k = make_kernels<float, 6, 2>();
   return k;
 }
 const Kernels<double>& table_f64() {
-  static const Kernels<double> k = make_kernels<double, 6, 2>("avx2");
+  static const Kernels<double> k = make_kernels<double, 6, 2>();
   return k;
 }
 

@@ -8,11 +8,11 @@ namespace pyrnn {
 namespace avx512 {
 
 const Kernels<float>& table_f32() {
-  static const Kernels<float> k = make_kernels<float, 12, 2>("avx512");
+  static const Kernels<float> k = make_kernels<float, 12, 2>();
   return k;
 }
 const Kernels<double>& table_f64() {
-  static const Kernels<double> k = make_kernels<double, 12, 2>("avx512");
+  static const Kernels<double> k = make_kernels<double, 12, 2>();
   return k;
 }
 

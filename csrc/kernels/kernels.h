@@ -74,7 +74,6 @@ using BackFn = void (*)(const BackArgs<T>&, int row_begin, int row_end);
 
 template <class T>
 struct Kernels {
-  const char* isa;
   // GEMM micro-tile: C[rows, cols] (+)= A_panel · B_panel over kc, panels packed by gemm.cpp
   // (A: kc x mr, k-major; B: kc x nr, k-major). overwrite: C = product (+ bias[j] per column j
   // when bias is given) instead of C += product.

@@ -8,11 +8,11 @@ namespace pyrnn {
 namespace scalar {
 
 const Kernels<float>& table_f32() {
-  static const Kernels<float> k = make_kernels<float, 4, 4>("scalar");
+  static const Kernels<float> k = make_kernels<float, 4, 4>();
   return k;
 }
 const Kernels<double>& table_f64() {
-  static const Kernels<double> k = make_kernels<double, 4, 4>("scalar");
+  static const Kernels<double> k = make_kernels<double, 4, 4>();
   return k;
 }
 

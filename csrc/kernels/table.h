@@ -22,10 +22,9 @@ typename Kernels<T>::Gated gated_kernels() {
 
 // ---------------------------------------------------------------------------------------
 template <class T, int MR, int NV>
-Kernels<T> make_kernels(const char* isa) {
+Kernels<T> make_kernels() {
   using S = Simd<T>;
   Kernels<T> k{};
-  k.isa = isa;
   k.gemm_mr = MR;
   k.gemm_nr = NV * S::W;
   k.gemm_tile = &gemm_tile<T, S, MR, NV>;
