@@ -28,6 +28,7 @@
 
 namespace py = pybind11;
 using pyrnn::Cell;
+using pyrnn::GatedActivations;
 
 namespace {
 
@@ -73,42 +74,6 @@ class Compute {
   NoGil nogil_;  // released first, so that waiting for the pool never holds the GIL
   pyrnn::PoolUse use_;
 };
-
-Cell parse_cell(const std::string& name) {
-  if (name == "rnn_tanh") return Cell::rnn_tanh;
-  if (name == "rnn_relu") return Cell::rnn_relu;
-  if (name == "rnn_sigmoid") return Cell::rnn_sigmoid;
-  if (name == "rnn_linear") return Cell::rnn_linear;
-  if (name == "gru") return Cell::gru;
-  if (name == "gru_reset_before") return Cell::gru_reset_before;
-  if (name == "lstm") return Cell::lstm;
-  throw std::invalid_argument(
-      "cell must be one of rnn_tanh, rnn_relu, rnn_sigmoid, rnn_linear, gru, gru_reset_before, lstm; got '" + name + "'");
-}
-
-// GRU/LSTM activations by their Keras names: (recurrent_activation, activation).
-struct GatedActivations {
-  pyrnn::Activation gate = pyrnn::Activation::sigmoid, cell = pyrnn::Activation::tanh;
-};
-
-pyrnn::Activation parse_activation(const char* what, const std::string& name) {
-  if (name == "tanh") return pyrnn::Activation::tanh;
-  if (name == "relu") return pyrnn::Activation::relu;
-  if (name == "sigmoid") return pyrnn::Activation::sigmoid;
-  if (name == "linear") return pyrnn::Activation::linear;
-  if (name == "hard_sigmoid") return pyrnn::Activation::hard_sigmoid;
-  throw std::invalid_argument(std::string(what) + " must be one of tanh, relu, sigmoid, linear, hard_sigmoid; got '" +
-                              name + "'");
-}
-
-GatedActivations parse_activations(Cell cell, const std::string& activation, const std::string& recurrent_activation) {
-  GatedActivations acts{parse_activation("recurrent_activation", recurrent_activation),
-                        parse_activation("activation", activation)};
-  const bool gated = cell == Cell::lstm || cell == Cell::gru || cell == Cell::gru_reset_before;
-  if (!gated && (acts.gate != pyrnn::Activation::sigmoid || acts.cell != pyrnn::Activation::tanh))
-    throw std::invalid_argument("activation/recurrent_activation: only gru and lstm take them (rnn: name the cell, e.g. rnn_relu)");
-  return acts;
-}
 
 std::string shape_str(const std::vector<py::ssize_t>& s) {
   std::ostringstream o;
@@ -230,13 +195,13 @@ Dims dims_of(Cell cell, const py::array& x, const py::array& w_ih, const py::obj
   if (x.ndim() != 3)
     throw std::invalid_argument("x: expected a 3-D array (T, B, I), got " + std::to_string(x.ndim()) + "-D");
   if (w_ih.ndim() != 2) throw std::invalid_argument("w_ih: expected a 2-D array (G*H, I)");
-  const py::ssize_t G = pyrnn::gate_count(cell);
+  const py::ssize_t G = pyrnn::cell_info(cell).gates;
   if (w_ih.shape(0) % G != 0)
     throw std::invalid_argument("w_ih: expected " + std::to_string(G) + "*H rows, got " + std::to_string(w_ih.shape(0)));
   Dims d{x.shape(0), x.shape(1), x.shape(2), w_ih.shape(0) / G, G, 0};
   d.P = d.H;
   if (!w_hr.is_none()) {
-    if (cell != Cell::lstm) throw std::invalid_argument("w_hr: a projection exists only for lstm");
+    if (!pyrnn::cell_info(cell).cell_state) throw std::invalid_argument("w_hr: a projection exists only for lstm");
     if (!py::isinstance<py::array>(w_hr))
       throw py::type_error("w_hr: expected a numpy array, got " + std::string(py::str(py::type::handle_of(w_hr).attr("__name__"))));
     const auto hr = py::reinterpret_borrow<py::array>(w_hr);
@@ -272,7 +237,7 @@ pyrnn::LayerArgs<T> layer_args(Cell cell, GatedActivations acts, const Dims& d, 
   a.b_hh = optional<T>(b_hh, "b_hh", {d.G * d.H});
   a.w_hr = optional<T>(w_hr, "w_hr", {d.P, d.H});
   a.batch_sizes = checked_batch_sizes(batch_sizes, d.steps, d.B);
-  if (cell == Cell::lstm) {
+  if (pyrnn::cell_info(cell).cell_state) {
     if (c0.is_none()) throw std::invalid_argument("c0: required for lstm");
     a.c0 = checked<T>(c0, "c0", {d.B, d.H});
   } else if (!c0.is_none()) {
@@ -298,7 +263,7 @@ py::tuple forward_t(Cell cell, GatedActivations acts, const py::array& x, const 
   py::object cn = py::none(), ws = py::none();
   a.out = out.mutable_data();
   a.hn = hn.mutable_data();
-  if (cell == Cell::lstm) {
+  if (pyrnn::cell_info(cell).cell_state) {
     py::array_t<T> c({d.B, d.H});
     a.cn = c.mutable_data();
     cn = c;
@@ -330,7 +295,7 @@ py::tuple backward_t(Cell cell, GatedActivations acts, const py::array& x, const
   pyrnn::LayerGrads<T> g;
   g.grad_out = checked<T>(grad_out, "grad_out", {d.steps, d.B, d.P});
   g.grad_hn = checked<T>(grad_hn, "grad_hn", {d.B, d.P});
-  const bool lstm = cell == Cell::lstm;
+  const bool lstm = pyrnn::cell_info(cell).cell_state;
   if (lstm) {
     if (grad_cn.is_none()) throw std::invalid_argument("grad_cn: required for lstm");
     g.grad_cn = checked<T>(grad_cn, "grad_cn", {d.B, d.H});
@@ -416,7 +381,7 @@ py::tuple cell_step_t(Cell cell, const py::array& x, const py::array& h, const p
     throw std::invalid_argument("x: expected a 2-D array (B, I), got " + std::to_string(x.ndim()) + "-D");
   if (w_hh.ndim() != 2)
     throw std::invalid_argument("w_hh: expected a 2-D array (G*H, H), got " + std::to_string(w_hh.ndim()) + "-D");
-  const py::ssize_t B = x.shape(0), I = x.shape(1), H = w_hh.shape(1), G = pyrnn::gate_count(cell);
+  const py::ssize_t B = x.shape(0), I = x.shape(1), H = w_hh.shape(1), G = pyrnn::cell_info(cell).gates;
   if (I < 1 || H < 1) throw std::invalid_argument("input and hidden sizes must be at least 1");
   if (B > INT_MAX / 8 || G * H > INT_MAX / 8 || I > INT_MAX / 8)
     throw std::invalid_argument("sizes too large: B, G*H and I must each be below 2^28");
@@ -432,7 +397,7 @@ py::tuple cell_step_t(Cell cell, const py::array& x, const py::array& h, const p
   a.w_hh = checked<T>(w_hh, "w_hh", {G * H, H});
   a.b_ih = optional<T>(b_ih, "b_ih", {G * H});
   a.b_hh = optional<T>(b_hh, "b_hh", {G * H});
-  const bool lstm = cell == Cell::lstm;
+  const bool lstm = pyrnn::cell_info(cell).cell_state;
   if (lstm) {
     if (c.is_none()) throw std::invalid_argument("c: required for lstm");
     a.c0 = checked<T>(c, "c", {B, H});
@@ -590,8 +555,22 @@ PYBIND11_MODULE(_core, m) {
   }, "Jobs the pool ran in parallel, jobs it ran on the caller alone (backed off under contention), stalls seen.");
   m.def("_memory_limit", &memory_limit_bytes,
         "Bytes of memory this process can use (physical RAM or a lower cgroup limit): larger requests raise MemoryError.");
+  m.def("_cell_table", [] {
+    py::dict cells;
+    for (const pyrnn::CellInfo& c : pyrnn::kCells) {
+      py::dict row;
+      row["gates"] = c.gates;
+      row["gated"] = c.gated;
+      row["activation"] = c.gated ? py::object(py::none()) : py::str(pyrnn::activation_name(c.activation));
+      row["cell_state"] = c.cell_state;
+      cells[c.name] = row;
+    }
+    py::list activations;
+    for (const pyrnn::ActivationInfo& a : pyrnn::kActivations) activations.append(a.name);
+    return py::make_tuple(cells, activations);
+  }, "The core's vocabulary (csrc/cell_table.h): ({cell: {gates, gated, activation, cell_state}}, [activations]).");
   m.def("workspace_size", [](const std::string& cell, std::size_t steps, std::size_t B, std::size_t H, bool projection) {
-    const Cell c = parse_cell(cell);
+    const Cell c = pyrnn::parse_cell(cell);
     const double elems = static_cast<double>(steps) * B * H * static_cast<double>(pyrnn::workspace_size(c, 1, 1, 1, projection));
     if (elems >= 9.0e18) throw std::invalid_argument("workspace_size: steps*batch*hidden overflows");
     return pyrnn::workspace_size(c, steps, B, H, projection);
@@ -602,8 +581,8 @@ PYBIND11_MODULE(_core, m) {
          const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training,
          const py::object& batch_sizes, const py::object& w_hr, const std::string& activation,
          const std::string& recurrent_activation) {
-        const Cell c = parse_cell(cell);
-        const GatedActivations acts = parse_activations(c, activation, recurrent_activation);
+        const Cell c = pyrnn::parse_cell(cell);
+        const GatedActivations acts = pyrnn::parse_activations(c, activation, recurrent_activation);
         return by_dtype(
             x, [&] { return forward_t<float>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr); },
             [&] { return forward_t<double>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr); });
@@ -619,8 +598,8 @@ PYBIND11_MODULE(_core, m) {
          const py::array& workspace, const py::array& grad_out, const py::array& grad_hn, const py::object& grad_cn,
          const py::object& batch_sizes, const py::object& w_hr, const std::string& activation,
          const std::string& recurrent_activation) {
-        const Cell c = parse_cell(cell);
-        const GatedActivations acts = parse_activations(c, activation, recurrent_activation);
+        const Cell c = pyrnn::parse_cell(cell);
+        const GatedActivations acts = pyrnn::parse_activations(c, activation, recurrent_activation);
         return by_dtype(
             x,
             [&] {
@@ -642,7 +621,7 @@ PYBIND11_MODULE(_core, m) {
       "cell_step",
       [](const std::string& cell, const py::array& x, const py::array& h, const py::object& c, const py::array& w_ih,
          const py::array& w_hh, const py::object& b_ih, const py::object& b_hh) {
-        const Cell k = parse_cell(cell);
+        const Cell k = pyrnn::parse_cell(cell);
         return by_dtype(
             x, [&] { return cell_step_t<float>(k, x, h, c, w_ih, w_hh, b_ih, b_hh); },
             [&] { return cell_step_t<double>(k, x, h, c, w_ih, w_hh, b_ih, b_hh); });

@@ -12,7 +12,7 @@ void cell_forward(Cell cell, const LayerArgs<T>& a) {
   DenormalGuard ftz;
   const Kernels<T>& k = kernels<T>();
   const typename Kernels<T>::Gated& gk = a.gated();
-  const int B = a.B, H = a.H, G = gate_count(cell);
+  const int B = a.B, H = a.H, G = cell_info(cell).gates;
   const bool gru = cell == Cell::gru || cell == Cell::gru_reset_before;
   thread_local AlignedVector<T> scratch;  // [B, G*H] gate pre-activations, then [B, H] r*h
   scratch.resize(static_cast<std::size_t>(B) * (G + 1) * H);
@@ -61,7 +61,7 @@ void cell_forward(Cell cell, const LayerArgs<T>& a) {
       run_step(gk.gru_n_step, s, 1);
       break;
     default:
-      run_step(k.rnn_step[static_cast<int>(rnn_activation(cell))], s, 1);
+      run_step(k.rnn_step[static_cast<int>(cell_info(cell).activation)], s, 1);
   }
 }
 

@@ -5,30 +5,10 @@
 #include <cstddef>
 #include <stdexcept>
 
+#include "cell_table.h"
 #include "kernels/kernels.h"
 
 namespace pyrnn {
-
-enum class Cell { rnn_tanh, rnn_relu, rnn_sigmoid, rnn_linear, gru, gru_reset_before, lstm };
-
-// The activation of an Elman RNN cell (tanh for the others: unused).
-inline Activation rnn_activation(Cell cell) {
-  switch (cell) {
-    case Cell::rnn_relu: return Activation::relu;
-    case Cell::rnn_sigmoid: return Activation::sigmoid;
-    case Cell::rnn_linear: return Activation::linear;
-    default: return Activation::tanh;
-  }
-}
-
-inline int gate_count(Cell cell) {
-  switch (cell) {
-    case Cell::lstm: return 4;
-    case Cell::gru:
-    case Cell::gru_reset_before: return 3;
-    default: return 1;
-  }
-}
 
 template <class T>
 struct LayerArgs {
@@ -56,7 +36,8 @@ struct LayerArgs {
   int hidden_out() const { return w_hr ? P : H; }  // width of h_t, h0, out rows
   // The GRU/LSTM kernels for these activations: the defaults built in, or any chosen per call.
   const typename Kernels<T>::Gated& gated() const {
-    const bool defaults = gate_act == Activation::sigmoid && cell_act == Activation::tanh;
+    const GatedActivations d;
+    const bool defaults = gate_act == d.gate && cell_act == d.cell;
     return kernels<T>().gated[defaults ? 0 : 1];
   }
 };
