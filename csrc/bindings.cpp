@@ -4,6 +4,7 @@
 // to call directly too. std::invalid_argument -> ValueError, bad_alloc -> MemoryError.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cxxabi.h>
 #include <unistd.h>
@@ -153,12 +154,16 @@ void check_dtype(const py::array& arr, const char* name) {
                          std::string(py::str(arr.dtype())));
 }
 
+py::array as_array(const py::handle& obj, const char* name) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + ": expected a numpy array, got " + std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+  return py::reinterpret_borrow<py::array>(obj);
+}
+
 // The data of `obj` if it is a C-contiguous T array of exactly `shape`; else a clear error.
 template <class T>
 T* checked(const py::handle& obj, const char* name, const std::vector<py::ssize_t>& shape, bool writable = false) {
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + ": expected a numpy array, got " + std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
-  auto arr = py::reinterpret_borrow<py::array>(obj);
+  const py::array arr = as_array(obj, name);
   check_dtype<T>(arr, name);
   std::vector<py::ssize_t> got(arr.shape(), arr.shape() + arr.ndim());
   if (got != shape)
@@ -202,9 +207,7 @@ Dims dims_of(Cell cell, const py::array& x, const py::array& w_ih, const py::obj
   d.P = d.H;
   if (!w_hr.is_none()) {
     if (!pyrnn::cell_info(cell).cell_state) throw std::invalid_argument("w_hr: a projection exists only for lstm");
-    if (!py::isinstance<py::array>(w_hr))
-      throw py::type_error("w_hr: expected a numpy array, got " + std::string(py::str(py::type::handle_of(w_hr).attr("__name__"))));
-    const auto hr = py::reinterpret_borrow<py::array>(w_hr);
+    const py::array hr = as_array(w_hr, "w_hr");
     if (hr.ndim() != 2) throw std::invalid_argument("w_hr: expected a 2-D array (P, H)");
     d.P = hr.shape(0);
   }
@@ -359,18 +362,20 @@ auto by_dtype(const py::array& x, F32 f32, F64 f64) {
   throw py::type_error("x: expected dtype float32 or float64, got " + std::string(py::str(x.dtype())));
 }
 
-py::array activation(const std::string& name, const py::array& x) {
+// A table's vectorised tanh or sigmoid of a 1-D array, into a new array.
+template <class T>
+py::array apply_activation(const pyrnn::Kernels<T>& k, const std::string& name, const py::array& x) {
   if (name != "tanh" && name != "sigmoid") throw std::invalid_argument("activation must be tanh or sigmoid");
-  auto run = [&](auto zero) -> py::array {
-    using T = decltype(zero);
-    py::array_t<T> y(x.size());
-    std::memcpy(y.mutable_data(), checked<T>(x, "x", {x.size()}), sizeof(T) * x.size());
-    const auto& k = pyrnn::kernels<T>();
-    pyrnn::DenormalGuard ftz;
-    (name == "tanh" ? k.tanh : k.sigmoid)(y.mutable_data(), x.size());
-    return y;
-  };
-  return by_dtype(x, [&] { return run(0.0f); }, [&] { return run(0.0); });
+  py::array_t<T> y(x.size());
+  std::memcpy(y.mutable_data(), checked<T>(x, "x", {x.size()}), sizeof(T) * x.size());
+  pyrnn::DenormalGuard ftz;
+  (name == "tanh" ? k.tanh : k.sigmoid)(y.mutable_data(), x.size());
+  return y;
+}
+
+py::array activation(const std::string& name, const py::array& x) {
+  return by_dtype(x, [&] { return apply_activation(pyrnn::kernels<float>(), name, x); },
+                  [&] { return apply_activation(pyrnn::kernels<double>(), name, x); });
 }
 
 // One step of a cell in inference: (h', c' or None).
@@ -514,6 +519,198 @@ void adam_update(const py::array& w, const py::array& g, const py::array& m, con
   by_dtype(w, [&] { run(0.0f); }, [&] { run(0.0); });
 }
 
+// ---------------------------------------------------------------------------------------
+// _core._microkernels(isa): one ISA's table of kernels, each kernel callable alone on NumPy
+// arrays (tests/test_microkernels.py checks them against a float64 reference, every ISA the
+// CPU has, in one process). Every size and buffer is checked here, so no call can reach
+// memory its arrays do not own. The dtype of the first array picks the float or double table.
+// ---------------------------------------------------------------------------------------
+struct Microkernels {
+  pyrnn::Isa isa;
+  const pyrnn::Kernels<float>* f32;
+  const pyrnn::Kernels<double>* f64;
+
+  template <class F>
+  auto on(const py::array& x, F f) const {
+    return by_dtype(x, [&] { return f(*f32); }, [&] { return f(*f64); });
+  }
+};
+
+Microkernels microkernels(const std::string& name) {
+  for (pyrnn::Isa isa : {pyrnn::Isa::scalar, pyrnn::Isa::avx2, pyrnn::Isa::avx512}) {
+    if (name != pyrnn::isa_name(isa)) continue;
+    // A table is built by code compiled for its ISA: never touch one the CPU cannot run.
+    if (!pyrnn::isa_supported(isa)) throw std::invalid_argument("isa: this CPU does not support " + name);
+    switch (isa) {
+#if defined(PYRNN_X86)
+      case pyrnn::Isa::avx512: return {isa, &pyrnn::avx512::table_f32(), &pyrnn::avx512::table_f64()};
+      case pyrnn::Isa::avx2: return {isa, &pyrnn::avx2::table_f32(), &pyrnn::avx2::table_f64()};
+#endif
+      default: return {isa, &pyrnn::scalar::table_f32(), &pyrnn::scalar::table_f64()};
+    }
+  }
+  throw std::invalid_argument("isa must be one of scalar, avx2, avx512; got '" + name + "'");
+}
+
+// A 2-D C-contiguous T array of any shape.
+template <class T>
+struct Matrix {
+  T* data;
+  py::ssize_t rows, cols;
+};
+
+template <class T>
+Matrix<T> matrix(const py::handle& obj, const char* name, bool writable = false) {
+  const py::array arr = as_array(obj, name);
+  if (arr.ndim() != 2)
+    throw std::invalid_argument(std::string(name) + ": expected a 2-D array, got " + std::to_string(arr.ndim()) + "-D");
+  return {checked<T>(obj, name, {arr.shape(0), arr.shape(1)}, writable), arr.shape(0), arr.shape(1)};
+}
+
+void check_size(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+
+// C[:rows, :cols] (+)= A_panel · B_panel: a [kc, mr] and b [kc, nr] k-major panels, c [rows, ldc].
+template <class T>
+void mk_gemm_tile(const pyrnn::Kernels<T>& k, const py::array& a, const py::array& b, const py::array& c, int cols,
+                  bool overwrite, const py::object& bias) {
+  const Matrix<T> A = matrix<T>(a, "a"), Bm = matrix<T>(b, "b"), C = matrix<T>(c, "c", true);
+  check_size(A.cols == k.gemm_mr && Bm.cols == k.gemm_nr && A.rows == Bm.rows,
+             "gemm_tile: expected a (kc, " + std::to_string(k.gemm_mr) + ") and b (kc, " + std::to_string(k.gemm_nr) + ")");
+  check_size(C.rows >= 1 && C.rows <= k.gemm_mr && cols >= 1 && cols <= k.gemm_nr && cols <= C.cols,
+             "gemm_tile: expected 1 <= rows <= mr and 1 <= cols <= min(nr, c.shape[1])");
+  const T* pbias = bias.is_none() ? nullptr : checked<T>(bias, "bias", {cols});
+  pyrnn::DenormalGuard ftz;
+  k.gemm_tile(static_cast<int>(A.rows), A.data, Bm.data, C.data, C.cols, static_cast<int>(C.rows), cols, overwrite,
+              pbias);
+}
+
+// c (+)= a · b for strided a (rows or columns contiguous) and b; c C-contiguous [M, N].
+template <class T>
+void mk_gemm_narrow(const pyrnn::Kernels<T>& k, const py::array& a, const py::array& b, const py::array& c,
+                    bool accumulate) {
+  const StridedMatrix<T> A = strided<T>(a, "a"), Bm = strided<T>(b, "b");
+  const Matrix<T> C = matrix<T>(c, "c", true);
+  check_size(A.cols == Bm.rows && C.rows == A.rows && C.cols == Bm.cols && A.rows >= 1 && Bm.cols >= 1 && A.cols >= 1,
+             "gemm_narrow: expected a (M, K), b (K, N), c (M, N), each size at least 1");
+  check_size(A.col_stride == 1 || A.row_stride == 1, "gemm_narrow: a's rows or columns must be contiguous");
+  pyrnn::DenormalGuard ftz;
+  k.gemm_narrow(static_cast<int>(A.rows), static_cast<int>(Bm.cols), static_cast<int>(A.cols), A.data, A.row_stride,
+                A.col_stride, Bm.data, Bm.row_stride, Bm.col_stride, C.data, C.cols, accumulate);
+}
+
+// y (+)= w · v: w [rows, K] with contiguous rows (any row stride), v [K], y [rows].
+template <class T>
+void mk_matvec(const pyrnn::Kernels<T>& k, const py::array& w, const py::array& v, const py::array& y, bool accumulate) {
+  const StridedMatrix<T> W = strided<T>(w, "w");
+  check_size(W.col_stride == 1 && W.row_stride >= W.cols && W.rows >= 1 && W.cols >= 1,
+             "matvec: expected w (rows, K) with contiguous rows");
+  const T* pv = checked<T>(v, "v", {W.cols});
+  T* out = checked<T>(y, "y", {W.rows}, true);
+  pyrnn::DenormalGuard ftz;
+  k.matvec(W.data, W.row_stride, static_cast<int>(W.rows), static_cast<int>(W.cols), pv, out, accumulate);
+}
+
+// W [G*H, K] (any strides) packed for the fused step.
+template <class T>
+py::array mk_pack(const pyrnn::Kernels<T>& k, const py::array& w, int G) {
+  const StridedMatrix<T> W = strided<T>(w, "w");
+  check_size(G >= 1 && W.rows >= G && W.rows % G == 0 && W.cols >= 1, "pack_recurrent: expected w (G*H, K)");
+  const int H = static_cast<int>(W.rows / G), K = static_cast<int>(W.cols);
+  py::array_t<T> out(static_cast<py::ssize_t>(pyrnn::packed_recurrent_size(G, H, K, k.unit_block)));
+  k.pack_recurrent(W.data, W.row_stride, W.col_stride, G, H, K, out.mutable_data());
+  return out;
+}
+
+// The sizes and buffers every step shares. w: packed by pack_recurrent (1-D), or W_hh's rows
+// unpacked [G*H, K] (the streaming path). h_in [B, K], gates [B, ld] with ld >= gate_width,
+// h_out [B, H]; rows and blocks: the part to run (default all).
+template <class T>
+pyrnn::StepArgs<T> step_args(const pyrnn::Kernels<T>& k, int G, int gate_width, const py::array& w,
+                             const py::array& h_in, const py::array& gates, const py::array& h_out) {
+  const Matrix<T> Hin = matrix<T>(h_in, "h_in"), Gt = matrix<T>(gates, "gates", true), Ho = matrix<T>(h_out, "h_out", true);
+  pyrnn::StepArgs<T> s;
+  check_size(Hin.rows >= 1 && Hin.cols >= 1 && Ho.cols >= 1 && Ho.rows == Hin.rows && Gt.rows == Hin.rows,
+             "step: expected h_in (B, K), gates (B, ld), h_out (B, H), B, K, H >= 1");
+  s.B = static_cast<int>(Hin.rows);
+  s.K = static_cast<int>(Hin.cols);
+  s.H = static_cast<int>(Ho.cols);
+  check_size(Gt.cols >= static_cast<py::ssize_t>(gate_width) * s.H,
+             "gates: expected at least " + std::to_string(gate_width) + "*H columns");
+  if (w.ndim() == 1) {
+    s.w = checked<T>(w, "w", {static_cast<py::ssize_t>(pyrnn::packed_recurrent_size(G, s.H, s.K, k.unit_block))});
+  } else {
+    s.w_rows = checked<T>(w, "w", {static_cast<py::ssize_t>(G) * s.H, s.K});
+  }
+  s.h_in = Hin.data;
+  s.ld_h_in = s.K;
+  s.gates = Gt.data;
+  s.ld_gates = Gt.cols;
+  s.h_out = Ho.data;
+  s.ld_h_out = s.H;
+  return s;
+}
+
+// Runs rows [r0, r1) x unit blocks [b0, b1) of a step: (r0, r1, b0, b1), -1 for "to the end".
+template <class T>
+void run_part(const pyrnn::Kernels<T>& k, pyrnn::StepFn<T> fn, const pyrnn::StepArgs<T>& s, std::vector<int> part) {
+  const int blocks = (s.H + k.unit_block - 1) / k.unit_block;
+  check_size(part.size() == 4, "part: expected (row_begin, row_end, block_begin, block_end)");
+  if (part[1] < 0) part[1] = s.B;
+  if (part[3] < 0) part[3] = blocks;
+  check_size(0 <= part[0] && part[0] <= part[1] && part[1] <= s.B && 0 <= part[2] && part[2] <= part[3] &&
+                 part[3] <= blocks,
+             "part: expected 0 <= row_begin <= row_end <= B and 0 <= block_begin <= block_end <= blocks");
+  pyrnn::DenormalGuard ftz;
+  fn(s, part[0], part[1], part[2], part[3]);
+}
+
+// The GRU/LSTM kernels: built-in defaults (both names None), or chosen by name.
+template <class T>
+const typename pyrnn::Kernels<T>::Gated& gated_table(const pyrnn::Kernels<T>& k, pyrnn::StepArgs<T>& s,
+                                                     const py::object& activation, const py::object& recurrent) {
+  if (activation.is_none() && recurrent.is_none()) return k.gated[0];
+  const GatedActivations defaults;
+  s.cell_act = activation.is_none() ? defaults.cell : pyrnn::parse_activation("activation", activation.cast<std::string>());
+  s.gate_act = recurrent.is_none() ? defaults.gate : pyrnn::parse_activation("recurrent_activation", recurrent.cast<std::string>());
+  return k.gated[1];
+}
+
+template <class T>
+void mk_rnn_step(const pyrnn::Kernels<T>& k, const std::string& act, const py::array& w, const py::array& h_in,
+                 const py::array& gates, const py::array& h_out, const std::vector<int>& part) {
+  const pyrnn::Activation a = pyrnn::parse_activation("activation", act);
+  check_size(static_cast<int>(a) < pyrnn::kRnnActivations, "activation: an rnn step takes tanh, relu, sigmoid or linear");
+  const pyrnn::StepArgs<T> s = step_args(k, 1, 1, w, h_in, gates, h_out);
+  run_part(k, k.rnn_step[static_cast<int>(a)], s, part);
+}
+
+template <class T>
+void mk_lstm_step(const pyrnn::Kernels<T>& k, const py::array& w, const py::array& h_in, const py::array& gates,
+                  const py::array& c_prev, const py::array& c_out, const py::array& h_out, bool store_gates,
+                  const py::object& activation, const py::object& recurrent, const std::vector<int>& part) {
+  pyrnn::StepArgs<T> s = step_args(k, 4, 4, w, h_in, gates, h_out);
+  s.c_prev = checked<T>(c_prev, "c_prev", {s.B, s.H});
+  s.c_out = checked<T>(c_out, "c_out", {s.B, s.H}, true);
+  s.store_gates = store_gates;
+  run_part(k, gated_table(k, s, activation, recurrent).lstm_step, s, part);
+}
+
+// Reset after the product (torch): gates [B, >= 3H], or >= 4H with store_gates (it keeps W_hn h + b_hn).
+template <class T>
+void mk_gru_step(const pyrnn::Kernels<T>& k, const py::array& w, const py::array& h_in, const py::array& h_prev,
+                 const py::array& gates, const py::array& h_out, const py::object& bias_hn, bool store_gates,
+                 const py::object& activation, const py::object& recurrent, const std::vector<int>& part) {
+  pyrnn::StepArgs<T> s = step_args(k, 3, store_gates ? 4 : 3, w, h_in, gates, h_out);
+  check_size(s.K == s.H, "gru_step: expected h_in (B, H)");
+  s.h_prev = checked<T>(h_prev, "h_prev", {s.B, s.H});
+  s.ld_h_prev = s.H;
+  s.bias_hn = bias_hn.is_none() ? nullptr : checked<T>(bias_hn, "bias_hn", {s.H});
+  s.store_gates = store_gates;
+  run_part(k, gated_table(k, s, activation, recurrent).gru_step, s, part);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -632,5 +829,61 @@ PYBIND11_MODULE(_core, m) {
         py::arg("alpha"), py::arg("one_minus_beta_1"), py::arg("one_minus_beta_2"), py::arg("epsilon"),
         "One Adam step on flat float arrays, in place (w, m, v and v_hat updated).");
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("out") = py::none(), py::arg("accumulate") = false, "out (+)= a @ b with the core's GEMM; a and b may be strided views (transposes).");
+  py::class_<Microkernels>(m, "_Microkernels", "One ISA's kernels, each callable alone (tests only).")
+      .def_property_readonly("isa", [](const Microkernels& mk) { return std::string(pyrnn::isa_name(mk.isa)); })
+      .def("sizes", [](const Microkernels& mk, const py::object& dtype_like) {
+        const py::dtype dtype = py::dtype::from_args(dtype_like);
+        const auto sizes = [](const auto& k) {
+          py::dict d;
+          d["gemm_mr"] = k.gemm_mr;
+          d["gemm_nr"] = k.gemm_nr;
+          d["unit_block"] = k.unit_block;
+          return d;
+        };
+        if (dtype.is(py::dtype::of<float>())) return sizes(*mk.f32);
+        if (dtype.is(py::dtype::of<double>())) return sizes(*mk.f64);
+        throw py::type_error("dtype: expected float32 or float64");
+      }, py::arg("dtype"), "{gemm_mr, gemm_nr, unit_block} of the float32 or float64 table.")
+      .def("activation", [](const Microkernels& mk, const std::string& name, const py::array& x) {
+        return mk.on(x, [&](const auto& k) { return apply_activation(k, name, x); });
+      }, py::arg("name"), py::arg("x"))
+      .def("gemm_tile", [](const Microkernels& mk, const py::array& a, const py::array& b, const py::array& c, int cols,
+                           bool overwrite, const py::object& bias) {
+        mk.on(a, [&](const auto& k) { mk_gemm_tile(k, a, b, c, cols, overwrite, bias); });
+      }, py::arg("a"), py::arg("b"), py::arg("c"), py::arg("cols"), py::arg("overwrite"), py::arg("bias") = py::none())
+      .def("gemm_narrow", [](const Microkernels& mk, const py::array& a, const py::array& b, const py::array& c,
+                             bool accumulate) { mk.on(a, [&](const auto& k) { mk_gemm_narrow(k, a, b, c, accumulate); }); },
+           py::arg("a"), py::arg("b"), py::arg("c"), py::arg("accumulate"))
+      .def("matvec", [](const Microkernels& mk, const py::array& w, const py::array& v, const py::array& y,
+                        bool accumulate) { mk.on(w, [&](const auto& k) { mk_matvec(k, w, v, y, accumulate); }); },
+           py::arg("w"), py::arg("v"), py::arg("y"), py::arg("accumulate"))
+      .def("pack_recurrent", [](const Microkernels& mk, const py::array& w, int gates) {
+        return mk.on(w, [&](const auto& k) { return mk_pack(k, w, gates); });
+      }, py::arg("w"), py::arg("gates"))
+      .def("rnn_step", [](const Microkernels& mk, const std::string& act, const py::array& w, const py::array& h_in,
+                          const py::array& gates, const py::array& h_out, const std::vector<int>& part) {
+        mk.on(h_in, [&](const auto& k) { mk_rnn_step(k, act, w, h_in, gates, h_out, part); });
+      }, py::arg("activation"), py::arg("w"), py::arg("h_in"), py::arg("gates"), py::arg("h_out"),
+           py::arg("part") = std::vector<int>{0, -1, 0, -1})
+      .def("lstm_step", [](const Microkernels& mk, const py::array& w, const py::array& h_in, const py::array& gates,
+                           const py::array& c_prev, const py::array& c_out, const py::array& h_out, bool store_gates,
+                           const py::object& activation, const py::object& recurrent, const std::vector<int>& part) {
+        mk.on(h_in, [&](const auto& k) {
+          mk_lstm_step(k, w, h_in, gates, c_prev, c_out, h_out, store_gates, activation, recurrent, part);
+        });
+      }, py::arg("w"), py::arg("h_in"), py::arg("gates"), py::arg("c_prev"), py::arg("c_out"), py::arg("h_out"),
+           py::arg("store_gates") = false, py::arg("activation") = py::none(), py::arg("recurrent_activation") = py::none(),
+           py::arg("part") = std::vector<int>{0, -1, 0, -1})
+      .def("gru_step", [](const Microkernels& mk, const py::array& w, const py::array& h_in, const py::array& h_prev,
+                          const py::array& gates, const py::array& h_out, const py::object& bias_hn, bool store_gates,
+                          const py::object& activation, const py::object& recurrent, const std::vector<int>& part) {
+        mk.on(h_in, [&](const auto& k) {
+          mk_gru_step(k, w, h_in, h_prev, gates, h_out, bias_hn, store_gates, activation, recurrent, part);
+        });
+      }, py::arg("w"), py::arg("h_in"), py::arg("h_prev"), py::arg("gates"), py::arg("h_out"),
+           py::arg("bias_hn") = py::none(), py::arg("store_gates") = false, py::arg("activation") = py::none(),
+           py::arg("recurrent_activation") = py::none(), py::arg("part") = std::vector<int>{0, -1, 0, -1});
+  m.def("_microkernels", &microkernels, py::arg("isa"),
+        "One supported ISA's table of micro-kernels, for tests: pyrnn.supported_isas() lists them.");
   m.def("_activation", &activation, "The kernels' vectorised tanh/sigmoid on a 1-D array (for accuracy tests).");
 }
