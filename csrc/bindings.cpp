@@ -256,11 +256,12 @@ py::tuple forward_t(Cell cell, GatedActivations acts, const py::array& x, const 
   const Dims d = dims_of(cell, x, w_ih, w_hr);
   pyrnn::LayerArgs<T> a = layer_args<T>(cell, acts, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes);
   {
-    // out, h_n, c_n, the workspace (training) or the same-sized gate scratch (inference), packed weights.
+    // out, h_n, c_n, the workspace (training), and what the driver allocates itself.
     const double TB = static_cast<double>(d.steps) * d.B;
-    const double gates = static_cast<double>(pyrnn::workspace_size(cell, 1, 1, 1, a.w_hr != nullptr));
-    const double elems = TB * d.P + TB * d.H * gates + 2.0 * d.B * (d.H + d.P) + 2.0 * d.G * d.H * d.P + d.P * d.H;
-    check_fits(elems * sizeof(T), "forward");
+    const double workspace = training ? static_cast<double>(pyrnn::workspace_size(cell, 1, 1, 1, a.w_hr != nullptr)) : 0;
+    const double elems = TB * d.P + TB * d.H * workspace + d.B * (d.P + (a.c0 ? d.H : 0.0));
+    const pyrnn::Pass pass = training ? pyrnn::Pass::training : pyrnn::Pass::inference;
+    check_fits(elems * sizeof(T) + pyrnn::scratch_bytes<T>(cell, a.sizes(), pass), "forward");
   }
   py::array_t<T> out({d.steps, d.B, d.P}), hn({d.B, d.P});
   py::object cn = py::none(), ws = py::none();
@@ -306,11 +307,11 @@ py::tuple backward_t(Cell cell, GatedActivations acts, const py::array& x, const
     throw std::invalid_argument("grad_cn: only lstm has a cell state; expected None");
   }
   {
-    // dx, the weight gradients, per-step gradient buffers (T*B rows for rnn and the projection).
-    const double TB = static_cast<double>(d.steps) * d.B, W = static_cast<double>(std::max(d.H, d.P));
-    const double elems = TB * d.I + TB * W + 2.0 * d.G * d.H * (d.I + d.P) + 2.0 * d.P * d.H + 4.0 * d.B * W +
-                         4.0 * d.G * d.H;
-    check_fits(elems * sizeof(T), "backward");
+    // dx, dh0, dc0, the weight and bias gradients, and what the driver allocates itself.
+    const double TB = static_cast<double>(d.steps) * d.B, GH = static_cast<double>(d.G) * d.H;
+    const double elems = TB * d.I + d.B * (d.P + (lstm ? d.H : 0.0)) + GH * (d.I + d.P) +
+                         GH * ((a.b_ih ? 1 : 0) + (a.b_hh ? 1 : 0)) + (a.w_hr ? static_cast<double>(d.P) * d.H : 0.0);
+    check_fits(elems * sizeof(T) + pyrnn::scratch_bytes<T>(cell, a.sizes(), pyrnn::Pass::backward), "backward");
   }
   py::array_t<T> dx({d.steps, d.B, d.I}), dh0({d.B, d.P}), dw_ih({d.G * d.H, d.I}), dw_hh({d.G * d.H, d.P});
   py::object dc0 = py::none(), db_ih = py::none(), db_hh = py::none(), dw_hr = py::none();
@@ -390,7 +391,9 @@ py::tuple cell_step_t(Cell cell, const py::array& x, const py::array& h, const p
   if (I < 1 || H < 1) throw std::invalid_argument("input and hidden sizes must be at least 1");
   if (B > INT_MAX / 8 || G * H > INT_MAX / 8 || I > INT_MAX / 8)
     throw std::invalid_argument("sizes too large: B, G*H and I must each be below 2^28");
-  check_fits((3.0 * B * H + B * (G + 1.0) * H) * sizeof(T), "cell_step");
+  // h', c' (lstm), h_n (the sequence path), and what the step allocates itself.
+  check_fits(3.0 * B * H * sizeof(T) + pyrnn::cell_scratch_bytes<T>(cell, static_cast<int>(B), static_cast<int>(I),
+                                                                   static_cast<int>(H)), "cell_step");
   pyrnn::LayerArgs<T> a;
   a.steps = 1;
   a.B = static_cast<int>(B);
@@ -476,7 +479,9 @@ py::array matmul(const py::array& a, const py::array& b, const py::object& out, 
     py::array_t<T> c;
     if (out.is_none()) {
       if (accumulate) throw std::invalid_argument("matmul: accumulate=True needs out");
-      check_fits((static_cast<double>(M) * N + static_cast<double>(K) * N) * sizeof(T), "matmul");
+      const double scratch = static_cast<double>(
+          pyrnn::gemm_scratch<T>(static_cast<int>(M), static_cast<int>(N), static_cast<int>(K)).total());
+      check_fits((static_cast<double>(M) * N + scratch) * sizeof(T), "matmul");
       c = py::array_t<T>({M, N});
     } else {
       checked<T>(out, "out", {M, N}, true);
@@ -750,6 +755,25 @@ PYBIND11_MODULE(_core, m) {
     d["stalls"] = s.stalls;
     return d;
   }, "Jobs the pool ran in parallel, jobs it ran on the caller alone (backed off under contention), stalls seen.");
+  m.def("_scratch_bytes", [](const std::string& cell, const std::string& pass, int steps, int batch, int input,
+                             int hidden, int proj, const py::object& dtype) {
+    const pyrnn::Cell c = pyrnn::parse_cell(cell);
+    const pyrnn::LayerSizes s{steps, batch, input, hidden, proj > 0 ? proj : hidden, proj > 0};
+    const bool f32 = py::dtype::from_args(dtype).is(py::dtype::of<float>());
+    if (pass == "cell") return f32 ? pyrnn::cell_scratch_bytes<float>(c, batch, input, hidden)
+                                   : pyrnn::cell_scratch_bytes<double>(c, batch, input, hidden);
+    const pyrnn::Pass p = pass == "inference"  ? pyrnn::Pass::inference
+                          : pass == "training" ? pyrnn::Pass::training
+                          : pass == "backward" ? pyrnn::Pass::backward
+                                               : throw std::invalid_argument("pass: inference, training, backward or cell");
+    return f32 ? pyrnn::scratch_bytes<float>(c, s, p) : pyrnn::scratch_bytes<double>(c, s, p);
+  }, py::arg("cell"), py::arg("pass"), py::arg("steps"), py::arg("batch"), py::arg("input"), py::arg("hidden"),
+        py::arg("proj"), py::arg("dtype"), "Bytes a driver reports it allocates for itself (tests).");
+  m.def("_scratch_peak", [](bool reset) {
+    const std::size_t peak = pyrnn::scratch_stats().peak;
+    if (reset) pyrnn::reset_scratch_peak();
+    return peak;
+  }, py::arg("reset") = false, "Bytes of scratch held at the most since the last reset beyond what was held then.");
   m.def("_memory_limit", &memory_limit_bytes,
         "Bytes of memory this process can use (physical RAM or a lower cgroup limit): larger requests raise MemoryError.");
   m.def("_cell_table", [] {

@@ -32,6 +32,18 @@ void backward(Cell cell, const LayerArgs<T>& a, const LayerGrads<T>& g) {
   }
 }
 
+template <class T>
+std::size_t scratch_bytes(Cell cell, const LayerSizes& s, Pass pass) {
+  switch (cell) {
+    case Cell::gru: return sizeof(T) * gru_scratch<T>(s, pass, true);
+    case Cell::gru_reset_before: return sizeof(T) * gru_scratch<T>(s, pass, false);
+    case Cell::lstm: return sizeof(T) * lstm_scratch<T>(s, pass);
+    default: return sizeof(T) * rnn_scratch<T>(s, pass);
+  }
+}
+
+template std::size_t scratch_bytes<float>(Cell, const LayerSizes&, Pass);
+template std::size_t scratch_bytes<double>(Cell, const LayerSizes&, Pass);
 template void forward<float>(Cell, const LayerArgs<float>&);
 template void forward<double>(Cell, const LayerArgs<double>&);
 template void backward<float>(Cell, const LayerArgs<float>&, const LayerGrads<float>&);
