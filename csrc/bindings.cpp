@@ -1,19 +1,15 @@
-// The only file that knows about Python: checks every array that crosses into the core
-// (dtype, rank, shape, C order), allocates results, and releases the GIL around compute.
-// The Python layer (pyrnn/nn) converts user input first; these checks make the core safe
-// to call directly too. std::invalid_argument -> ValueError, bad_alloc -> MemoryError.
+// The only pybind11 file, and the one that defines the module pyrnn._core: checks every array
+// that crosses into the core (dtype, rank, shape, C order), allocates results, and releases
+// the GIL around compute (python_exit.h). The Python layer (pyrnn/nn) converts user input
+// first; these checks make the core safe to call directly too. The memory check before a
+// call's buffers are allocated reads memory.h and the drivers' scratch sizes (layer.h).
+// std::invalid_argument -> ValueError, bad_alloc -> MemoryError.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <cxxabi.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <climits>
-#include <cstdio>
-#include <fstream>
-#include <mutex>
 #include <sstream>
 #include <system_error>
 #include <string>
@@ -24,57 +20,20 @@
 #include "gemm.h"
 #include "kernels/kernels.h"
 #include "layer.h"
+#include "memory.h"
 #include "optimizer.h"
 #include "parallel.h"
+#include "python_exit.h"
 
 namespace py = pybind11;
 using pyrnn::Cell;
+using pyrnn::Compute;
 using pyrnn::GatedActivations;
+using pyrnn::NoGil;
 
 namespace {
 
 constexpr long long kMaxThreads = 1024;
-
-[[noreturn]] void park_forever() {
-  for (;;) pause();
-}
-
-bool python_finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsFinalizing();
-#else
-  return _Py_IsFinalizing();
-#endif
-}
-
-// Releases the GIL, like py::gil_scoped_release, but safe at interpreter exit. A daemon thread
-// still computing when the interpreter finalizes must not take the GIL back: CPython ends such
-// a thread with pthread_exit, whose forced unwinding through a (noexcept) destructor calls
-// std::terminate and aborts the exiting process. Such a thread parks instead; exit ends it.
-class NoGil {
- public:
-  NoGil() : state_(PyEval_SaveThread()) {}
-  NoGil(const NoGil&) = delete;
-  NoGil& operator=(const NoGil&) = delete;
-  ~NoGil() {
-    if (python_finalizing()) park_forever();
-    try {
-      PyEval_RestoreThread(state_);
-    } catch (abi::__forced_unwind&) {  // finalization began while this thread waited for the GIL
-      park_forever();
-    }
-  }
-
- private:
-  PyThreadState* state_;
-};
-
-// The GIL released and the pool held (set_num_threads waits) for the duration of a computation.
-class Compute {
- private:
-  NoGil nogil_;  // released first, so that waiting for the pool never holds the GIL
-  pyrnn::PoolUse use_;
-};
 
 std::string shape_str(const std::vector<py::ssize_t>& s) {
   std::ostringstream o;
@@ -84,61 +43,12 @@ std::string shape_str(const std::vector<py::ssize_t>& s) {
   return o.str();
 }
 
-// The memory this process can ever have: physical RAM, or a cgroup (container) limit when
-// lower. Buffers beyond it cannot be allocated and touched: asking for them is refused up
-// front with MemoryError, rather than letting the kernel's overcommit accept the request and
-// the OOM killer end the process when the pages are touched.
-double memory_limit_bytes() {
-  static const double limit = [] {
-    double best = 0;
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    if (pages > 0 && page > 0) best = static_cast<double>(pages) * static_cast<double>(page);
-    for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
-      std::ifstream f(path);
-      double v = 0;
-      if (f >> v && v > 0 && (best == 0 || v < best)) best = v;  // "max" (no limit) fails to parse
-    }
-    return best > 0 ? best : 1e300;
-  }();
-  return limit;
-}
-
-std::string gigabytes(double bytes) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.3g GB", bytes / 1e9);
-  return buf;
-}
-
-// Memory that can be had now without the OOM killer: MemAvailable + SwapFree (Linux), or the limit.
-double memory_available_bytes() {
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  double kb = 0, total = 0;
-  bool found = false;
-  while (f >> key >> kb) {
-    if (key == "MemAvailable:" || key == "SwapFree:") {
-      total += kb * 1024.0;
-      found = true;
-    }
-    f.ignore(64, '\n');
-  }
-  return found ? std::min(total, memory_limit_bytes()) : memory_limit_bytes();
-}
-
-// MemoryError, before anything is allocated, when `bytes` of new buffers cannot fit: more than
-// the process can ever have, or (for requests above 1 GB, where reading /proc is cheap next to
-// the work) more than is available right now; with a 10% margin for everything else.
+// MemoryError, before anything is allocated, when `bytes` of new buffers cannot fit (memory.h).
 void check_fits(double bytes, const std::string& what) {
-  constexpr double kMargin = 0.9;
-  const double limit = memory_limit_bytes();
-  const double available = bytes > 1e9 ? memory_available_bytes() : limit;
-  if (bytes > kMargin * limit || bytes > kMargin * available) {
-    const std::string have = bytes > limit ? gigabytes(limit) + " of memory this process can use"
-                                           : gigabytes(available) + " of memory available now";
-    PyErr_SetString(PyExc_MemoryError,
-                    (what + ": needs about " + gigabytes(bytes) + " of new buffers, more than 90% of the " + have).c_str());
-    throw py::error_already_set();
-  }
+  const std::string shortfall = pyrnn::memory_shortfall(bytes, what);
+  if (shortfall.empty()) return;
+  PyErr_SetString(PyExc_MemoryError, shortfall.c_str());
+  throw py::error_already_set();
 }
 
 template <class T>
@@ -774,7 +684,7 @@ PYBIND11_MODULE(_core, m) {
     if (reset) pyrnn::reset_scratch_peak();
     return peak;
   }, py::arg("reset") = false, "Bytes of scratch held at the most since the last reset beyond what was held then.");
-  m.def("_memory_limit", &memory_limit_bytes,
+  m.def("_memory_limit", &pyrnn::memory_limit_bytes,
         "Bytes of memory this process can use (physical RAM or a lower cgroup limit): larger requests raise MemoryError.");
   m.def("_cell_table", [] {
     py::dict cells;
