@@ -9,6 +9,16 @@
 
 namespace pyrnn {
 
+// Bytes held in CacheAligned storage (every buffer the drivers and the GEMM allocate for
+// themselves): now, and at the most since reset_scratch_peak() beyond what was held then. The
+// test of the drivers' scratch sizes (layer.h: scratch_bytes) compares a call's peak with them.
+void count_scratch(std::ptrdiff_t bytes);  // + on allocation, - on release
+struct ScratchStats {
+  std::size_t current, peak;
+};
+ScratchStats scratch_stats();
+void reset_scratch_peak();
+
 template <class T>
 struct CacheAligned {
   using value_type = T;
@@ -16,8 +26,15 @@ struct CacheAligned {
   CacheAligned() = default;
   template <class U>
   CacheAligned(const CacheAligned<U>&) {}
-  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlign)); }
-  void deallocate(T* p, std::size_t) { ::operator delete(p, kAlign); }
+  T* allocate(std::size_t n) {
+    T* p = static_cast<T*>(::operator new(n * sizeof(T), kAlign));
+    count_scratch(static_cast<std::ptrdiff_t>(n * sizeof(T)));
+    return p;
+  }
+  void deallocate(T* p, std::size_t n) {
+    count_scratch(-static_cast<std::ptrdiff_t>(n * sizeof(T)));
+    ::operator delete(p, kAlign);
+  }
   template <class U>
   bool operator==(const CacheAligned<U>&) const { return true; }
   template <class U>
@@ -33,19 +50,20 @@ using AlignedVector = std::vector<T, CacheAligned<T>>;
 template <class T>
 class Scratch {
  public:
-  explicit Scratch(std::size_t n) : data_(n ? CacheAligned<T>().allocate(n) : nullptr) {
+  explicit Scratch(std::size_t n) : size_(n), data_(n ? CacheAligned<T>().allocate(n) : nullptr) {
 #ifdef PYRNN_POISON_SCRATCH
     std::fill(data_, data_ + n, std::numeric_limits<T>::quiet_NaN());
 #endif
   }
   ~Scratch() {
-    if (data_) CacheAligned<T>().deallocate(data_, 0);
+    if (data_) CacheAligned<T>().deallocate(data_, size_);
   }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
   T* data() const { return data_; }
 
  private:
+  std::size_t size_;
   T* data_;
 };
 

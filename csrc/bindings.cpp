@@ -1,18 +1,15 @@
-// The only file that knows about Python: checks every array that crosses into the core
-// (dtype, rank, shape, C order), allocates results, and releases the GIL around compute.
-// The Python layer (pyrnn/nn) converts user input first; these checks make the core safe
-// to call directly too. std::invalid_argument -> ValueError, bad_alloc -> MemoryError.
+// The only pybind11 file, and the one that defines the module pyrnn._core: checks every array
+// that crosses into the core (dtype, rank, shape, C order), allocates results, and releases
+// the GIL around compute (python_exit.h). The Python layer (pyrnn/nn) converts user input
+// first; these checks make the core safe to call directly too. The memory check before a
+// call's buffers are allocated reads memory.h and the drivers' scratch sizes (layer.h).
+// std::invalid_argument -> ValueError, bad_alloc -> MemoryError.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
-
-#include <cxxabi.h>
-#include <unistd.h>
+#include <pybind11/stl.h>
 
 #include <algorithm>
 #include <climits>
-#include <cstdio>
-#include <fstream>
-#include <mutex>
 #include <sstream>
 #include <system_error>
 #include <string>
@@ -23,92 +20,20 @@
 #include "gemm.h"
 #include "kernels/kernels.h"
 #include "layer.h"
+#include "memory.h"
 #include "optimizer.h"
 #include "parallel.h"
+#include "python_exit.h"
 
 namespace py = pybind11;
 using pyrnn::Cell;
+using pyrnn::Compute;
+using pyrnn::GatedActivations;
+using pyrnn::NoGil;
 
 namespace {
 
 constexpr long long kMaxThreads = 1024;
-
-[[noreturn]] void park_forever() {
-  for (;;) pause();
-}
-
-bool python_finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsFinalizing();
-#else
-  return _Py_IsFinalizing();
-#endif
-}
-
-// Releases the GIL, like py::gil_scoped_release, but safe at interpreter exit. A daemon thread
-// still computing when the interpreter finalizes must not take the GIL back: CPython ends such
-// a thread with pthread_exit, whose forced unwinding through a (noexcept) destructor calls
-// std::terminate and aborts the exiting process. Such a thread parks instead; exit ends it.
-class NoGil {
- public:
-  NoGil() : state_(PyEval_SaveThread()) {}
-  NoGil(const NoGil&) = delete;
-  NoGil& operator=(const NoGil&) = delete;
-  ~NoGil() {
-    if (python_finalizing()) park_forever();
-    try {
-      PyEval_RestoreThread(state_);
-    } catch (abi::__forced_unwind&) {  // finalization began while this thread waited for the GIL
-      park_forever();
-    }
-  }
-
- private:
-  PyThreadState* state_;
-};
-
-// The GIL released and the pool held (set_num_threads waits) for the duration of a computation.
-class Compute {
- private:
-  NoGil nogil_;  // released first, so that waiting for the pool never holds the GIL
-  pyrnn::PoolUse use_;
-};
-
-Cell parse_cell(const std::string& name) {
-  if (name == "rnn_tanh") return Cell::rnn_tanh;
-  if (name == "rnn_relu") return Cell::rnn_relu;
-  if (name == "rnn_sigmoid") return Cell::rnn_sigmoid;
-  if (name == "rnn_linear") return Cell::rnn_linear;
-  if (name == "gru") return Cell::gru;
-  if (name == "gru_reset_before") return Cell::gru_reset_before;
-  if (name == "lstm") return Cell::lstm;
-  throw std::invalid_argument(
-      "cell must be one of rnn_tanh, rnn_relu, rnn_sigmoid, rnn_linear, gru, gru_reset_before, lstm; got '" + name + "'");
-}
-
-// GRU/LSTM activations by their Keras names: (recurrent_activation, activation).
-struct GatedActivations {
-  pyrnn::Activation gate = pyrnn::Activation::sigmoid, cell = pyrnn::Activation::tanh;
-};
-
-pyrnn::Activation parse_activation(const char* what, const std::string& name) {
-  if (name == "tanh") return pyrnn::Activation::tanh;
-  if (name == "relu") return pyrnn::Activation::relu;
-  if (name == "sigmoid") return pyrnn::Activation::sigmoid;
-  if (name == "linear") return pyrnn::Activation::linear;
-  if (name == "hard_sigmoid") return pyrnn::Activation::hard_sigmoid;
-  throw std::invalid_argument(std::string(what) + " must be one of tanh, relu, sigmoid, linear, hard_sigmoid; got '" +
-                              name + "'");
-}
-
-GatedActivations parse_activations(Cell cell, const std::string& activation, const std::string& recurrent_activation) {
-  GatedActivations acts{parse_activation("recurrent_activation", recurrent_activation),
-                        parse_activation("activation", activation)};
-  const bool gated = cell == Cell::lstm || cell == Cell::gru || cell == Cell::gru_reset_before;
-  if (!gated && (acts.gate != pyrnn::Activation::sigmoid || acts.cell != pyrnn::Activation::tanh))
-    throw std::invalid_argument("activation/recurrent_activation: only gru and lstm take them (rnn: name the cell, e.g. rnn_relu)");
-  return acts;
-}
 
 std::string shape_str(const std::vector<py::ssize_t>& s) {
   std::ostringstream o;
@@ -118,61 +43,12 @@ std::string shape_str(const std::vector<py::ssize_t>& s) {
   return o.str();
 }
 
-// The memory this process can ever have: physical RAM, or a cgroup (container) limit when
-// lower. Buffers beyond it cannot be allocated and touched: asking for them is refused up
-// front with MemoryError, rather than letting the kernel's overcommit accept the request and
-// the OOM killer end the process when the pages are touched.
-double memory_limit_bytes() {
-  static const double limit = [] {
-    double best = 0;
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    if (pages > 0 && page > 0) best = static_cast<double>(pages) * static_cast<double>(page);
-    for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
-      std::ifstream f(path);
-      double v = 0;
-      if (f >> v && v > 0 && (best == 0 || v < best)) best = v;  // "max" (no limit) fails to parse
-    }
-    return best > 0 ? best : 1e300;
-  }();
-  return limit;
-}
-
-std::string gigabytes(double bytes) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.3g GB", bytes / 1e9);
-  return buf;
-}
-
-// Memory that can be had now without the OOM killer: MemAvailable + SwapFree (Linux), or the limit.
-double memory_available_bytes() {
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  double kb = 0, total = 0;
-  bool found = false;
-  while (f >> key >> kb) {
-    if (key == "MemAvailable:" || key == "SwapFree:") {
-      total += kb * 1024.0;
-      found = true;
-    }
-    f.ignore(64, '\n');
-  }
-  return found ? std::min(total, memory_limit_bytes()) : memory_limit_bytes();
-}
-
-// MemoryError, before anything is allocated, when `bytes` of new buffers cannot fit: more than
-// the process can ever have, or (for requests above 1 GB, where reading /proc is cheap next to
-// the work) more than is available right now; with a 10% margin for everything else.
+// MemoryError, before anything is allocated, when `bytes` of new buffers cannot fit (memory.h).
 void check_fits(double bytes, const std::string& what) {
-  constexpr double kMargin = 0.9;
-  const double limit = memory_limit_bytes();
-  const double available = bytes > 1e9 ? memory_available_bytes() : limit;
-  if (bytes > kMargin * limit || bytes > kMargin * available) {
-    const std::string have = bytes > limit ? gigabytes(limit) + " of memory this process can use"
-                                           : gigabytes(available) + " of memory available now";
-    PyErr_SetString(PyExc_MemoryError,
-                    (what + ": needs about " + gigabytes(bytes) + " of new buffers, more than 90% of the " + have).c_str());
-    throw py::error_already_set();
-  }
+  const std::string shortfall = pyrnn::memory_shortfall(bytes, what);
+  if (shortfall.empty()) return;
+  PyErr_SetString(PyExc_MemoryError, shortfall.c_str());
+  throw py::error_already_set();
 }
 
 template <class T>
@@ -188,12 +64,16 @@ void check_dtype(const py::array& arr, const char* name) {
                          std::string(py::str(arr.dtype())));
 }
 
+py::array as_array(const py::handle& obj, const char* name) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + ": expected a numpy array, got " + std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+  return py::reinterpret_borrow<py::array>(obj);
+}
+
 // The data of `obj` if it is a C-contiguous T array of exactly `shape`; else a clear error.
 template <class T>
 T* checked(const py::handle& obj, const char* name, const std::vector<py::ssize_t>& shape, bool writable = false) {
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + ": expected a numpy array, got " + std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
-  auto arr = py::reinterpret_borrow<py::array>(obj);
+  const py::array arr = as_array(obj, name);
   check_dtype<T>(arr, name);
   std::vector<py::ssize_t> got(arr.shape(), arr.shape() + arr.ndim());
   if (got != shape)
@@ -230,16 +110,14 @@ Dims dims_of(Cell cell, const py::array& x, const py::array& w_ih, const py::obj
   if (x.ndim() != 3)
     throw std::invalid_argument("x: expected a 3-D array (T, B, I), got " + std::to_string(x.ndim()) + "-D");
   if (w_ih.ndim() != 2) throw std::invalid_argument("w_ih: expected a 2-D array (G*H, I)");
-  const py::ssize_t G = pyrnn::gate_count(cell);
+  const py::ssize_t G = pyrnn::cell_info(cell).gates;
   if (w_ih.shape(0) % G != 0)
     throw std::invalid_argument("w_ih: expected " + std::to_string(G) + "*H rows, got " + std::to_string(w_ih.shape(0)));
   Dims d{x.shape(0), x.shape(1), x.shape(2), w_ih.shape(0) / G, G, 0};
   d.P = d.H;
   if (!w_hr.is_none()) {
-    if (cell != Cell::lstm) throw std::invalid_argument("w_hr: a projection exists only for lstm");
-    if (!py::isinstance<py::array>(w_hr))
-      throw py::type_error("w_hr: expected a numpy array, got " + std::string(py::str(py::type::handle_of(w_hr).attr("__name__"))));
-    const auto hr = py::reinterpret_borrow<py::array>(w_hr);
+    if (!pyrnn::cell_info(cell).cell_state) throw std::invalid_argument("w_hr: a projection exists only for lstm");
+    const py::array hr = as_array(w_hr, "w_hr");
     if (hr.ndim() != 2) throw std::invalid_argument("w_hr: expected a 2-D array (P, H)");
     d.P = hr.shape(0);
   }
@@ -272,7 +150,7 @@ pyrnn::LayerArgs<T> layer_args(Cell cell, GatedActivations acts, const Dims& d, 
   a.b_hh = optional<T>(b_hh, "b_hh", {d.G * d.H});
   a.w_hr = optional<T>(w_hr, "w_hr", {d.P, d.H});
   a.batch_sizes = checked_batch_sizes(batch_sizes, d.steps, d.B);
-  if (cell == Cell::lstm) {
+  if (pyrnn::cell_info(cell).cell_state) {
     if (c0.is_none()) throw std::invalid_argument("c0: required for lstm");
     a.c0 = checked<T>(c0, "c0", {d.B, d.H});
   } else if (!c0.is_none()) {
@@ -288,17 +166,18 @@ py::tuple forward_t(Cell cell, GatedActivations acts, const py::array& x, const 
   const Dims d = dims_of(cell, x, w_ih, w_hr);
   pyrnn::LayerArgs<T> a = layer_args<T>(cell, acts, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes);
   {
-    // out, h_n, c_n, the workspace (training) or the same-sized gate scratch (inference), packed weights.
+    // out, h_n, c_n, the workspace (training), and what the driver allocates itself.
     const double TB = static_cast<double>(d.steps) * d.B;
-    const double gates = static_cast<double>(pyrnn::workspace_size(cell, 1, 1, 1, a.w_hr != nullptr));
-    const double elems = TB * d.P + TB * d.H * gates + 2.0 * d.B * (d.H + d.P) + 2.0 * d.G * d.H * d.P + d.P * d.H;
-    check_fits(elems * sizeof(T), "forward");
+    const double workspace = training ? static_cast<double>(pyrnn::workspace_size(cell, 1, 1, 1, a.w_hr != nullptr)) : 0;
+    const double elems = TB * d.P + TB * d.H * workspace + d.B * (d.P + (a.c0 ? d.H : 0.0));
+    const pyrnn::Pass pass = training ? pyrnn::Pass::training : pyrnn::Pass::inference;
+    check_fits(elems * sizeof(T) + pyrnn::scratch_bytes<T>(cell, a.sizes(), pass), "forward");
   }
   py::array_t<T> out({d.steps, d.B, d.P}), hn({d.B, d.P});
   py::object cn = py::none(), ws = py::none();
   a.out = out.mutable_data();
   a.hn = hn.mutable_data();
-  if (cell == Cell::lstm) {
+  if (pyrnn::cell_info(cell).cell_state) {
     py::array_t<T> c({d.B, d.H});
     a.cn = c.mutable_data();
     cn = c;
@@ -330,7 +209,7 @@ py::tuple backward_t(Cell cell, GatedActivations acts, const py::array& x, const
   pyrnn::LayerGrads<T> g;
   g.grad_out = checked<T>(grad_out, "grad_out", {d.steps, d.B, d.P});
   g.grad_hn = checked<T>(grad_hn, "grad_hn", {d.B, d.P});
-  const bool lstm = cell == Cell::lstm;
+  const bool lstm = pyrnn::cell_info(cell).cell_state;
   if (lstm) {
     if (grad_cn.is_none()) throw std::invalid_argument("grad_cn: required for lstm");
     g.grad_cn = checked<T>(grad_cn, "grad_cn", {d.B, d.H});
@@ -338,11 +217,11 @@ py::tuple backward_t(Cell cell, GatedActivations acts, const py::array& x, const
     throw std::invalid_argument("grad_cn: only lstm has a cell state; expected None");
   }
   {
-    // dx, the weight gradients, per-step gradient buffers (T*B rows for rnn and the projection).
-    const double TB = static_cast<double>(d.steps) * d.B, W = static_cast<double>(std::max(d.H, d.P));
-    const double elems = TB * d.I + TB * W + 2.0 * d.G * d.H * (d.I + d.P) + 2.0 * d.P * d.H + 4.0 * d.B * W +
-                         4.0 * d.G * d.H;
-    check_fits(elems * sizeof(T), "backward");
+    // dx, dh0, dc0, the weight and bias gradients, and what the driver allocates itself.
+    const double TB = static_cast<double>(d.steps) * d.B, GH = static_cast<double>(d.G) * d.H;
+    const double elems = TB * d.I + d.B * (d.P + (lstm ? d.H : 0.0)) + GH * (d.I + d.P) +
+                         GH * ((a.b_ih ? 1 : 0) + (a.b_hh ? 1 : 0)) + (a.w_hr ? static_cast<double>(d.P) * d.H : 0.0);
+    check_fits(elems * sizeof(T) + pyrnn::scratch_bytes<T>(cell, a.sizes(), pyrnn::Pass::backward), "backward");
   }
   py::array_t<T> dx({d.steps, d.B, d.I}), dh0({d.B, d.P}), dw_ih({d.G * d.H, d.I}), dw_hh({d.G * d.H, d.P});
   py::object dc0 = py::none(), db_ih = py::none(), db_hh = py::none(), dw_hr = py::none();
@@ -394,18 +273,20 @@ auto by_dtype(const py::array& x, F32 f32, F64 f64) {
   throw py::type_error("x: expected dtype float32 or float64, got " + std::string(py::str(x.dtype())));
 }
 
-py::array activation(const std::string& name, const py::array& x) {
+// A table's vectorised tanh or sigmoid of a 1-D array, into a new array.
+template <class T>
+py::array apply_activation(const pyrnn::Kernels<T>& k, const std::string& name, const py::array& x) {
   if (name != "tanh" && name != "sigmoid") throw std::invalid_argument("activation must be tanh or sigmoid");
-  auto run = [&](auto zero) -> py::array {
-    using T = decltype(zero);
-    py::array_t<T> y(x.size());
-    std::memcpy(y.mutable_data(), checked<T>(x, "x", {x.size()}), sizeof(T) * x.size());
-    const auto& k = pyrnn::kernels<T>();
-    pyrnn::DenormalGuard ftz;
-    (name == "tanh" ? k.tanh : k.sigmoid)(y.mutable_data(), x.size());
-    return y;
-  };
-  return by_dtype(x, [&] { return run(0.0f); }, [&] { return run(0.0); });
+  py::array_t<T> y(x.size());
+  std::memcpy(y.mutable_data(), checked<T>(x, "x", {x.size()}), sizeof(T) * x.size());
+  pyrnn::DenormalGuard ftz;
+  (name == "tanh" ? k.tanh : k.sigmoid)(y.mutable_data(), x.size());
+  return y;
+}
+
+py::array activation(const std::string& name, const py::array& x) {
+  return by_dtype(x, [&] { return apply_activation(pyrnn::kernels<float>(), name, x); },
+                  [&] { return apply_activation(pyrnn::kernels<double>(), name, x); });
 }
 
 // One step of a cell in inference: (h', c' or None).
@@ -416,11 +297,13 @@ py::tuple cell_step_t(Cell cell, const py::array& x, const py::array& h, const p
     throw std::invalid_argument("x: expected a 2-D array (B, I), got " + std::to_string(x.ndim()) + "-D");
   if (w_hh.ndim() != 2)
     throw std::invalid_argument("w_hh: expected a 2-D array (G*H, H), got " + std::to_string(w_hh.ndim()) + "-D");
-  const py::ssize_t B = x.shape(0), I = x.shape(1), H = w_hh.shape(1), G = pyrnn::gate_count(cell);
+  const py::ssize_t B = x.shape(0), I = x.shape(1), H = w_hh.shape(1), G = pyrnn::cell_info(cell).gates;
   if (I < 1 || H < 1) throw std::invalid_argument("input and hidden sizes must be at least 1");
   if (B > INT_MAX / 8 || G * H > INT_MAX / 8 || I > INT_MAX / 8)
     throw std::invalid_argument("sizes too large: B, G*H and I must each be below 2^28");
-  check_fits((3.0 * B * H + B * (G + 1.0) * H) * sizeof(T), "cell_step");
+  // h', c' (lstm), h_n (the sequence path), and what the step allocates itself.
+  check_fits(3.0 * B * H * sizeof(T) + pyrnn::cell_scratch_bytes<T>(cell, static_cast<int>(B), static_cast<int>(I),
+                                                                   static_cast<int>(H)), "cell_step");
   pyrnn::LayerArgs<T> a;
   a.steps = 1;
   a.B = static_cast<int>(B);
@@ -432,7 +315,7 @@ py::tuple cell_step_t(Cell cell, const py::array& x, const py::array& h, const p
   a.w_hh = checked<T>(w_hh, "w_hh", {G * H, H});
   a.b_ih = optional<T>(b_ih, "b_ih", {G * H});
   a.b_hh = optional<T>(b_hh, "b_hh", {G * H});
-  const bool lstm = cell == Cell::lstm;
+  const bool lstm = pyrnn::cell_info(cell).cell_state;
   if (lstm) {
     if (c.is_none()) throw std::invalid_argument("c: required for lstm");
     a.c0 = checked<T>(c, "c", {B, H});
@@ -506,7 +389,9 @@ py::array matmul(const py::array& a, const py::array& b, const py::object& out, 
     py::array_t<T> c;
     if (out.is_none()) {
       if (accumulate) throw std::invalid_argument("matmul: accumulate=True needs out");
-      check_fits((static_cast<double>(M) * N + static_cast<double>(K) * N) * sizeof(T), "matmul");
+      const double scratch = static_cast<double>(
+          pyrnn::gemm_scratch<T>(static_cast<int>(M), static_cast<int>(N), static_cast<int>(K)).total());
+      check_fits((static_cast<double>(M) * N + scratch) * sizeof(T), "matmul");
       c = py::array_t<T>({M, N});
     } else {
       checked<T>(out, "out", {M, N}, true);
@@ -549,6 +434,198 @@ void adam_update(const py::array& w, const py::array& g, const py::array& m, con
   by_dtype(w, [&] { run(0.0f); }, [&] { run(0.0); });
 }
 
+// ---------------------------------------------------------------------------------------
+// _core._microkernels(isa): one ISA's table of kernels, each kernel callable alone on NumPy
+// arrays (tests/test_microkernels.py checks them against a float64 reference, every ISA the
+// CPU has, in one process). Every size and buffer is checked here, so no call can reach
+// memory its arrays do not own. The dtype of the first array picks the float or double table.
+// ---------------------------------------------------------------------------------------
+struct Microkernels {
+  pyrnn::Isa isa;
+  const pyrnn::Kernels<float>* f32;
+  const pyrnn::Kernels<double>* f64;
+
+  template <class F>
+  auto on(const py::array& x, F f) const {
+    return by_dtype(x, [&] { return f(*f32); }, [&] { return f(*f64); });
+  }
+};
+
+Microkernels microkernels(const std::string& name) {
+  for (pyrnn::Isa isa : {pyrnn::Isa::scalar, pyrnn::Isa::avx2, pyrnn::Isa::avx512}) {
+    if (name != pyrnn::isa_name(isa)) continue;
+    // A table is built by code compiled for its ISA: never touch one the CPU cannot run.
+    if (!pyrnn::isa_supported(isa)) throw std::invalid_argument("isa: this CPU does not support " + name);
+    switch (isa) {
+#if defined(PYRNN_X86)
+      case pyrnn::Isa::avx512: return {isa, &pyrnn::avx512::table_f32(), &pyrnn::avx512::table_f64()};
+      case pyrnn::Isa::avx2: return {isa, &pyrnn::avx2::table_f32(), &pyrnn::avx2::table_f64()};
+#endif
+      default: return {isa, &pyrnn::scalar::table_f32(), &pyrnn::scalar::table_f64()};
+    }
+  }
+  throw std::invalid_argument("isa must be one of scalar, avx2, avx512; got '" + name + "'");
+}
+
+// A 2-D C-contiguous T array of any shape.
+template <class T>
+struct Matrix {
+  T* data;
+  py::ssize_t rows, cols;
+};
+
+template <class T>
+Matrix<T> matrix(const py::handle& obj, const char* name, bool writable = false) {
+  const py::array arr = as_array(obj, name);
+  if (arr.ndim() != 2)
+    throw std::invalid_argument(std::string(name) + ": expected a 2-D array, got " + std::to_string(arr.ndim()) + "-D");
+  return {checked<T>(obj, name, {arr.shape(0), arr.shape(1)}, writable), arr.shape(0), arr.shape(1)};
+}
+
+void check_size(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+
+// C[:rows, :cols] (+)= A_panel · B_panel: a [kc, mr] and b [kc, nr] k-major panels, c [rows, ldc].
+template <class T>
+void mk_gemm_tile(const pyrnn::Kernels<T>& k, const py::array& a, const py::array& b, const py::array& c, int cols,
+                  bool overwrite, const py::object& bias) {
+  const Matrix<T> A = matrix<T>(a, "a"), Bm = matrix<T>(b, "b"), C = matrix<T>(c, "c", true);
+  check_size(A.cols == k.gemm_mr && Bm.cols == k.gemm_nr && A.rows == Bm.rows,
+             "gemm_tile: expected a (kc, " + std::to_string(k.gemm_mr) + ") and b (kc, " + std::to_string(k.gemm_nr) + ")");
+  check_size(C.rows >= 1 && C.rows <= k.gemm_mr && cols >= 1 && cols <= k.gemm_nr && cols <= C.cols,
+             "gemm_tile: expected 1 <= rows <= mr and 1 <= cols <= min(nr, c.shape[1])");
+  const T* pbias = bias.is_none() ? nullptr : checked<T>(bias, "bias", {cols});
+  pyrnn::DenormalGuard ftz;
+  k.gemm_tile(static_cast<int>(A.rows), A.data, Bm.data, C.data, C.cols, static_cast<int>(C.rows), cols, overwrite,
+              pbias);
+}
+
+// c (+)= a · b for strided a (rows or columns contiguous) and b; c C-contiguous [M, N].
+template <class T>
+void mk_gemm_narrow(const pyrnn::Kernels<T>& k, const py::array& a, const py::array& b, const py::array& c,
+                    bool accumulate) {
+  const StridedMatrix<T> A = strided<T>(a, "a"), Bm = strided<T>(b, "b");
+  const Matrix<T> C = matrix<T>(c, "c", true);
+  check_size(A.cols == Bm.rows && C.rows == A.rows && C.cols == Bm.cols && A.rows >= 1 && Bm.cols >= 1 && A.cols >= 1,
+             "gemm_narrow: expected a (M, K), b (K, N), c (M, N), each size at least 1");
+  check_size(A.col_stride == 1 || A.row_stride == 1, "gemm_narrow: a's rows or columns must be contiguous");
+  pyrnn::DenormalGuard ftz;
+  k.gemm_narrow(static_cast<int>(A.rows), static_cast<int>(Bm.cols), static_cast<int>(A.cols), A.data, A.row_stride,
+                A.col_stride, Bm.data, Bm.row_stride, Bm.col_stride, C.data, C.cols, accumulate);
+}
+
+// y (+)= w · v: w [rows, K] with contiguous rows (any row stride), v [K], y [rows].
+template <class T>
+void mk_matvec(const pyrnn::Kernels<T>& k, const py::array& w, const py::array& v, const py::array& y, bool accumulate) {
+  const StridedMatrix<T> W = strided<T>(w, "w");
+  check_size(W.col_stride == 1 && W.row_stride >= W.cols && W.rows >= 1 && W.cols >= 1,
+             "matvec: expected w (rows, K) with contiguous rows");
+  const T* pv = checked<T>(v, "v", {W.cols});
+  T* out = checked<T>(y, "y", {W.rows}, true);
+  pyrnn::DenormalGuard ftz;
+  k.matvec(W.data, W.row_stride, static_cast<int>(W.rows), static_cast<int>(W.cols), pv, out, accumulate);
+}
+
+// W [G*H, K] (any strides) packed for the fused step.
+template <class T>
+py::array mk_pack(const pyrnn::Kernels<T>& k, const py::array& w, int G) {
+  const StridedMatrix<T> W = strided<T>(w, "w");
+  check_size(G >= 1 && W.rows >= G && W.rows % G == 0 && W.cols >= 1, "pack_recurrent: expected w (G*H, K)");
+  const int H = static_cast<int>(W.rows / G), K = static_cast<int>(W.cols);
+  py::array_t<T> out(static_cast<py::ssize_t>(pyrnn::packed_recurrent_size(G, H, K, k.unit_block)));
+  k.pack_recurrent(W.data, W.row_stride, W.col_stride, G, H, K, out.mutable_data());
+  return out;
+}
+
+// The sizes and buffers every step shares. w: packed by pack_recurrent (1-D), or W_hh's rows
+// unpacked [G*H, K] (the streaming path). h_in [B, K], gates [B, ld] with ld >= gate_width,
+// h_out [B, H]; rows and blocks: the part to run (default all).
+template <class T>
+pyrnn::StepArgs<T> step_args(const pyrnn::Kernels<T>& k, int G, int gate_width, const py::array& w,
+                             const py::array& h_in, const py::array& gates, const py::array& h_out) {
+  const Matrix<T> Hin = matrix<T>(h_in, "h_in"), Gt = matrix<T>(gates, "gates", true), Ho = matrix<T>(h_out, "h_out", true);
+  pyrnn::StepArgs<T> s;
+  check_size(Hin.rows >= 1 && Hin.cols >= 1 && Ho.cols >= 1 && Ho.rows == Hin.rows && Gt.rows == Hin.rows,
+             "step: expected h_in (B, K), gates (B, ld), h_out (B, H), B, K, H >= 1");
+  s.B = static_cast<int>(Hin.rows);
+  s.K = static_cast<int>(Hin.cols);
+  s.H = static_cast<int>(Ho.cols);
+  check_size(Gt.cols >= static_cast<py::ssize_t>(gate_width) * s.H,
+             "gates: expected at least " + std::to_string(gate_width) + "*H columns");
+  if (w.ndim() == 1) {
+    s.w = checked<T>(w, "w", {static_cast<py::ssize_t>(pyrnn::packed_recurrent_size(G, s.H, s.K, k.unit_block))});
+  } else {
+    s.w_rows = checked<T>(w, "w", {static_cast<py::ssize_t>(G) * s.H, s.K});
+  }
+  s.h_in = Hin.data;
+  s.ld_h_in = s.K;
+  s.gates = Gt.data;
+  s.ld_gates = Gt.cols;
+  s.h_out = Ho.data;
+  s.ld_h_out = s.H;
+  return s;
+}
+
+// Runs rows [r0, r1) x unit blocks [b0, b1) of a step: (r0, r1, b0, b1), -1 for "to the end".
+template <class T>
+void run_part(const pyrnn::Kernels<T>& k, pyrnn::StepFn<T> fn, const pyrnn::StepArgs<T>& s, std::vector<int> part) {
+  const int blocks = (s.H + k.unit_block - 1) / k.unit_block;
+  check_size(part.size() == 4, "part: expected (row_begin, row_end, block_begin, block_end)");
+  if (part[1] < 0) part[1] = s.B;
+  if (part[3] < 0) part[3] = blocks;
+  check_size(0 <= part[0] && part[0] <= part[1] && part[1] <= s.B && 0 <= part[2] && part[2] <= part[3] &&
+                 part[3] <= blocks,
+             "part: expected 0 <= row_begin <= row_end <= B and 0 <= block_begin <= block_end <= blocks");
+  pyrnn::DenormalGuard ftz;
+  fn(s, part[0], part[1], part[2], part[3]);
+}
+
+// The GRU/LSTM kernels: built-in defaults (both names None), or chosen by name.
+template <class T>
+const typename pyrnn::Kernels<T>::Gated& gated_table(const pyrnn::Kernels<T>& k, pyrnn::StepArgs<T>& s,
+                                                     const py::object& activation, const py::object& recurrent) {
+  if (activation.is_none() && recurrent.is_none()) return k.gated[0];
+  const GatedActivations defaults;
+  s.cell_act = activation.is_none() ? defaults.cell : pyrnn::parse_activation("activation", activation.cast<std::string>());
+  s.gate_act = recurrent.is_none() ? defaults.gate : pyrnn::parse_activation("recurrent_activation", recurrent.cast<std::string>());
+  return k.gated[1];
+}
+
+template <class T>
+void mk_rnn_step(const pyrnn::Kernels<T>& k, const std::string& act, const py::array& w, const py::array& h_in,
+                 const py::array& gates, const py::array& h_out, const std::vector<int>& part) {
+  const pyrnn::Activation a = pyrnn::parse_activation("activation", act);
+  check_size(static_cast<int>(a) < pyrnn::kRnnActivations, "activation: an rnn step takes tanh, relu, sigmoid or linear");
+  const pyrnn::StepArgs<T> s = step_args(k, 1, 1, w, h_in, gates, h_out);
+  run_part(k, k.rnn_step[static_cast<int>(a)], s, part);
+}
+
+template <class T>
+void mk_lstm_step(const pyrnn::Kernels<T>& k, const py::array& w, const py::array& h_in, const py::array& gates,
+                  const py::array& c_prev, const py::array& c_out, const py::array& h_out, bool store_gates,
+                  const py::object& activation, const py::object& recurrent, const std::vector<int>& part) {
+  pyrnn::StepArgs<T> s = step_args(k, 4, 4, w, h_in, gates, h_out);
+  s.c_prev = checked<T>(c_prev, "c_prev", {s.B, s.H});
+  s.c_out = checked<T>(c_out, "c_out", {s.B, s.H}, true);
+  s.store_gates = store_gates;
+  run_part(k, gated_table(k, s, activation, recurrent).lstm_step, s, part);
+}
+
+// Reset after the product (torch): gates [B, >= 3H], or >= 4H with store_gates (it keeps W_hn h + b_hn).
+template <class T>
+void mk_gru_step(const pyrnn::Kernels<T>& k, const py::array& w, const py::array& h_in, const py::array& h_prev,
+                 const py::array& gates, const py::array& h_out, const py::object& bias_hn, bool store_gates,
+                 const py::object& activation, const py::object& recurrent, const std::vector<int>& part) {
+  pyrnn::StepArgs<T> s = step_args(k, 3, store_gates ? 4 : 3, w, h_in, gates, h_out);
+  check_size(s.K == s.H, "gru_step: expected h_in (B, H)");
+  s.h_prev = checked<T>(h_prev, "h_prev", {s.B, s.H});
+  s.ld_h_prev = s.H;
+  s.bias_hn = bias_hn.is_none() ? nullptr : checked<T>(bias_hn, "bias_hn", {s.H});
+  s.store_gates = store_gates;
+  run_part(k, gated_table(k, s, activation, recurrent).gru_step, s, part);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -588,10 +665,43 @@ PYBIND11_MODULE(_core, m) {
     d["stalls"] = s.stalls;
     return d;
   }, "Jobs the pool ran in parallel, jobs it ran on the caller alone (backed off under contention), stalls seen.");
-  m.def("_memory_limit", &memory_limit_bytes,
+  m.def("_scratch_bytes", [](const std::string& cell, const std::string& pass, int steps, int batch, int input,
+                             int hidden, int proj, const py::object& dtype) {
+    const pyrnn::Cell c = pyrnn::parse_cell(cell);
+    const pyrnn::LayerSizes s{steps, batch, input, hidden, proj > 0 ? proj : hidden, proj > 0};
+    const bool f32 = py::dtype::from_args(dtype).is(py::dtype::of<float>());
+    if (pass == "cell") return f32 ? pyrnn::cell_scratch_bytes<float>(c, batch, input, hidden)
+                                   : pyrnn::cell_scratch_bytes<double>(c, batch, input, hidden);
+    const pyrnn::Pass p = pass == "inference"  ? pyrnn::Pass::inference
+                          : pass == "training" ? pyrnn::Pass::training
+                          : pass == "backward" ? pyrnn::Pass::backward
+                                               : throw std::invalid_argument("pass: inference, training, backward or cell");
+    return f32 ? pyrnn::scratch_bytes<float>(c, s, p) : pyrnn::scratch_bytes<double>(c, s, p);
+  }, py::arg("cell"), py::arg("pass"), py::arg("steps"), py::arg("batch"), py::arg("input"), py::arg("hidden"),
+        py::arg("proj"), py::arg("dtype"), "Bytes a driver reports it allocates for itself (tests).");
+  m.def("_scratch_peak", [](bool reset) {
+    const std::size_t peak = pyrnn::scratch_stats().peak;
+    if (reset) pyrnn::reset_scratch_peak();
+    return peak;
+  }, py::arg("reset") = false, "Bytes of scratch held at the most since the last reset beyond what was held then.");
+  m.def("_memory_limit", &pyrnn::memory_limit_bytes,
         "Bytes of memory this process can use (physical RAM or a lower cgroup limit): larger requests raise MemoryError.");
+  m.def("_cell_table", [] {
+    py::dict cells;
+    for (const pyrnn::CellInfo& c : pyrnn::kCells) {
+      py::dict row;
+      row["gates"] = c.gates;
+      row["gated"] = c.gated;
+      row["activation"] = c.gated ? py::object(py::none()) : py::str(pyrnn::activation_name(c.activation));
+      row["cell_state"] = c.cell_state;
+      cells[c.name] = row;
+    }
+    py::list activations;
+    for (const pyrnn::ActivationInfo& a : pyrnn::kActivations) activations.append(a.name);
+    return py::make_tuple(cells, activations);
+  }, "The core's vocabulary (csrc/cell_table.h): ({cell: {gates, gated, activation, cell_state}}, [activations]).");
   m.def("workspace_size", [](const std::string& cell, std::size_t steps, std::size_t B, std::size_t H, bool projection) {
-    const Cell c = parse_cell(cell);
+    const Cell c = pyrnn::parse_cell(cell);
     const double elems = static_cast<double>(steps) * B * H * static_cast<double>(pyrnn::workspace_size(c, 1, 1, 1, projection));
     if (elems >= 9.0e18) throw std::invalid_argument("workspace_size: steps*batch*hidden overflows");
     return pyrnn::workspace_size(c, steps, B, H, projection);
@@ -602,8 +712,8 @@ PYBIND11_MODULE(_core, m) {
          const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training,
          const py::object& batch_sizes, const py::object& w_hr, const std::string& activation,
          const std::string& recurrent_activation) {
-        const Cell c = parse_cell(cell);
-        const GatedActivations acts = parse_activations(c, activation, recurrent_activation);
+        const Cell c = pyrnn::parse_cell(cell);
+        const GatedActivations acts = pyrnn::parse_activations(c, activation, recurrent_activation);
         return by_dtype(
             x, [&] { return forward_t<float>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr); },
             [&] { return forward_t<double>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr); });
@@ -619,8 +729,8 @@ PYBIND11_MODULE(_core, m) {
          const py::array& workspace, const py::array& grad_out, const py::array& grad_hn, const py::object& grad_cn,
          const py::object& batch_sizes, const py::object& w_hr, const std::string& activation,
          const std::string& recurrent_activation) {
-        const Cell c = parse_cell(cell);
-        const GatedActivations acts = parse_activations(c, activation, recurrent_activation);
+        const Cell c = pyrnn::parse_cell(cell);
+        const GatedActivations acts = pyrnn::parse_activations(c, activation, recurrent_activation);
         return by_dtype(
             x,
             [&] {
@@ -642,7 +752,7 @@ PYBIND11_MODULE(_core, m) {
       "cell_step",
       [](const std::string& cell, const py::array& x, const py::array& h, const py::object& c, const py::array& w_ih,
          const py::array& w_hh, const py::object& b_ih, const py::object& b_hh) {
-        const Cell k = parse_cell(cell);
+        const Cell k = pyrnn::parse_cell(cell);
         return by_dtype(
             x, [&] { return cell_step_t<float>(k, x, h, c, w_ih, w_hh, b_ih, b_hh); },
             [&] { return cell_step_t<double>(k, x, h, c, w_ih, w_hh, b_ih, b_hh); });
@@ -653,5 +763,61 @@ PYBIND11_MODULE(_core, m) {
         py::arg("alpha"), py::arg("one_minus_beta_1"), py::arg("one_minus_beta_2"), py::arg("epsilon"),
         "One Adam step on flat float arrays, in place (w, m, v and v_hat updated).");
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("out") = py::none(), py::arg("accumulate") = false, "out (+)= a @ b with the core's GEMM; a and b may be strided views (transposes).");
+  py::class_<Microkernels>(m, "_Microkernels", "One ISA's kernels, each callable alone (tests only).")
+      .def_property_readonly("isa", [](const Microkernels& mk) { return std::string(pyrnn::isa_name(mk.isa)); })
+      .def("sizes", [](const Microkernels& mk, const py::object& dtype_like) {
+        const py::dtype dtype = py::dtype::from_args(dtype_like);
+        const auto sizes = [](const auto& k) {
+          py::dict d;
+          d["gemm_mr"] = k.gemm_mr;
+          d["gemm_nr"] = k.gemm_nr;
+          d["unit_block"] = k.unit_block;
+          return d;
+        };
+        if (dtype.is(py::dtype::of<float>())) return sizes(*mk.f32);
+        if (dtype.is(py::dtype::of<double>())) return sizes(*mk.f64);
+        throw py::type_error("dtype: expected float32 or float64");
+      }, py::arg("dtype"), "{gemm_mr, gemm_nr, unit_block} of the float32 or float64 table.")
+      .def("activation", [](const Microkernels& mk, const std::string& name, const py::array& x) {
+        return mk.on(x, [&](const auto& k) { return apply_activation(k, name, x); });
+      }, py::arg("name"), py::arg("x"))
+      .def("gemm_tile", [](const Microkernels& mk, const py::array& a, const py::array& b, const py::array& c, int cols,
+                           bool overwrite, const py::object& bias) {
+        mk.on(a, [&](const auto& k) { mk_gemm_tile(k, a, b, c, cols, overwrite, bias); });
+      }, py::arg("a"), py::arg("b"), py::arg("c"), py::arg("cols"), py::arg("overwrite"), py::arg("bias") = py::none())
+      .def("gemm_narrow", [](const Microkernels& mk, const py::array& a, const py::array& b, const py::array& c,
+                             bool accumulate) { mk.on(a, [&](const auto& k) { mk_gemm_narrow(k, a, b, c, accumulate); }); },
+           py::arg("a"), py::arg("b"), py::arg("c"), py::arg("accumulate"))
+      .def("matvec", [](const Microkernels& mk, const py::array& w, const py::array& v, const py::array& y,
+                        bool accumulate) { mk.on(w, [&](const auto& k) { mk_matvec(k, w, v, y, accumulate); }); },
+           py::arg("w"), py::arg("v"), py::arg("y"), py::arg("accumulate"))
+      .def("pack_recurrent", [](const Microkernels& mk, const py::array& w, int gates) {
+        return mk.on(w, [&](const auto& k) { return mk_pack(k, w, gates); });
+      }, py::arg("w"), py::arg("gates"))
+      .def("rnn_step", [](const Microkernels& mk, const std::string& act, const py::array& w, const py::array& h_in,
+                          const py::array& gates, const py::array& h_out, const std::vector<int>& part) {
+        mk.on(h_in, [&](const auto& k) { mk_rnn_step(k, act, w, h_in, gates, h_out, part); });
+      }, py::arg("activation"), py::arg("w"), py::arg("h_in"), py::arg("gates"), py::arg("h_out"),
+           py::arg("part") = std::vector<int>{0, -1, 0, -1})
+      .def("lstm_step", [](const Microkernels& mk, const py::array& w, const py::array& h_in, const py::array& gates,
+                           const py::array& c_prev, const py::array& c_out, const py::array& h_out, bool store_gates,
+                           const py::object& activation, const py::object& recurrent, const std::vector<int>& part) {
+        mk.on(h_in, [&](const auto& k) {
+          mk_lstm_step(k, w, h_in, gates, c_prev, c_out, h_out, store_gates, activation, recurrent, part);
+        });
+      }, py::arg("w"), py::arg("h_in"), py::arg("gates"), py::arg("c_prev"), py::arg("c_out"), py::arg("h_out"),
+           py::arg("store_gates") = false, py::arg("activation") = py::none(), py::arg("recurrent_activation") = py::none(),
+           py::arg("part") = std::vector<int>{0, -1, 0, -1})
+      .def("gru_step", [](const Microkernels& mk, const py::array& w, const py::array& h_in, const py::array& h_prev,
+                          const py::array& gates, const py::array& h_out, const py::object& bias_hn, bool store_gates,
+                          const py::object& activation, const py::object& recurrent, const std::vector<int>& part) {
+        mk.on(h_in, [&](const auto& k) {
+          mk_gru_step(k, w, h_in, h_prev, gates, h_out, bias_hn, store_gates, activation, recurrent, part);
+        });
+      }, py::arg("w"), py::arg("h_in"), py::arg("h_prev"), py::arg("gates"), py::arg("h_out"),
+           py::arg("bias_hn") = py::none(), py::arg("store_gates") = false, py::arg("activation") = py::none(),
+           py::arg("recurrent_activation") = py::none(), py::arg("part") = std::vector<int>{0, -1, 0, -1});
+  m.def("_microkernels", &microkernels, py::arg("isa"),
+        "One supported ISA's table of micro-kernels, for tests: pyrnn.supported_isas() lists them.");
   m.def("_activation", &activation, "The kernels' vectorised tanh/sigmoid on a 1-D array (for accuracy tests).");
 }

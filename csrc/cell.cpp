@@ -6,16 +6,21 @@
 
 namespace pyrnn {
 
+// The unpacked path's buffer: gate pre-activations [B, G*H], then r*h [B, H].
+static std::size_t gemv_scratch(Cell cell, int B, int H) {
+  return static_cast<std::size_t>(B) * (cell_info(cell).gates + 1) * H;
+}
+
 template <class T>
 void cell_forward(Cell cell, const LayerArgs<T>& a) {
   if (a.B > kCellGemvBatch) return forward(cell, a);
   DenormalGuard ftz;
   const Kernels<T>& k = kernels<T>();
   const typename Kernels<T>::Gated& gk = a.gated();
-  const int B = a.B, H = a.H, G = gate_count(cell);
+  const int B = a.B, H = a.H, G = cell_info(cell).gates;
   const bool gru = cell == Cell::gru || cell == Cell::gru_reset_before;
   thread_local AlignedVector<T> scratch;  // [B, G*H] gate pre-activations, then [B, H] r*h
-  scratch.resize(static_cast<std::size_t>(B) * (G + 1) * H);
+  scratch.resize(gemv_scratch(cell, B, H));
   T* gates = scratch.data();
   T* rh = gates + static_cast<std::size_t>(B) * G * H;
   summed_bias(a, G, gru ? 2 : -1, gates);
@@ -61,10 +66,18 @@ void cell_forward(Cell cell, const LayerArgs<T>& a) {
       run_step(gk.gru_n_step, s, 1);
       break;
     default:
-      run_step(k.rnn_step[static_cast<int>(rnn_activation(cell))], s, 1);
+      run_step(k.rnn_step[static_cast<int>(cell_info(cell).activation)], s, 1);
   }
 }
 
+template <class T>
+std::size_t cell_scratch_bytes(Cell cell, int B, int I, int H) {
+  if (B > kCellGemvBatch) return scratch_bytes<T>(cell, LayerSizes{1, B, I, H, H, false}, Pass::inference);
+  return sizeof(T) * gemv_scratch(cell, B, H);
+}
+
+template std::size_t cell_scratch_bytes<float>(Cell, int, int, int);
+template std::size_t cell_scratch_bytes<double>(Cell, int, int, int);
 template void cell_forward<float>(Cell, const LayerArgs<float>&);
 template void cell_forward<double>(Cell, const LayerArgs<double>&);
 

@@ -15,7 +15,39 @@ constexpr double kParallelPackElements = 1 << 16;
 
 
 inline int ceil_div(long long a, long long b) { return static_cast<int>((a + b - 1) / b); }
+
+// The A buffers' sizes, in elements: gemm() allocates with these and gemm_scratch() reports them.
+std::size_t a_block_elements(int MR) { return static_cast<std::size_t>(kMC + MR) * kKC; }  // per thread
+std::size_t shared_a_elements(int M, int K, int MR) {  // all of A, for few rows
+  return static_cast<std::size_t>(ceil_div(M, MR)) * MR * kKC * ceil_div(K, kKC);
+}
+bool parallel_gemm(int M, int N, int K) { return 2.0 * M * N * K >= kParallelGemmFlops; }
+// A few columns: a tile would be mostly padding (the unpacked narrow kernel instead).
+bool narrow_gemm(int N, int K, int nr) { return N * 4 <= nr && K > 0; }
 }  // namespace
+
+template <class T>
+std::size_t packed_b_size(int K, int N) {
+  const int nr = kernels<T>().gemm_nr;
+  return static_cast<std::size_t>(ceil_div(N, nr)) * nr * K;
+}
+
+template <class T>
+GemmScratch gemm_scratch(int M, int N, int K, bool b_packed) {
+  GemmScratch s;
+  if (M <= 0 || N <= 0 || K <= 0) return s;
+  const Kernels<T>& kern = kernels<T>();
+  const std::size_t threads = get_num_threads();  // the most that can take part
+  if (!b_packed && narrow_gemm(N, K, kern.gemm_nr)) {
+    s.transient = threads * K;  // the narrow kernel's copy of a column of B, per task
+    return s;
+  }
+  if (!b_packed) s.transient = packed_b_size<T>(K, N);
+  // Either branch of gemm() may be taken (it depends on the thread count and on M): both.
+  s.a_blocks = threads * a_block_elements(kern.gemm_mr);
+  s.shared_a = shared_a_elements(M, K, kern.gemm_mr);
+  return s;
+}
 
 template <class T>
 void PackedB<T>::pack(int K_, int N_, const T* b, std::ptrdiff_t rsb, std::ptrdiff_t csb) {
@@ -24,7 +56,7 @@ void PackedB<T>::pack(int K_, int N_, const T* b, std::ptrdiff_t rsb, std::ptrdi
   nr = kernels<T>().gemm_nr;
   const int strips = ceil_div(N, nr);
   const std::size_t npad = static_cast<std::size_t>(strips) * nr;
-  data.resize(npad * static_cast<std::size_t>(K));
+  data.resize(packed_b_size<T>(K, N));
   const int kblocks = ceil_div(K, kKC);
   maybe_parallel(static_cast<double>(K) * N >= kParallelPackElements, kblocks * strips, [&](int t0, int t1) {
     for (int t = t0; t < t1; ++t) {
@@ -62,7 +94,7 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
   const int MR = kern.gemm_mr, NR = kern.gemm_nr;
   const int strips = ceil_div(N, NR), kblocks = ceil_div(K, kKC), mblocks = ceil_div(M, kMC);
   const std::size_t npad = static_cast<std::size_t>(strips) * NR;
-  const bool parallel = 2.0 * M * N * K >= kParallelGemmFlops;
+  const bool parallel = parallel_gemm(M, N, K);
   const int threads = parallel ? get_num_threads() : 1;
 
   // Rows [i0, i0 + mc) of A over k-block [k0, k0 + kc), packed as MR-row panels, k-major.
@@ -106,7 +138,7 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
       const int k0 = kb * kKC, kc = std::min(kKC, K - k0);
       maybe_parallel(parallel, mblocks, [&](int t0, int t1) {
         thread_local AlignedVector<T> apack;
-        if (apack.size() < static_cast<std::size_t>(kMC + MR) * kKC) apack.resize(static_cast<std::size_t>(kMC + MR) * kKC);
+        if (apack.size() < a_block_elements(MR)) apack.resize(a_block_elements(MR));
         for (int t = t0; t < t1; ++t) {
           const int i0 = t * kMC, mc = std::min(kMC, M - i0);
           pack_a(i0, mc, k0, kc, apack.data());
@@ -121,7 +153,7 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
   const int panels = ceil_div(M, MR);
   const std::size_t block = static_cast<std::size_t>(panels) * MR * kKC;  // one k-block of packed A
   thread_local AlignedVector<T> shared;  // grows only: resize() would zero-fill it on every call
-  if (shared.size() < block * kblocks) shared.resize(block * kblocks);
+  if (shared.size() < shared_a_elements(M, K, MR)) shared.resize(shared_a_elements(M, K, MR));
   T* packed_a = shared.data();
   maybe_parallel(parallel, kblocks, [&](int kb0, int kb1) {
     for (int kb = kb0; kb < kb1; ++kb) pack_a(0, M, kb * kKC, std::min(kKC, K - kb * kKC), packed_a + kb * block);
@@ -136,7 +168,7 @@ void gemm(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t cs
           std::ptrdiff_t csb, T* c, std::ptrdiff_t ldc, bool accumulate, const T* bias) {
   if (M <= 0 || N <= 0) return;
   const Kernels<T>& kern = kernels<T>();
-  if (N * 4 <= kern.gemm_nr && K > 0 && (csa == 1 || rsa == 1)) {  // a few columns: a tile would be mostly padding
+  if (narrow_gemm(N, K, kern.gemm_nr) && (csa == 1 || rsa == 1)) {
     if (bias && !accumulate) {  // C = bias, then the product added: a few columns, a cheap pass
       for (int i = 0; i < M; ++i) std::copy(bias, bias + N, c + i * ldc);
       accumulate = true;
@@ -144,7 +176,7 @@ void gemm(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t cs
     // Row blocks are independent and each C element is summed in one order: any thread count
     // gives the same bits.
     constexpr int kRows = 256;
-    maybe_parallel(2.0 * M * N * K >= kParallelGemmFlops, ceil_div(M, kRows), [&](int t0, int t1) {
+    maybe_parallel(parallel_gemm(M, N, K), ceil_div(M, kRows), [&](int t0, int t1) {
       const int i0 = t0 * kRows, i1 = std::min(M, t1 * kRows);
       kern.gemm_narrow(i1 - i0, N, K, a + i0 * rsa, rsa, csa, b, rsb, csb, c + i0 * ldc, ldc, accumulate);
     });
@@ -160,7 +192,9 @@ void gemm(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t cs
   template void gemm<T>(int, const T*, std::ptrdiff_t, std::ptrdiff_t, const PackedB<T>&, T*, std::ptrdiff_t, bool,  \
                         const T*);                                                                                     \
   template void gemm<T>(int, int, int, const T*, std::ptrdiff_t, std::ptrdiff_t, const T*, std::ptrdiff_t,            \
-                        std::ptrdiff_t, T*, std::ptrdiff_t, bool, const T*);
+                        std::ptrdiff_t, T*, std::ptrdiff_t, bool, const T*);                                 \
+  template GemmScratch gemm_scratch<T>(int, int, int, bool);                                                        \
+  template std::size_t packed_b_size<T>(int, int);
 PYRNN_INSTANTIATE_GEMM(float)
 PYRNN_INSTANTIATE_GEMM(double)
 

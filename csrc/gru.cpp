@@ -12,6 +12,12 @@
 
 namespace pyrnn {
 
+// Inference keeps the gates of every step and (reset before) r*h here; training, in the workspace.
+static std::size_t gate_scratch(const LayerSizes& s, bool training, bool reset_after) {
+  const std::size_t BH = static_cast<std::size_t>(s.B) * s.H;
+  return training ? 0 : s.steps * 3 * BH + (reset_after ? 0 : BH);
+}
+
 template <class T>
 void gru_forward(const LayerArgs<T>& a, bool reset_after) {
   DenormalGuard ftz;
@@ -21,7 +27,7 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
   const bool training = a.workspace != nullptr;
   const int ld = reset_after && training ? 4 * H : 3 * H;
   const std::size_t step = ld * static_cast<std::size_t>(B);
-  const Scratch<T> scratch(training ? 0 : a.steps * step + (reset_after ? 0 : BH));  // inference: gates, r*h
+  const Scratch<T> scratch(gate_scratch(a.sizes(), training, reset_after));
   T* gates;
   T* rh = nullptr;
   if (training) {
@@ -80,7 +86,7 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
   const int R = static_cast<int>(rows);
   T* gates = a.workspace;
   RecurrentGrad<T> dh(g.grad_hn, BH, a.steps);
-  std::vector<T> d_rh;
+  AlignedVector<T> d_rh;
   // dL/dh_{t-1} = dG_t · W_hh (reset-before: [dr dz] · W_hr,z, and dn · W_hn for d(r*h))
   const StepProduct<T> w_hh(reset_after ? 3 * H : 2 * H, H, a.w_hh, H, 1, B);
   const std::optional<StepProduct<T>> w_n =
@@ -119,7 +125,7 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
     gemm<T>(2 * H, I, R, gates, 1, ld, a.x, I, 1, g.dw_ih, I, false);
     gemm<T>(H, I, R, gates + 3 * H, 1, ld, a.x, I, 1, g.dw_ih + 2 * HI, I, false);
     recurrent_weight_grad(a, gates, ld, 3 * H, g.dw_hh);
-    std::vector<T> sums(4 * static_cast<std::size_t>(H));
+    AlignedVector<T> sums(4 * static_cast<std::size_t>(H));
     column_sums(gates, rows, 4 * H, ld, sums.data());
     if (g.db_ih) {
       std::copy(sums.begin(), sums.begin() + 2 * H, g.db_ih);
@@ -137,6 +143,35 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
   }
 }
 
+// What gru_forward and gru_backward allocate (layer.h: scratch_bytes).
+template <class T>
+std::size_t gru_scratch(const LayerSizes& s, Pass pass, bool reset_after) {
+  ScratchTally tally;
+  const int H = s.H, I = s.I, R = s.steps * s.B;
+  const std::size_t BH = static_cast<std::size_t>(s.B) * H;
+  if (pass != Pass::backward) {
+    tally.hold(gate_scratch(s, pass == Pass::training, reset_after));
+    input_projection_scratch<T>(s, 3, tally);
+    if (reset_after) return tally.hold(packed_recurrent_elements<T>(3, H, H)).total();
+    return tally.hold(packed_recurrent_elements<T>(2, H, H) + packed_recurrent_elements<T>(1, H, H)).total();
+  }
+  RecurrentGrad<T>::scratch(BH, tally);
+  StepProduct<T>::scratch(reset_after ? 3 * H : 2 * H, H, s.B, tally);
+  if (reset_after) {
+    tally.gemm(gemm_scratch<T>(R, I, 2 * H)).gemm(gemm_scratch<T>(R, I, H));
+    tally.gemm(gemm_scratch<T>(2 * H, I, R)).gemm(gemm_scratch<T>(H, I, R));
+    recurrent_weight_grad_scratch<T>(s, 3 * H, tally);
+    return tally.hold(4 * static_cast<std::size_t>(H)).total();  // the bias gradients' column sums
+  }
+  StepProduct<T>::scratch(H, H, s.B, tally);  // W_hn
+  tally.hold(BH);                             // d(r*h)
+  tally.gemm(gemm_scratch<T>(R, I, 3 * H)).gemm(gemm_scratch<T>(3 * H, I, R)).gemm(gemm_scratch<T>(H, H, R));
+  recurrent_weight_grad_scratch<T>(s, 2 * H, tally);
+  return tally.total();
+}
+
+template std::size_t gru_scratch<float>(const LayerSizes&, Pass, bool);
+template std::size_t gru_scratch<double>(const LayerSizes&, Pass, bool);
 template void gru_forward<float>(const LayerArgs<float>&, bool);
 template void gru_forward<double>(const LayerArgs<double>&, bool);
 template void gru_backward<float>(const LayerArgs<float>&, const LayerGrads<float>&, bool);

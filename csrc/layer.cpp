@@ -15,29 +15,35 @@ std::size_t workspace_size(Cell cell, std::size_t steps, std::size_t B, std::siz
 template <class T>
 void forward(Cell cell, const LayerArgs<T>& a) {
   switch (cell) {
-    case Cell::rnn_tanh:
-    case Cell::rnn_relu:
-    case Cell::rnn_sigmoid:
-    case Cell::rnn_linear: return rnn_forward(a, rnn_activation(cell));
     case Cell::gru: return gru_forward(a, true);
     case Cell::gru_reset_before: return gru_forward(a, false);
     case Cell::lstm: return lstm_forward(a);
+    default: return rnn_forward(a, cell_info(cell).activation);  // the Elman cells
   }
 }
 
 template <class T>
 void backward(Cell cell, const LayerArgs<T>& a, const LayerGrads<T>& g) {
   switch (cell) {
-    case Cell::rnn_tanh:
-    case Cell::rnn_relu:
-    case Cell::rnn_sigmoid:
-    case Cell::rnn_linear: return rnn_backward(a, g, rnn_activation(cell));
     case Cell::gru: return gru_backward(a, g, true);
     case Cell::gru_reset_before: return gru_backward(a, g, false);
     case Cell::lstm: return lstm_backward(a, g);
+    default: return rnn_backward(a, g, cell_info(cell).activation);  // the Elman cells
   }
 }
 
+template <class T>
+std::size_t scratch_bytes(Cell cell, const LayerSizes& s, Pass pass) {
+  switch (cell) {
+    case Cell::gru: return sizeof(T) * gru_scratch<T>(s, pass, true);
+    case Cell::gru_reset_before: return sizeof(T) * gru_scratch<T>(s, pass, false);
+    case Cell::lstm: return sizeof(T) * lstm_scratch<T>(s, pass);
+    default: return sizeof(T) * rnn_scratch<T>(s, pass);
+  }
+}
+
+template std::size_t scratch_bytes<float>(Cell, const LayerSizes&, Pass);
+template std::size_t scratch_bytes<double>(Cell, const LayerSizes&, Pass);
 template void forward<float>(Cell, const LayerArgs<float>&);
 template void forward<double>(Cell, const LayerArgs<double>&);
 template void backward<float>(Cell, const LayerArgs<float>&, const LayerGrads<float>&);

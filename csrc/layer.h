@@ -5,30 +5,17 @@
 #include <cstddef>
 #include <stdexcept>
 
+#include "cell_table.h"
 #include "kernels/kernels.h"
 
 namespace pyrnn {
 
-enum class Cell { rnn_tanh, rnn_relu, rnn_sigmoid, rnn_linear, gru, gru_reset_before, lstm };
-
-// The activation of an Elman RNN cell (tanh for the others: unused).
-inline Activation rnn_activation(Cell cell) {
-  switch (cell) {
-    case Cell::rnn_relu: return Activation::relu;
-    case Cell::rnn_sigmoid: return Activation::sigmoid;
-    case Cell::rnn_linear: return Activation::linear;
-    default: return Activation::tanh;
-  }
-}
-
-inline int gate_count(Cell cell) {
-  switch (cell) {
-    case Cell::lstm: return 4;
-    case Cell::gru:
-    case Cell::gru_reset_before: return 3;
-    default: return 1;
-  }
-}
+// The sizes of one layer call; P: the width of h (the LSTM projection size, else H).
+struct LayerSizes {
+  int steps = 0, B = 0, I = 0, H = 0, P = 0;
+  bool projection = false;  // LSTM: h_t = W_hr m_t
+};
+enum class Pass { inference, training, backward };  // forward without / with a workspace, backward
 
 template <class T>
 struct LayerArgs {
@@ -54,9 +41,11 @@ struct LayerArgs {
   Activation gate_act = Activation::sigmoid, cell_act = Activation::tanh;
 
   int hidden_out() const { return w_hr ? P : H; }  // width of h_t, h0, out rows
+  LayerSizes sizes() const { return {steps, B, I, H, hidden_out(), w_hr != nullptr}; }
   // The GRU/LSTM kernels for these activations: the defaults built in, or any chosen per call.
   const typename Kernels<T>::Gated& gated() const {
-    const bool defaults = gate_act == Activation::sigmoid && cell_act == Activation::tanh;
+    const GatedActivations d;
+    const bool defaults = gate_act == d.gate && cell_act == d.cell;
     return kernels<T>().gated[defaults ? 0 : 1];
   }
 };
@@ -80,6 +69,15 @@ struct LayerGrads {
 // with an LSTM projection also the unprojected o*tanh(c_t)).
 std::size_t workspace_size(Cell cell, std::size_t steps, std::size_t B, std::size_t H, bool projection = false);
 
+// Bytes a driver allocates for itself in one call (scratch, packed weights, per-step buffers, its
+// GEMMs' packing), an upper bound; not its arguments (outputs, workspace, gradients). Each
+// driver's is next to it (rnn.cpp, gru.cpp, lstm.cpp, cell.cpp) and sizes its buffers with the
+// same expressions; the bindings' memory pre-check adds it to the arrays they allocate.
+template <class T>
+std::size_t scratch_bytes(Cell cell, const LayerSizes& s, Pass pass);
+template <class T>
+std::size_t cell_scratch_bytes(Cell cell, int B, int I, int H);  // cell_forward
+
 template <class T>
 void forward(Cell cell, const LayerArgs<T>& a);
 // Needs the forward's args with its workspace and out; fills every gradient (not accumulated).
@@ -93,7 +91,10 @@ constexpr int kCellGemvBatch = 4;
 template <class T>
 void cell_forward(Cell cell, const LayerArgs<T>& a);
 
-// Per-cell drivers.
+// Per-cell drivers, and the elements of T each allocates (scratch_bytes).
+template <class T> std::size_t rnn_scratch(const LayerSizes& s, Pass pass);
+template <class T> std::size_t gru_scratch(const LayerSizes& s, Pass pass, bool reset_after);
+template <class T> std::size_t lstm_scratch(const LayerSizes& s, Pass pass);
 template <class T> void rnn_forward(const LayerArgs<T>& a, Activation act);
 template <class T> void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, Activation act);
 template <class T> void gru_forward(const LayerArgs<T>& a, bool reset_after);

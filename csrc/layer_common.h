@@ -30,14 +30,36 @@ void summed_bias(const LayerArgs<T>& a, int G, int inner_gate, T* bias) {
   }
 }
 
+// What a driver allocates for itself (layer.h: scratch_bytes), added up the way it allocates:
+// the buffers it holds, summed (an upper bound of what is held at any one time), and its GEMMs'
+// scratch (gemm.h: the largest of each kind over the calls).
+struct ScratchTally {
+  std::size_t held = 0;
+  GemmScratch gemms;
+  ScratchTally& hold(std::size_t elements) {
+    held += elements;
+    return *this;
+  }
+  ScratchTally& gemm(const GemmScratch& g) {
+    gemms.add(g);
+    return *this;
+  }
+  std::size_t total() const { return held + gemms.total(); }
+};
+
 // xp[t*B + b, 0:G*H] (row stride ldx) = x W_ih^T + summed_bias, for every step at once.
 template <class T>
 void input_projection(const LayerArgs<T>& a, int G, T* xp, std::ptrdiff_t ldx, int inner_gate) {
   const int GH = G * a.H;
   const std::ptrdiff_t rows = static_cast<std::ptrdiff_t>(a.steps) * a.B;
-  std::vector<T> bias(GH);
+  AlignedVector<T> bias(GH);
   summed_bias(a, G, inner_gate, bias.data());
   gemm<T>(static_cast<int>(rows), GH, a.I, a.x, a.I, 1, a.w_ih, 1, a.I, xp, ldx, /*accumulate=*/false, bias.data());
+}
+
+template <class T>
+void input_projection_scratch(const LayerSizes& s, int G, ScratchTally& tally) {
+  tally.hold(static_cast<std::size_t>(G) * s.H).gemm(gemm_scratch<T>(s.steps * s.B, G * s.H, s.I));
 }
 
 // Rows [begin, end) of the batch: the part a pass of the time loop covers (all rows, or one
@@ -97,12 +119,17 @@ void run_back(BackFn<T> fn, const BackArgs<T>& a, Rows rows) {
   maybe_parallel(static_cast<double>(a.B) * a.H >= 16384, a.B, [&](int r0, int r1) { fn(a, r0, r1); });
 }
 
+// Elements of W [G*H, K] packed for the fused step.
+template <class T>
+std::size_t packed_recurrent_elements(int G, int H, int K) {
+  return packed_recurrent_size(G, H, K, kernels<T>().unit_block);
+}
+
 // W [G*H, K] (rows of G gates; W(j, k) = w[j*rsw + k*csw]) packed for the fused step.
 template <class T>
 AlignedVector<T> packed_recurrent(const T* w, std::ptrdiff_t rsw, std::ptrdiff_t csw, int G, int H, int K) {
-  const Kernels<T>& k = kernels<T>();
-  AlignedVector<T> packed(packed_recurrent_size(G, H, K, k.unit_block));
-  k.pack_recurrent(w, rsw, csw, G, H, K, packed.data());
+  AlignedVector<T> packed(packed_recurrent_elements<T>(G, H, K));
+  kernels<T>().pack_recurrent(w, rsw, csw, G, H, K, packed.data());
   return packed;
 }
 
@@ -124,7 +151,7 @@ class StepProduct {
  public:
   // B(k, n) = b[k*rsb + n*csb]; B_rows: the most rows a step has.
   StepProduct(int K, int N, const T* b, std::ptrdiff_t rsb, std::ptrdiff_t csb, int B_rows)
-      : K_(K), N_(N), use_gemm_(2.0 * B_rows * K * N >= kParallelStepFlops) {
+      : K_(K), N_(N), use_gemm_(uses_gemm(K, N, B_rows)) {
     if (use_gemm_) {
       gemm_b_.pack(K, N, b, rsb, csb);
     } else {
@@ -152,7 +179,17 @@ class StepProduct {
     run_step(kernels<T>().rnn_step[static_cast<int>(Activation::linear)], s, 1, rows);
   }
 
+  // What one holds (B packed) and its GEMM calls allocate.
+  static void scratch(int K, int N, int B_rows, ScratchTally& tally) {
+    if (uses_gemm(K, N, B_rows))
+      tally.hold(packed_b_size<T>(K, N)).gemm(gemm_scratch<T>(B_rows, N, K, /*b_packed=*/true));
+    else
+      tally.hold(packed_recurrent_elements<T>(1, N, K));
+  }
+
  private:
+  static bool uses_gemm(int K, int N, int B_rows) { return 2.0 * B_rows * K * N >= kParallelStepFlops; }
+
   int K_, N_;
   bool use_gemm_;
   PackedB<T> gemm_b_;
@@ -183,6 +220,11 @@ void recurrent_weight_grad(const LayerArgs<T>& a, const T* dg, std::ptrdiff_t ld
   gemm<T>(rows, P, B, dg, 1, ld, a.h0, P, 1, dw, P, false);
   if (a.steps > 1)
     gemm<T>(rows, P, (a.steps - 1) * B, dg + B * ld, 1, ld, a.out, P, 1, dw, P, true);
+}
+
+template <class T>
+void recurrent_weight_grad_scratch(const LayerSizes& s, int rows, ScratchTally& tally) {
+  tally.gemm(gemm_scratch<T>(rows, s.P, s.B)).gemm(gemm_scratch<T>(rows, s.P, (s.steps - 1) * s.B));
 }
 
 template <class T>
@@ -241,10 +283,11 @@ class RecurrentGrad {
   RecurrentGrad(const T* grad_hn, std::size_t size, int steps) : steps_(steps), even_(grad_hn, grad_hn + size), odd_(size) {}
   T* at(int t) { return ((steps_ - 1 - t) % 2 == 0 ? even_ : odd_).data(); }
   T* before(int t) { return at(t - 1); }
+  static void scratch(std::size_t size, ScratchTally& tally) { tally.hold(2 * size); }
 
  private:
   int steps_;
-  std::vector<T> even_, odd_;
+  AlignedVector<T> even_, odd_;
 };
 
 // The zero-length sequence: nothing flows through the weights.

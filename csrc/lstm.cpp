@@ -10,6 +10,13 @@
 
 namespace pyrnn {
 
+// Inference keeps the gates of every step, c_t ping-ponging between two rows, then m_t here;
+// training keeps them in the workspace.
+static std::size_t gate_scratch(const LayerSizes& s, bool training) {
+  const std::size_t BH = static_cast<std::size_t>(s.B) * s.H;
+  return training ? 0 : s.steps * 4 * BH + 2 * BH + (s.projection ? BH : 0);
+}
+
 template <class T>
 void lstm_forward(const LayerArgs<T>& a) {
   DenormalGuard ftz;
@@ -18,8 +25,7 @@ void lstm_forward(const LayerArgs<T>& a) {
   const bool proj = a.w_hr != nullptr;
   const std::size_t BH = static_cast<std::size_t>(B) * H, BP = static_cast<std::size_t>(B) * P, step = 4 * BH;
   const bool training = a.workspace != nullptr;
-  // Inference: gates, then c_t ping-ponging between two rows, then m_t.
-  const Scratch<T> scratch(training ? 0 : a.steps * step + 2 * BH + (proj ? BH : 0));
+  const Scratch<T> scratch(gate_scratch(a.sizes(), training));  // inference: gates, c_t, m_t
   T *gates, *cbuf, *mbuf = nullptr;
   if (training) {
     gates = a.workspace;
@@ -82,7 +88,7 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
   const StepProduct<T> w_hh(4 * H, P, a.w_hh, P, 1, B);
   const std::optional<StepProduct<T>> w_hr = proj ? std::make_optional<StepProduct<T>>(P, H, a.w_hr, H, 1, B) : std::nullopt;
   RecurrentGrad<T> dh_rec(g.grad_hn, BP, a.steps);
-  std::vector<T> dm, dh_all;
+  AlignedVector<T> dm, dh_all;
   if (proj) {
     dm.resize(BH);
     dh_all.resize(a.steps * BP);  // dL/dh_t for every step, for dW_hr after the loop
@@ -129,6 +135,32 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
   }
 }
 
+// What lstm_forward and lstm_backward allocate (layer.h: scratch_bytes).
+template <class T>
+std::size_t lstm_scratch(const LayerSizes& s, Pass pass) {
+  ScratchTally tally;
+  const int H = s.H, P = s.P, R = s.steps * s.B;
+  if (pass != Pass::backward) {
+    tally.hold(gate_scratch(s, pass == Pass::training));
+    input_projection_scratch<T>(s, 4, tally);
+    tally.hold(packed_recurrent_elements<T>(4, H, P));
+    if (s.projection) StepProduct<T>::scratch(H, P, s.B, tally);
+    return tally.total();
+  }
+  StepProduct<T>::scratch(4 * H, P, s.B, tally);
+  RecurrentGrad<T>::scratch(static_cast<std::size_t>(s.B) * P, tally);
+  if (s.projection) {
+    StepProduct<T>::scratch(P, H, s.B, tally);
+    tally.hold(static_cast<std::size_t>(s.B) * H + static_cast<std::size_t>(R) * P);  // dm, dh_all
+    tally.gemm(gemm_scratch<T>(P, H, R));
+  }
+  tally.gemm(gemm_scratch<T>(R, s.I, 4 * H)).gemm(gemm_scratch<T>(4 * H, s.I, R));
+  recurrent_weight_grad_scratch<T>(s, 4 * H, tally);
+  return tally.total();
+}
+
+template std::size_t lstm_scratch<float>(const LayerSizes&, Pass);
+template std::size_t lstm_scratch<double>(const LayerSizes&, Pass);
 template void lstm_forward<float>(const LayerArgs<float>&);
 template void lstm_forward<double>(const LayerArgs<double>&);
 template void lstm_backward<float>(const LayerArgs<float>&, const LayerGrads<float>&);

@@ -40,7 +40,7 @@ void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, Activation act)
   const int B = a.B, H = a.H, I = a.I;
   const std::size_t BH = static_cast<std::size_t>(B) * H;
   const std::ptrdiff_t rows = static_cast<std::ptrdiff_t>(a.steps) * B;
-  std::vector<T> dg(rows * H);
+  AlignedVector<T> dg(rows * H);
   RecurrentGrad<T> dh(g.grad_hn, BH, a.steps);
   const StepProduct<T> w_hh(H, H, a.w_hh, H, 1, B);  // dL/dh_{t-1} = dG_t · W_hh
   over_row_windows(a, 2.0 * H * H * B, [&](Rows window) {
@@ -70,6 +70,25 @@ void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, Activation act)
   }
 }
 
+// What rnn_forward and rnn_backward allocate (layer.h: scratch_bytes).
+template <class T>
+std::size_t rnn_scratch(const LayerSizes& s, Pass pass) {
+  ScratchTally tally;
+  const int H = s.H, R = s.steps * s.B;
+  if (pass != Pass::backward) {
+    input_projection_scratch<T>(s, 1, tally);
+    return tally.hold(packed_recurrent_elements<T>(1, H, H)).total();
+  }
+  tally.hold(static_cast<std::size_t>(R) * H);  // dg
+  RecurrentGrad<T>::scratch(static_cast<std::size_t>(s.B) * H, tally);
+  StepProduct<T>::scratch(H, H, s.B, tally);
+  tally.gemm(gemm_scratch<T>(R, s.I, H)).gemm(gemm_scratch<T>(H, s.I, R));
+  recurrent_weight_grad_scratch<T>(s, H, tally);
+  return tally.total();
+}
+
+template std::size_t rnn_scratch<float>(const LayerSizes&, Pass);
+template std::size_t rnn_scratch<double>(const LayerSizes&, Pass);
 template void rnn_forward<float>(const LayerArgs<float>&, Activation);
 template void rnn_forward<double>(const LayerArgs<double>&, Activation);
 template void rnn_backward<float>(const LayerArgs<float>&, const LayerGrads<float>&, Activation);

@@ -228,3 +228,18 @@ def test_activation_arguments_are_checked():
     r, _ = make_inputs("rnn_tanh", (2, 2, 3, 4), np.float32)
     with pytest.raises(ValueError, match="only gru and lstm take them"):
         _core.forward("rnn_tanh", r["x"], r["h0"], None, r["w_ih"], r["w_hh"], None, None, False, activation="relu")
+
+
+def test_cell_table_is_the_vocabulary_the_core_parses():
+    # csrc/cell_table.h: one table of cells and activations; the tests' lists must agree with it.
+    cells, activations = _core._cell_table()
+    assert list(cells) == CELLS and {c: row["gates"] for c, row in cells.items()} == GATES
+    assert activations == ["tanh", "relu", "sigmoid", "linear", "hard_sigmoid"]
+    for cell, row in cells.items():
+        assert row["cell_state"] == (cell == "lstm") and row["gated"] == (row["activation"] is None)
+        if not row["gated"]:
+            assert cell == "rnn_" + row["activation"]
+    p, _ = make_inputs("gru", (2, 2, 3, 4), np.float64)
+    for act in activations:  # a gated cell takes each activation the table names
+        _core.forward("gru", p["x"], p["h0"], None, p["w_ih"], p["w_hh"], None, None, False, activation=act,
+                      recurrent_activation=act)

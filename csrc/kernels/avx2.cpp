@@ -1,18 +1,18 @@
-// avx2 kernels: the templates of impl.h instantiated with avx2 vectors. This file is
+// avx2 kernels: the kernel templates (table.h) instantiated with avx2 vectors. This file is
 // compiled with only this ISA's flags (CMakeLists.txt).
 #define PYRNN_SIMD_AVX2
 #define PYRNN_KERNEL_NS avx2
-#include "impl.h"
+#include "table.h"
 
 namespace pyrnn {
 namespace avx2 {
 
 const Kernels<float>& table_f32() {
-  static const Kernels<float> k = make_kernels<float, 6, 2>("avx2");
+  static const Kernels<float> k = make_kernels<float, 6, 2>();
   return k;
 }
 const Kernels<double>& table_f64() {
-  static const Kernels<double> k = make_kernels<double, 6, 2>("avx2");
+  static const Kernels<double> k = make_kernels<double, 6, 2>();
   return k;
 }
 

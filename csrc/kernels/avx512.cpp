@@ -1,18 +1,18 @@
-// avx512 kernels: the templates of impl.h instantiated with avx512 vectors. This file is
+// avx512 kernels: the kernel templates (table.h) instantiated with avx512 vectors. This file is
 // compiled with only this ISA's flags (CMakeLists.txt).
 #define PYRNN_SIMD_AVX512
 #define PYRNN_KERNEL_NS avx512
-#include "impl.h"
+#include "table.h"
 
 namespace pyrnn {
 namespace avx512 {
 
 const Kernels<float>& table_f32() {
-  static const Kernels<float> k = make_kernels<float, 12, 2>("avx512");
+  static const Kernels<float> k = make_kernels<float, 12, 2>();
   return k;
 }
 const Kernels<double>& table_f64() {
-  static const Kernels<double> k = make_kernels<double, 12, 2>("avx512");
+  static const Kernels<double> k = make_kernels<double, 12, 2>();
   return k;
 }
 

@@ -1,14 +1,13 @@
 // The table of micro-kernels for one ISA and one dtype. Each ISA's file (scalar.cpp,
-// avx2.cpp, avx512.cpp) fills one from the templates in impl.h; kernels<T>() returns
-// the table chosen once for this process (cpu.h: active_isa()).
+// avx2.cpp, avx512.cpp) fills one with table.h from the templates of activations.h, matvec.h,
+// gemm_tile.h, recurrent_step.h and backward.h; kernels<T>() returns the table chosen once for
+// this process (cpu.h: active_isa()).
 #pragma once
 #include <cstddef>
 
-namespace pyrnn {
+#include "cell_table.h"  // Activation
 
-// Activations. Elman RNN: the first four (torch: tanh, relu; Keras SimpleRNN also sigmoid,
-// linear). GRU/LSTM (Keras activation, recurrent_activation): any, hard_sigmoid = relu6(x+3)/6.
-enum class Activation { tanh = 0, relu = 1, sigmoid = 2, linear = 3, hard_sigmoid = 4 };
+namespace pyrnn {
 
 // One time step of the fused recurrent product + gate epilogue, for batch rows
 // [row_begin, row_end) and hidden-unit blocks [block_begin, block_end). Rows are the batch; each buffer has its own row stride.
@@ -73,7 +72,6 @@ using BackFn = void (*)(const BackArgs<T>&, int row_begin, int row_end);
 
 template <class T>
 struct Kernels {
-  const char* isa;
   // GEMM micro-tile: C[rows, cols] (+)= A_panel · B_panel over kc, panels packed by gemm.cpp
   // (A: kc x mr, k-major; B: kc x nr, k-major). overwrite: C = product (+ bias[j] per column j
   // when bias is given) instead of C += product.
@@ -87,8 +85,8 @@ struct Kernels {
   // blocks of `unit_block` hidden units holding all G gates' columns for those units.
   int unit_block;
   void (*pack_recurrent)(const T* w, std::ptrdiff_t rsw, std::ptrdiff_t csw, int G, int H, int K, T* dst);
-  StepFn<T> rnn_step[4];  // by Activation
-  BackFn<T> rnn_back[4];
+  StepFn<T> rnn_step[kRnnActivations];  // by Activation
+  BackFn<T> rnn_back[kRnnActivations];
   // GRU and LSTM: gated[0] with the default activations (sigmoid gates, tanh) built in;
   // gated[1] with those the arguments name (gate_act, cell_act), dispatched per vector.
   struct Gated {

@@ -1,8 +1,8 @@
 // Thin wrappers over one ISA's vector registers: Simd<T> exposes the handful of
 // operations the kernels need. Each ISA's kernel file defines exactly one of
 // PYRNN_SIMD_SCALAR / PYRNN_SIMD_AVX2 / PYRNN_SIMD_AVX512 before including this, and is
-// compiled with only that ISA's flags, so the same kernel templates (impl.h) become
-// explicit AVX2 or AVX-512 code.
+// compiled with only that ISA's flags, so the same kernel templates (table.h and the headers
+// it includes) become explicit AVX2 or AVX-512 code.
 #pragma once
 #include <cmath>
 #include <cstdint>

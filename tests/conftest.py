@@ -1,0 +1,20 @@
+"""Session-wide reporting: which instruction sets the kernels were tested on."""
+
+import pyrnn
+
+
+def pytest_report_header(config):
+    return f"pyrnn kernels: {pyrnn.isa()} in use; micro-kernel tests on every supported ISA: " + ", ".join(
+        pyrnn.supported_isas())
+
+
+def pytest_terminal_summary(terminalreporter):
+    # tests/test_microkernels.py records each test's ISA (record_property): name those that ran.
+    ran = {}
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        isa = dict(report.user_properties).get("isa")
+        if isa and report.when == "call":
+            ran.setdefault(isa, {"passed": 0, "failed": 0})[report.outcome] += 1
+    if ran:
+        line = ", ".join(f"{isa} ({n['passed']} passed, {n['failed']} failed)" for isa, n in ran.items())
+        terminalreporter.write_line(f"micro-kernel tests ran on: {line}")
