@@ -8,7 +8,24 @@ Two faces over one C++ core with hand-written SIMD kernels:
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from . import _core, nn, onnx, reference  # onnx: export (imports the onnx package only when used)
+# Keras's namespace for recurrent work: ``import pyrnn as keras``
+from . import (  # onnx: export (imports the onnx package only when used)
+    _core,
+    activations,
+    callbacks,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    nn,
+    onnx,
+    optimizers,
+    reference,
+    utils,
+)
+from .layers import Input
+from .models import Model, Sequential
 
 try:
     __version__ = _version("pyrnn")
@@ -53,5 +70,7 @@ def default_num_threads() -> int:
     return _core.default_num_threads()
 
 
-__all__ = ["nn", "onnx", "reference", "isa", "supported_isas", "set_num_threads", "get_num_threads", "default_num_threads",
+__all__ = ["nn", "onnx", "reference", "activations", "callbacks", "initializers", "layers", "losses", "metrics",
+           "models", "optimizers", "utils", "Input", "Model", "Sequential",
+           "isa", "supported_isas", "set_num_threads", "get_num_threads", "default_num_threads",
            "__version__"]

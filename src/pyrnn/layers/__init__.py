@@ -9,7 +9,22 @@ Example::
 
 from .base import Layer, deserialize, layer_classes, serialize
 from .core import Dense, Dropout, Embedding, Input, InputLayer, Masking, TimeDistributed
+from .merging import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, concatenate
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+from .reshaping import (
+    Activation,
+    Flatten,
+    GlobalAveragePooling1D,
+    GlobalAvgPool1D,
+    GlobalMaxPool1D,
+    GlobalMaxPooling1D,
+    Permute,
+    RepeatVector,
+    Reshape,
+)
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Dropout", "Embedding", "Masking", "TimeDistributed",
-           "SimpleRNN", "GRU", "LSTM", "Bidirectional", "serialize", "deserialize", "layer_classes"]
+           "SimpleRNN", "GRU", "LSTM", "Bidirectional", "serialize", "deserialize", "layer_classes",
+           "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot", "add", "concatenate",
+           "RepeatVector", "Flatten", "Reshape", "Permute", "Activation", "GlobalAveragePooling1D",
+           "GlobalMaxPooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D"]
