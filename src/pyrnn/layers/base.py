@@ -159,10 +159,14 @@ class Layer:
         self._maybe_build(_shapes(inputs))
         return self.call(inputs, training=training, mask=mask, **kwargs)
 
+    # layers without parameters (merging, reshaping) compute in their inputs' float dtype
+    _keeps_float_dtype = False
+
     def _convert(self, inputs):
         if isinstance(inputs, (list, tuple)):
             return [self._convert(x) for x in inputs]
-        if type(inputs) is np.ndarray and inputs.dtype == self.dtype:
+        if type(inputs) is np.ndarray and (inputs.dtype == self.dtype or (
+                self._keeps_float_dtype and inputs.dtype in (np.float32, np.float64))):
             return inputs
         return np.asarray(inputs, dtype=self.dtype)
 
@@ -196,7 +200,8 @@ class Layer:
             raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) cannot take {sources}: {e}") from None
         node = _graph.Node(self, inputs, initial_state, mask)
         self._inbound_nodes.append(node)
-        return node.add_outputs(out_shapes, self.dtype)
+        floats = [t.dtype for t in tensors if t.dtype.kind == "f"]
+        return node.add_outputs(out_shapes, floats[0] if self._keeps_float_dtype and floats else self.dtype)
 
     def _symbolic_output_shapes(self, shapes, initial_state=None):
         """The output shape(s) of a call on inputs of these shapes (a list for several outputs)."""

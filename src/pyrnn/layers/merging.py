@@ -33,6 +33,7 @@ class _Merge(Layer):
 
     supports_masking = True
     _min_inputs: int = 2
+    _keeps_float_dtype = True
     _max_inputs: Optional[int] = None
 
     def __init__(self, **kwargs):

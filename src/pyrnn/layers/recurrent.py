@@ -273,6 +273,8 @@ class _Recurrent(Layer):
             grad, grad_h, grad_c = grad[0], grad[1], (grad[2] if lstm else None)
         if grad is None:
             grad = self._zeros(batch, steps, units) if self.return_sequences else self._zeros_state(batch)
+        grad = np.asarray(grad, dtype=self.dtype)
+        grad_h = None if grad_h is None else np.asarray(grad_h, dtype=self.dtype)
         if self.return_sequences:
             if packing is None:
                 go = np.ascontiguousarray(grad.transpose(1, 0, 2))

@@ -22,6 +22,8 @@ from .base import Layer, register
 class _Shaping(Layer):
     """A layer that keeps what backward needs in ``_cache``."""
 
+    _keeps_float_dtype = True
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._cache: Any = None
