@@ -85,3 +85,76 @@ def test_masked_pooling_ignores_padded_steps():
     x = np.array([[1, 2, 0, 0], [3, 0, 0, 0]])
     table = model.get_layer(index=1).get_weights()[0]
     np.testing.assert_allclose(model.predict(x, verbose=0), [table[[1, 2]].mean(0), table[3]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [lambda: layers.LayerNormalization(dtype=F64),
+                                  lambda: layers.BatchNormalization(dtype=F64)])
+def test_normalization_layers(make):
+    x = keras.Input((4, 3), dtype=F64)
+    h = layers.GRU(3, return_sequences=True, dtype=F64, seed=0)(x)
+    norm = make()
+    out = layers.Dense(2, dtype=F64, seed=1)(norm(h))
+    model = keras.Model(x, out)
+    xs, y = rng.random((5, 4, 3)), rng.random((5, 4, 2))
+    if isinstance(norm, layers.BatchNormalization):  # evaluate uses the moving statistics: check train mode
+        model.compile(keras.optimizers.SGD(0.0), "mse")
+        _, grads = model.compute_gradients(xs, y)
+        b = model.parameter_bindings()[2]  # gamma
+        eps, i = 1e-6, 1
+        vals = []
+        for d in (eps, -eps):
+            b.weight[i] += d
+            mm, mv = norm.get_weights()[2:]
+            out_train = model._forward_batch([xs], True)[0]
+            norm.set_weights(norm.get_weights()[:2] + [mm, mv])
+            vals.append(((out_train - y) ** 2).mean())
+            b.weight[i] -= d
+        np.testing.assert_allclose(grads[2][i], (vals[0] - vals[1]) / (2 * eps), rtol=1e-5)
+        return
+    _check(model, xs, y)
+
+
+@pytest.mark.parametrize("kind", ["Attention", "Attention-scale", "AdditiveAttention", "AdditiveAttention-noscale"])
+def test_attention_layers_with_a_value_mask(kind):
+    name, _, opt = kind.partition("-")
+    layer = getattr(layers, name)(dtype=F64, **({"use_scale": opt != "noscale"} if opt else {}))
+    ids = keras.Input((5,), dtype="int64")
+    q_in = keras.Input((3, 4), dtype=F64)
+    value = layers.LSTM(4, return_sequences=True, dtype=F64, seed=0)(
+        layers.Embedding(7, 3, mask_zero=True, dtype=F64, seed=1)(ids))
+    query = layers.Dense(4, dtype=F64, seed=2)(q_in)
+    ctx = layer([query, value])
+    out = layers.Dense(2, dtype=F64, seed=3)(layers.GlobalAveragePooling1D()(ctx))
+    model = keras.Model([q_in, ids], out)
+    x_ids = np.array([[1, 2, 3, 0, 0], [4, 5, 6, 1, 0], [2, 0, 0, 0, 0]])
+    _check(model, [rng.random((3, 3, 4)), x_ids], rng.random((3, 2)))
+    # masked value steps get no weight: the output is that of the unpadded sequence
+    one = model.predict([np.ones((1, 3, 4)), x_ids[:1]], verbose=0)
+    cut = keras.Model([q_in, ids], out).predict([np.ones((1, 3, 4)), np.array([[1, 2, 3, 0, 0]])], verbose=0)
+    np.testing.assert_allclose(one, cut)
+
+
+@pytest.mark.parametrize("cell", ["SimpleRNNCell", "GRUCell", "LSTMCell"])
+def test_rnn_of_a_cell_is_the_fused_layer(cell):
+    rnn = layers.RNN(getattr(layers, cell)(4, seed=0), return_sequences=True, return_state=True)
+    fused = {"SimpleRNNCell": layers.SimpleRNN, "GRUCell": layers.GRU, "LSTMCell": layers.LSTM}[cell](
+        4, return_sequences=True, return_state=True)
+    x = rng.random((3, 5, 2)).astype(np.float32)
+    fused(x)
+    rnn(x)
+    rnn.set_weights(fused.get_weights())
+    for a, b in zip(rnn(x), fused(x)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_stacked_cells_gradients_and_states():
+    x = keras.Input((None, 3), dtype=F64)
+    h0 = keras.Input((4,), dtype=F64)
+    cells = layers.StackedRNNCells([layers.LSTMCell(4, dtype=F64, seed=0), layers.GRUCell(3, dtype=F64, seed=1)])
+    init = layers.Dense(4, dtype=F64, seed=5)(h0)
+    out, s1h, s1c, s2h = layers.RNN(cells, return_state=True, dtype=F64)(x, initial_state=[init, init,
+                                                                                          layers.Dense(3, dtype=F64,
+                                                                                                       seed=6)(h0)])
+    assert s1c.shape == (None, 4) and s2h.shape == (None, 3)
+    y = layers.Dense(2, dtype=F64, seed=2)(layers.Concatenate()([out, s1h, s1c]))
+    _check(keras.Model([x, h0], y), [rng.random((3, 5, 3)), rng.random((3, 4))], rng.random((3, 2)))
