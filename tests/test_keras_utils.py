@@ -49,7 +49,7 @@ def test_timeseries_windows():
     assert sum(len(x) for x, _ in batches) == len(range(0, 20 - 6, 2)) == 7
     assert len(list(ds.take(1))) == 1
     shuffled = timeseries_dataset_from_array(data, None, sequence_length=3, batch_size=100, shuffle=True, seed=1)
-    (xs,) = [b for b in shuffled]
+    (xs,) = list(shuffled)
     assert xs.shape == (18, 3, 1) and sorted(xs[:, 0, 0].tolist()) == list(range(18))
 
 
