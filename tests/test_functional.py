@@ -175,3 +175,18 @@ def test_sequential_shares_the_loop_and_takes_input_tensors():
     hist = model.fit(rng.random((20, 4, 2)), rng.random((20, 1)), epochs=2, verbose=0)
     assert len(hist.history["loss"]) == 2
     assert type(model).fit is keras.Model.fit
+
+
+def test_stateful_layer_states_and_preprocessing_names():
+    lstm = layers.LSTM(3, stateful=True, seed=0)
+    assert lstm.states is None
+    x = np.random.default_rng(0).random((2, 4, 2)).astype(np.float32)
+    lstm(x)
+    h, c = lstm.states
+    assert h.shape == c.shape == (2, 3)
+    fresh = layers.LSTM(3, seed=0)
+    fresh(x[:, :1])
+    fresh.set_weights(lstm.get_weights())
+    np.testing.assert_allclose(lstm(x), fresh(x, initial_state=[h, c]), atol=1e-6)
+    assert keras.preprocessing.sequence.pad_sequences([[1, 2], [3]]).tolist() == [[1, 2], [0, 3]]
+    assert keras.preprocessing.timeseries_dataset_from_array is keras.utils.timeseries_dataset_from_array

@@ -21,6 +21,7 @@ from . import (  # onnx: export (imports the onnx package only when used)
     nn,
     onnx,
     optimizers,
+    preprocessing,
     reference,
     utils,
 )
@@ -71,6 +72,6 @@ def default_num_threads() -> int:
 
 
 __all__ = ["nn", "onnx", "reference", "activations", "callbacks", "initializers", "layers", "losses", "metrics",
-           "models", "optimizers", "utils", "Input", "Model", "Sequential",
+           "models", "optimizers", "preprocessing", "utils", "Input", "Model", "Sequential",
            "isa", "supported_isas", "set_num_threads", "get_num_threads", "default_num_threads",
            "__version__"]

@@ -181,6 +181,11 @@ class _Recurrent(Layer):
 
     reset_state = reset_states
 
+    @property
+    def states(self):
+        """The state a stateful layer carries to its next call ([h] or [h, c]; None before one)."""
+        return None if self._states is None else [s.copy() for s in self._states]
+
     def _zeros(self, *shape):
         """A zero array of this shape, made once: the core only reads initial states and gradients."""
         z = self._zero_arrays.get(shape)
