@@ -158,3 +158,30 @@ def test_stacked_cells_gradients_and_states():
     assert s1c.shape == (None, 4) and s2h.shape == (None, 3)
     y = layers.Dense(2, dtype=F64, seed=2)(layers.Concatenate()([out, s1h, s1c]))
     _check(keras.Model([x, h0], y), [rng.random((3, 5, 3)), rng.random((3, 4))], rng.random((3, 2)))
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_masked_seq2seq_with_initial_state(cell):
+    enc_ids, dec_ids = keras.Input((None,), dtype="int64"), keras.Input((None,), dtype="int64")
+    enc = layers.Embedding(8, 3, mask_zero=True, dtype=F64, seed=0)(enc_ids)
+    states = getattr(layers, cell)(4, return_state=True, dtype=F64, seed=1)(enc)[1:]
+    dec = layers.Embedding(8, 3, mask_zero=True, dtype=F64, seed=2)(dec_ids)
+    seq = getattr(layers, cell)(4, return_sequences=True, dtype=F64, seed=3)(dec, initial_state=states)
+    out = layers.Dense(2, dtype=F64, seed=4)(seq)
+    model = keras.Model([enc_ids, dec_ids], out)
+    xe = np.array([[1, 2, 3, 0], [4, 0, 0, 0], [0, 5, 6, 7]])  # right-padded, short, left-padded
+    xd = np.array([[1, 2, 0], [3, 4, 5], [6, 0, 0]])
+    _check(model, [xe, xd], rng.random((3, 3, 2)))
+
+
+def test_explicit_mask_argument_is_a_graph_input():
+    x = keras.Input((None, 2), dtype=F64)
+    m = keras.Input((None,), dtype="bool")
+    out = layers.Dense(1, dtype=F64, seed=1)(layers.GRU(3, dtype=F64, seed=0)(x, mask=m))
+    model = keras.Model([x, m], out)
+    xs = rng.random((2, 4, 2))
+    mask = np.array([[True, True, False, False], [True, True, True, True]])
+    full = model.predict([xs, mask], verbose=0)
+    short = model.predict([xs[:, :2], mask[:, :2]], verbose=0)
+    np.testing.assert_allclose(full[0], short[0], atol=1e-12)
+    _check(model, [xs, mask], rng.random((2, 1)))
