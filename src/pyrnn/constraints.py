@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._keras_objects import Family
+
 EPSILON = 1e-7
 
 
@@ -102,33 +104,5 @@ _OBJECTS.update({"constraint": Constraint, "max_norm": MaxNorm, "non_neg": NonNe
                  "min_max_norm": MinMaxNorm})
 
 
-def serialize(constraint):
-    """Keras's format: {"module", "class_name", "config", "registered_name"}."""
-    return {"module": "keras.constraints", "class_name": type(constraint).__name__,
-            "config": constraint.get_config(), "registered_name": None}
-
-
-def deserialize(config, custom_objects=None):
-    objects = {**_OBJECTS, **(custom_objects or {})}
-    if isinstance(config, str):
-        return get(config)
-    if not isinstance(config, dict) or config.get("class_name") not in objects:
-        raise ValueError(f"Could not interpret constraint config: {config!r}")
-    return objects[config["class_name"]].from_config(dict(config.get("config") or {}))
-
-
-def get(identifier):
-    """A constraint from a name, a config dict, a class, an instance (any callable) or None."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = _OBJECTS.get(identifier)
-    else:
-        obj = identifier
-    if isinstance(obj, type):
-        obj = obj()
-    if callable(obj):
-        return obj
-    raise ValueError(f"Could not interpret constraint identifier: {identifier}")
+_FAMILY = Family("constraint", "keras.constraints", _OBJECTS)
+serialize, deserialize, get = _FAMILY.serialize, _FAMILY.deserialize, _FAMILY.get

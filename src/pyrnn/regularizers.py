@@ -29,6 +29,8 @@ import math
 
 import numpy as np
 
+from ._keras_objects import Family
+
 EPSILON = 1e-7
 
 
@@ -185,33 +187,5 @@ _OBJECTS.update({"regularizer": Regularizer, "l1": L1, "l2": L2, "l1l2": L1L2, "
                  "orthogonal_regularizer": OrthogonalRegularizer})
 
 
-def serialize(regularizer):
-    """Keras's format: {"module", "class_name", "config", "registered_name"}."""
-    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
-
-
-def deserialize(config, custom_objects=None):
-    objects = {**_OBJECTS, **(custom_objects or {})}
-    if isinstance(config, str):
-        return get(config)
-    if not isinstance(config, dict) or config.get("class_name") not in objects:
-        raise ValueError(f"Could not interpret regularizer config: {config!r}")
-    return objects[config["class_name"]].from_config(dict(config.get("config") or {}))
-
-
-def get(identifier):
-    """A regularizer from a name, a config dict, a class, an instance (any callable) or None."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = _OBJECTS.get(identifier)
-    else:
-        obj = identifier
-    if isinstance(obj, type):
-        obj = obj()
-    if callable(obj):
-        return obj
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier}")
+_FAMILY = Family("regularizer", "keras.regularizers", _OBJECTS)
+serialize, deserialize, get = _FAMILY.serialize, _FAMILY.deserialize, _FAMILY.get
