@@ -668,9 +668,9 @@ PYBIND11_MODULE(_core, m) {
     return d;
   }, "Jobs the pool ran in parallel, jobs it ran on the caller alone (backed off under contention), stalls seen.");
   m.def("_scratch_bytes", [](const std::string& cell, const std::string& pass, int steps, int batch, int input,
-                             int hidden, int proj, const py::object& dtype) {
+                             int hidden, int proj, const py::object& dtype, bool recurrent_mask) {
     const pyrnn::Cell c = pyrnn::parse_cell(cell);
-    const pyrnn::LayerSizes s{steps, batch, input, hidden, proj > 0 ? proj : hidden, proj > 0};
+    const pyrnn::LayerSizes s{steps, batch, input, hidden, proj > 0 ? proj : hidden, proj > 0, recurrent_mask};
     const bool f32 = py::dtype::from_args(dtype).is(py::dtype::of<float>());
     if (pass == "cell") return f32 ? pyrnn::cell_scratch_bytes<float>(c, batch, input, hidden)
                                    : pyrnn::cell_scratch_bytes<double>(c, batch, input, hidden);
@@ -680,7 +680,7 @@ PYBIND11_MODULE(_core, m) {
                                                : throw std::invalid_argument("pass: inference, training, backward or cell");
     return f32 ? pyrnn::scratch_bytes<float>(c, s, p) : pyrnn::scratch_bytes<double>(c, s, p);
   }, py::arg("cell"), py::arg("pass"), py::arg("steps"), py::arg("batch"), py::arg("input"), py::arg("hidden"),
-        py::arg("proj"), py::arg("dtype"), "Bytes a driver reports it allocates for itself (tests).");
+        py::arg("proj"), py::arg("dtype"), py::arg("recurrent_mask") = false, "Bytes a driver reports it allocates for itself (tests).");
   m.def("_scratch_peak", [](bool reset) {
     const std::size_t peak = pyrnn::scratch_stats().peak;
     if (reset) pyrnn::reset_scratch_peak();
