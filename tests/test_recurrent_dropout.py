@@ -152,6 +152,19 @@ def test_projected_lstm_masks_the_projected_state(shape, proj, dtype):
 
 # ---------------------------------------------------------------------------- gradients
 
+def central_differences(loss, arr, eps=1e-6):
+    """d loss() / d arr by central differences, arr changed in place and restored entry by entry."""
+    numeric = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        old = arr[idx]
+        arr[idx] = old + eps
+        plus = loss()
+        arr[idx] = old - eps
+        numeric[idx] = (plus - loss()) / (2 * eps)
+        arr[idx] = old
+    return numeric
+
+
 def _loss(cell, p, r, mask, lengths):
     """A scalar of the reference's outputs (float64)."""
     args, weights = (p["x"], p["h0"]), (p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
@@ -170,19 +183,10 @@ def test_reference_gradients_pass_central_differences(cell):
     p, g, mask = make(cell, (4, 3, 2, 3), np.float64, seed=3)
     lengths = np.array([4, 2, 3])
     _, grads = reference(cell, p, g, mask, lengths)
-    eps = 1e-6
     for key, got in zip(["x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh"], grads):
         if got is None:
             continue
-        arr, numeric = p[key], np.zeros_like(p[key])
-        for idx in np.ndindex(arr.shape):
-            old = arr[idx]
-            arr[idx] = old + eps
-            plus = _loss(cell, p, g, mask, lengths)
-            arr[idx] = old - eps
-            minus = _loss(cell, p, g, mask, lengths)
-            arr[idx] = old
-            numeric[idx] = (plus - minus) / (2 * eps)
+        numeric = central_differences(lambda: _loss(cell, p, g, mask, lengths), p[key])
         np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-8, err_msg=key)
 
 
@@ -195,18 +199,8 @@ def test_projected_lstm_core_gradients_pass_central_differences():
         return (out * g["grad_out"]).sum() + (hn * g["grad_hn"]).sum() + (cn * g["grad_cn"]).sum()
 
     _, grads = core("lstm", p, g, mask, bs)
-    eps = 1e-6
     for key, got in zip(["x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr"], grads):
-        arr, numeric = p[key], np.zeros_like(p[key])
-        for idx in np.ndindex(arr.shape):
-            old = arr[idx]
-            arr[idx] = old + eps
-            plus = loss()
-            arr[idx] = old - eps
-            minus = loss()
-            arr[idx] = old
-            numeric[idx] = (plus - minus) / (2 * eps)
-        np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-8, err_msg=key)
+        np.testing.assert_allclose(got, central_differences(loss, p[key]), rtol=1e-6, atol=1e-8, err_msg=key)
 
 
 # ---------------------------------------------------------------------------- threads, scratch, ISAs
