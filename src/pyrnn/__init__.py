@@ -8,7 +8,27 @@ Two faces over one C++ core with hand-written SIMD kernels:
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from . import _core, nn, onnx, reference  # onnx: export (imports the onnx package only when used)
+# Keras's namespace for recurrent work: ``import pyrnn as keras``
+from . import (  # onnx: export (imports the onnx package only when used)
+    _core,
+    activations,
+    callbacks,
+    constraints,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    nn,
+    onnx,
+    optimizers,
+    preprocessing,
+    reference,
+    regularizers,
+    utils,
+)
+from .layers import Input
+from .models import Model, Sequential
 from ._grad_mode import is_grad_enabled, no_grad
 
 try:
@@ -54,5 +74,7 @@ def default_num_threads() -> int:
     return _core.default_num_threads()
 
 
-__all__ = ["nn", "onnx", "reference", "no_grad", "is_grad_enabled", "isa", "supported_isas", "set_num_threads",
-           "get_num_threads", "default_num_threads", "__version__"]
+__all__ = ["nn", "onnx", "reference", "activations", "callbacks", "constraints", "initializers", "layers", "losses",
+           "metrics", "models", "optimizers", "preprocessing", "regularizers", "utils", "Input", "Model", "Sequential",
+           "no_grad", "is_grad_enabled", "isa", "supported_isas", "set_num_threads", "get_num_threads",
+           "default_num_threads", "__version__"]

@@ -111,6 +111,7 @@ class ProgbarLogger(Callback):
         self._steps = self.params.get("steps") or 0
         self._dynamic = (self.stream or sys.stdout).isatty() if hasattr(self.stream or sys.stdout, "isatty") else False
         self._width_printed = 0
+        self._seen = 0  # batches so far (the count, when a generator's length is unknown)
         self._write(f"Epoch {epoch + 1}/{self._epochs}\n")
 
     def _line(self, current, logs, final):
@@ -119,14 +120,15 @@ class ProgbarLogger(Callback):
         per_step = elapsed / max(current, 1)
         n = self._steps
         digits = len(str(n)) if n else 1
+        total = n or "Unknown"
         if self.verbose == 2:
-            line = f"{current:>{digits}}/{n} - {elapsed:.0f}s - {_format_time(per_step)}"
+            line = f"{current:>{digits}}/{total} - {elapsed:.0f}s - {_format_time(per_step)}"
         else:
             done = int(self.width * current / n) if n else self.width
             bar = "━" * done + ("╸" if 0 < done < self.width else "") + " " * max(0, self.width - done - 1) \
                 if not final else "━" * self.width
             when = f"{elapsed:.0f}s" if final else _eta(per_step * (n - current))
-            line = f"{current:>{digits}}/{n} {bar} {when} {_format_time(per_step)}"
+            line = f"{current:>{digits}}/{total} {bar} {when} {_format_time(per_step)}"
         for k, v in (logs or {}).items():
             if k in ("learning_rate",) or not isinstance(v, (int, float)):
                 continue
@@ -134,6 +136,7 @@ class ProgbarLogger(Callback):
         return line
 
     def on_train_batch_end(self, batch, logs=None):
+        self._seen = batch + 1
         if self.verbose != 1 or not self._dynamic:
             return
         now = time.perf_counter()
@@ -146,7 +149,7 @@ class ProgbarLogger(Callback):
         self._write("\r" + line + pad)
 
     def on_epoch_end(self, epoch, logs=None):
-        line = self._line(self._steps, logs, final=True)
+        line = self._line(self._steps or self._seen, logs, final=True)
         pad = " " * max(0, self._width_printed - len(line))
         self._write(("\r" if self._dynamic and self.verbose == 1 else "") + line + pad + "\n")
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers
+from .. import _graph, initializers
 from .._export import not_exportable
 from .._flat import Binding
 
@@ -84,6 +84,21 @@ def _check_unsupported(layer, **options):
             raise NotImplementedError(f"{type(layer).__name__}: {key}={value!r} is not supported by pyrnn yet")
 
 
+def _batchless(shape):
+    """(None,) + shape[1:], for one shape or a list of them."""
+    if isinstance(shape, list):
+        return [_batchless(s) for s in shape]
+    return (None,) + tuple(shape[1:])
+
+
+def _shapes(inputs):
+    return [x.shape for x in inputs] if isinstance(inputs, list) else inputs.shape
+
+
+def _describe(t):
+    return t.describe() if t.node is not None else f"input {t.name!r} of shape {t.shape}"
+
+
 @register
 class Layer:
     """Base class: name, trainable, build/call/backward, weights in Keras's order."""
@@ -110,6 +125,7 @@ class Layer:
         self._trainable_names = []  # parameters the optimizer updates (all of them, usually)
         self.built = False
         self.input_shape = None  # (None, ...) once built
+        self._inbound_nodes: list = []  # functional calls (``_graph.Node``), first first
 
     # ------------------------------------------------------------------ building
     @property
@@ -132,19 +148,96 @@ class Layer:
 
     def _maybe_build(self, input_shape):
         if not self.built:
-            self.input_shape = (None,) + tuple(input_shape[1:])
+            self.input_shape = _batchless(input_shape)
             self.build(self.input_shape)
             self.built = True
 
-    def __call__(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:
+    def __call__(self, inputs: Any, training: bool = False, mask: Any = None, **kwargs: Any) -> Any:
+        if _graph.is_symbolic(inputs) or _graph.is_symbolic(kwargs.get("initial_state")):
+            return self._call_symbolic(inputs, mask, **kwargs)
         inputs = self._convert(inputs)
-        self._maybe_build(inputs.shape)
-        return self.call(inputs, training=training, mask=mask)
+        self._maybe_build(_shapes(inputs))
+        return self.call(inputs, training=training, mask=mask, **kwargs)
+
+    # layers without parameters (merging, reshaping) compute in their inputs' float dtype
+    _keeps_float_dtype = False
 
     def _convert(self, inputs):
-        if type(inputs) is np.ndarray and inputs.dtype == self.dtype:
+        if isinstance(inputs, (list, tuple)):
+            return [self._convert(x) for x in inputs]
+        if type(inputs) is np.ndarray and (inputs.dtype == self.dtype or (
+                self._keeps_float_dtype and inputs.dtype in (np.float32, np.float64))):
             return inputs
         return np.asarray(inputs, dtype=self.dtype)
+
+    # ------------------------------------------------------------------ graphs (functional API)
+    def _call_symbolic(self, inputs, mask=None, initial_state=None, **kwargs):
+        """Record a call on KerasTensors: build from their shapes, infer the output shapes, and
+        return the output KerasTensor(s) of a new ``_graph.Node``."""
+        if kwargs:
+            raise TypeError(f"{self.name}: unexpected keyword argument(s) {sorted(kwargs)}")
+        tensors = _graph.flatten(inputs)
+        for t in tensors + list(initial_state or []) + ([] if mask is None else [mask]):
+            if not isinstance(t, _graph.KerasTensor):
+                raise TypeError(f"{self.name}: a functional call takes KerasTensors (from keras.Input or "
+                                f"a layer call), got {type(t).__name__}")
+        if initial_state is not None:
+            initial_state = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        shapes = _graph.pack_like(inputs, [t.shape for t in tensors])
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)
+        try:
+            if self.built and self.input_shape is not None:
+                expected = _graph.flatten(self.input_shape) if isinstance(self.input_shape, list) else [self.input_shape]
+                for i, (want, t) in enumerate(zip(expected, tensors)):
+                    if not _graph.compatible(want, t.shape):
+                        raise ValueError(f"input {i} is incompatible with the layer: expected shape {want}, "
+                                         f"got {t.shape}")
+            self._maybe_build(shapes)
+            out_shapes = self._symbolic_output_shapes(shapes, initial_state)
+        except ValueError as e:
+            sources = "; ".join(_describe(t) for t in tensors)
+            raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) cannot take {sources}: {e}") from None
+        node = _graph.Node(self, inputs, initial_state, mask)
+        self._inbound_nodes.append(node)
+        floats = [t.dtype for t in tensors if t.dtype.kind == "f"]
+        return node.add_outputs(out_shapes, floats[0] if self._keeps_float_dtype and floats else self.dtype)
+
+    def _symbolic_output_shapes(self, shapes, initial_state=None):
+        """The output shape(s) of a call on inputs of these shapes (a list for several outputs)."""
+        if initial_state is not None:
+            raise ValueError("initial_state is only taken by recurrent layers")
+        return self.compute_output_shape(shapes)
+
+    def _node(self, index):
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer {self.name!r} has never been called on a KerasTensor (no input/output yet)")
+        return self._inbound_nodes[index]
+
+    @property
+    def input(self) -> Any:
+        """The input KerasTensor(s) of this layer's first functional call."""
+        return self._node(0).inputs
+
+    @property
+    def output(self) -> Any:
+        """The output KerasTensor(s) of this layer's first functional call."""
+        node = self._node(0)
+        return list(node.outputs) if node.multi else node.outputs[0]
+
+    # the per-call state ``backward`` reads: saved per node when a layer runs in several nodes
+    _call_state_attrs: tuple = ()
+
+    def call_state(self) -> Any:
+        """What ``backward`` needs of the last training call (this layer's and its sublayers')."""
+        return ([getattr(self, a) for a in self._call_state_attrs], [l.call_state() for l in self._sublayers()])
+
+    def set_call_state(self, state: Any) -> None:
+        own, subs = state
+        for a, v in zip(self._call_state_attrs, own):
+            setattr(self, a, v)
+        for layer, s in zip(self._sublayers(), subs):
+            layer.set_call_state(s)
 
     # ------------------------------------------------------------------ computing
     def call(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:

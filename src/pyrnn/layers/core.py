@@ -4,40 +4,60 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _graph, activations, initializers
 from .. import _recurrent as spine
-from .. import activations, initializers
 from .._export import DenseExport, EmbeddingExport, IdentityExport, MaskingExport, not_exportable
 from .base import Layer, _check_unsupported, deserialize, dropout_mask, register, serialize
 
 
 @register
 class InputLayer(Layer):
-    """Declares the input shape (without the batch dimension) of a ``Sequential`` model.
+    """Declares an input: its shape (without the batch dimension), batch size and dtype (float,
+    or integer for token ids). ``Input(...)`` makes one and returns its KerasTensor.
 
     Example::
 
         >>> model = Sequential([Input((10, 1)), SimpleRNN(50), Dense(1)])
     """
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, **kwargs):
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, sparse=None,
+                 batch_shape=None, **kwargs):
+        if batch_shape is not None:
+            batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
         shape = shape if shape is not None else input_shape
         if shape is None:
             raise ValueError("Input: shape is required, e.g. Input((timesteps, features))")
+        _check_unsupported(self, sparse=sparse)
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        super().__init__(name=name, dtype=dtype, input_shape=shape, **kwargs)
+        super().__init__(name=name, input_shape=shape, **kwargs)
+        self.dtype = np.dtype(dtype or "float32")
+        if self.dtype.kind not in "fiub":
+            raise TypeError(f"{self.name}: dtype must be a float or integer type, got {self.dtype}")
         self.shape = shape
         self.batch_size = batch_size
+        self.built = True
+        self.input_shape = (batch_size,) + shape
+        node = _graph.Node(self, [])
+        self._inbound_nodes.append(node)
+        self.tensor = node.add_outputs((batch_size,) + shape, self.dtype)
+
+    def _convert(self, inputs):
+        return np.asarray(inputs, dtype=self.dtype)
 
     def get_config(self):
         config = super().get_config()
         config.pop("input_shape", None)
         config["shape"] = list(self.shape)
+        config["dtype"] = self.dtype.name
+        if self.batch_size is not None:
+            config["batch_size"] = self.batch_size
         return config
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):
-    """``Input(shape)``: the first entry of a ``Sequential`` model (an ``InputLayer``)."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)
+def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs) -> _graph.KerasTensor:
+    """``Input(shape)``: the KerasTensor a functional model starts from (also the first entry of a
+    ``Sequential`` model). Integer dtypes are for token ids (an ``Embedding`` next)."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs).tensor
 
 
 @register
@@ -66,6 +86,8 @@ class Dense(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self._cache = None
+
+    _call_state_attrs = ("_cache",)
 
     def build(self, input_shape):
         self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
@@ -128,6 +150,8 @@ class Dropout(Layer):
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self._mask = None
 
+    _call_state_attrs = ("_mask",)
+
     def call(self, inputs, training=False, mask=None):
         if not training or self.rate == 0:
             self._mask = None
@@ -172,6 +196,8 @@ class Embedding(Layer):
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.mask_zero = bool(mask_zero)
         self._ids = None
+
+    _call_state_attrs = ("_ids",)
 
     def _convert(self, inputs):
         ids = np.asarray(inputs)
@@ -231,6 +257,8 @@ class Masking(Layer):
         self.mask_value = float(mask_value)
         self._keep = None
 
+    _call_state_attrs = ("_keep",)
+
     def compute_mask(self, inputs, mask=None):
         return np.any(inputs != self.mask_value, axis=-1)
 
@@ -268,6 +296,8 @@ class TimeDistributed(Layer):
             raise TypeError(f"TimeDistributed wraps a Layer, got {type(layer).__name__}")
         self.layer = layer
         self._shape = None
+
+    _call_state_attrs = ("_shape",)
 
     def _sublayers(self):
         return [self.layer]

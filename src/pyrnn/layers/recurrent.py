@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _graph, activations, initializers, nn
 from .. import _recurrent as spine
-from .. import activations, initializers, nn
 from .._export import BidirectionalExport, RecurrentExport
 from .._flat import Binding
 from .base import Layer, _check_unsupported, deserialize, dropout_mask, register, serialize
+
+
+def _graph_source(t):
+    return f"layer {t.layer.name!r}" if t.node is not None else "an input"
 
 
 def _activation_name(activation):
@@ -72,6 +76,8 @@ class _Recurrent(Layer):
         self._zero_arrays = {}
         self._module = None
         self.cell = self._make_cell()
+
+    _call_state_attrs = ("_cache",)
 
     def _make_cell(self):
         """The spine cell; GRU and LSTM take any pair of the gated kernels' activations."""
@@ -175,6 +181,11 @@ class _Recurrent(Layer):
 
     reset_state = reset_states
 
+    @property
+    def states(self):
+        """The state a stateful layer carries to its next call ([h] or [h, c]; None before one)."""
+        return None if self._states is None else [s.copy() for s in self._states]
+
     def _zeros(self, *shape):
         """A zero array of this shape, made once: the core only reads initial states and gradients."""
         z = self._zero_arrays.get(shape)
@@ -252,17 +263,27 @@ class _Recurrent(Layer):
 
         if self.stateful:
             self._states = [hn.copy()] + ([] if cn is None else [cn.copy()])
-        self._cache = (res.workspace, packing, drop, batch, steps) if training else None
+        self._cache = (res.workspace, packing, drop, batch, steps, initial_state is not None) if training else None
         if self.return_state:
             return [y, hn] + ([] if cn is None else [cn])
         return y
 
     def backward(self, grad):
+        """dL/d(input) from dL/d(output); with ``return_state``, ``grad`` is the list [d output,
+        d h, (d c)] (None for an output without gradient). After a call with ``initial_state``
+        it returns [d input, d h0, (d c0)]."""
         if self._cache is None:
             raise ValueError(f"{self.name}: backward() needs a call with training=True first")
-        workspace, packing, drop, batch, steps = self._cache
+        workspace, packing, drop, batch, steps, with_state = self._cache
         self._cache = None
-        units = self.units
+        units, lstm = self.units, self.cell.has_cell_state
+        grad_h = grad_c = None
+        if self.return_state:
+            grad, grad_h, grad_c = grad[0], grad[1], (grad[2] if lstm else None)
+        if grad is None:
+            grad = self._zeros(batch, steps, units) if self.return_sequences else self._zeros_state(batch)
+        grad = np.asarray(grad, dtype=self.dtype)
+        grad_h = None if grad_h is None else np.asarray(grad_h, dtype=self.dtype)
         if self.return_sequences:
             if packing is None:
                 go = np.ascontiguousarray(grad.transpose(1, 0, 2))
@@ -273,9 +294,16 @@ class _Recurrent(Layer):
             go = self._zeros(steps, batch, units)  # only the last step's output has a gradient
             gh = np.ascontiguousarray(grad, dtype=self.dtype)
             if packing is not None:
-                gh = packing.sort_rows(np.where(packing.lengths[:, None] > 0, gh, 0)).astype(self.dtype)
-        gc = self._zeros_state(batch) if self.cell.has_cell_state else None
-        grads = spine.backward(workspace, go, gh, gc)
+                gh = np.where(packing.lengths[:, None] > 0, gh, 0).astype(self.dtype)
+        if grad_h is not None:
+            gh = gh + grad_h
+        gc = None
+        if lstm:
+            gc = self._zeros_state(batch) if grad_c is None else np.ascontiguousarray(grad_c, dtype=self.dtype)
+        if packing is not None:
+            gh = packing.sort_rows(gh).astype(self.dtype, copy=False)
+            gc = None if gc is None else packing.sort_rows(gc).astype(self.dtype, copy=False)
+        grads = spine.backward(workspace, go, np.ascontiguousarray(gh, dtype=self.dtype), gc)
         self._module.accumulate_gradients(grads, "_l0")
         dx = grads.x
         if packing is not None:
@@ -285,7 +313,12 @@ class _Recurrent(Layer):
             dx = dx[:, ::-1]
         if drop is not None:
             dx = dx * drop
-        return dx
+        if not with_state:
+            return dx
+        states = [grads.h0] + ([grads.c0] if lstm else [])
+        if packing is not None:
+            states = [packing.unsort_rows(s) for s in states]
+        return [dx] + states
 
     def export_description(self):
         """What ONNX export needs: a ``RecurrentExport`` (see ``pyrnn._export``)."""
@@ -293,13 +326,31 @@ class _Recurrent(Layer):
                                weights=self._module.layer_weights(0), activations=self._core_activations,
                                return_sequences=self.return_sequences, go_backwards=self.go_backwards,
                                zero_output_for_mask=self.zero_output_for_mask, stateful=self.stateful)
-    def compute_mask(self, inputs, mask=None):
-        return mask if self.return_sequences else None
-
     def compute_output_shape(self, input_shape):
         if self.return_sequences:
             return (input_shape[0], input_shape[1], self.units)
         return (input_shape[0], self.units)
+
+    def _symbolic_output_shapes(self, shapes, initial_state=None):
+        if isinstance(shapes, list):
+            raise ValueError("a recurrent layer takes one input tensor; pass states as initial_state=[...]")
+        n = 2 if self.cell.has_cell_state else 1
+        if initial_state is not None:
+            if len(initial_state) != n:
+                raise ValueError(f"initial_state must be {n} tensor(s) of shape (batch, {self.units}), got "
+                                 f"{len(initial_state)}")
+            for t in initial_state:
+                if not _graph.compatible((None, self.units), t.shape):
+                    raise ValueError(f"initial_state must have shape (batch, {self.units}), got {t.shape} "
+                                     f"({_graph_source(t)})")
+        y = self.compute_output_shape(shapes)
+        if self.return_state:
+            return [y] + [(shapes[0], self.units)] * n
+        return y
+
+    def compute_mask(self, inputs, mask=None):
+        out = mask if self.return_sequences else None
+        return [out] + [None] * (2 if self.cell.has_cell_state else 1) if self.return_state else out
 
     def get_config(self):
         config = {**super().get_config(), "units": self.units, "activation": self.activation,
@@ -443,6 +494,8 @@ class Bidirectional(Layer):
             sub.zero_output_for_mask = self.return_sequences
         self._initial_weights = weights
         self._outputs = None
+
+    _call_state_attrs = ("_outputs",)
 
     def _sublayers(self):
         return [self.forward_layer, self.backward_layer]

@@ -1,8 +1,9 @@
-"""Keras-style models: ``Sequential``, ``load_model`` and ``from_keras``."""
+"""Keras-style models: ``Sequential``, the functional ``Model``, ``load_model`` and ``from_keras``."""
 
 from ._from_keras import from_keras
-from .sequential import Sequential, load_model
+from .functional import Model, load_model
+from .sequential import Sequential
 
-Model = Sequential
+Functional = Model
 
-__all__ = ["Sequential", "Model", "load_model", "from_keras"]
+__all__ = ["Sequential", "Model", "Functional", "load_model", "from_keras"]

@@ -86,8 +86,10 @@ class Saving:
         meta = {"format": "pyrnn-model", "config": json.dumps(self.get_config())}
         if self.compiled:
             meta["compile"] = json.dumps({"optimizer": optimizers_module.serialize(self.optimizer),
-                                          "loss": losses_module.serialize(self.loss),
-                                          "metrics": self._metrics.serializable()})
+                                          "loss": [None if l is None else losses_module.serialize(l)
+                                                   for l in self._losses],
+                                          "metrics": [m.serializable() for m in self._metrics],
+                                          "loss_weights": self._loss_weights})
             state = self.optimizer.get_state()
             meta["optimizer_state"] = json.dumps({"iterations": state["iterations"], "sizes": state["sizes"]})
             for k, v in state["slots"].items():
@@ -95,18 +97,26 @@ class Saving:
         _io.save(filepath, tensors, meta, overwrite)
 
 
-def load_model(cls, filepath, compile=True):
-    """Rebuild a model of class ``cls`` saved with ``model.save``: layers, weights and, compiled, the
-    optimizer state."""
+def load_model(choose, filepath, compile=True):
+    """Rebuild a model saved with ``model.save``: layers, weights and, compiled, the optimizer
+    state. ``choose(config)`` is the model class for the saved config."""
     tensors, meta = _io.load(filepath)
     if meta.get("format") != "pyrnn-model":
         raise ValueError(f"{filepath}: not a pyrnn model file (use load_weights for a weights file)")
-    model = cls.from_config(json.loads(meta["config"]))
+    config = json.loads(meta["config"])
+    model = choose(config).from_config(config)
     model.set_weights(_io.weights_list(tensors))
     if compile and "compile" in meta:
         c = json.loads(meta["compile"])
-        model.compile(optimizer=optimizers_module.get(c["optimizer"]), loss=losses_module.get(c["loss"]),
-                      metrics=c["metrics"])
+        loss, metrics = c["loss"], c["metrics"]
+        if isinstance(loss, list):  # one per output
+            loss = [None if l is None else losses_module.get(l) for l in loss]
+            loss, metrics = (loss[0], metrics[0]) if len(loss) == 1 else (loss, metrics)
+        else:
+            loss = losses_module.get(loss)
+        model.compile(optimizer=optimizers_module.get(c["optimizer"]), loss=loss, metrics=metrics,
+                      loss_weights=c.get("loss_weights") if isinstance(c["loss"], list) and len(c["loss"]) > 1
+                      else None)
         model._pack()
         state = json.loads(meta["optimizer_state"])
         state["slots"] = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}

@@ -24,13 +24,10 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import losses as losses_module
-from .. import optimizers as optimizers_module
-from .._flat import FlatParameters
+from .. import _graph
 from ..layers import InputLayer, Layer
 from ..layers.core import Dropout, Embedding, Masking
 from . import _saving
-from ._metrics import Metrics
 from ._saving import Saving
 from ._summary import summary_text
 from ._training import Training
@@ -53,7 +50,9 @@ class Sequential(Training, Saving):
         self.stop_training = False
         self.history: Any = None
         self._flat: Any = None
-        self._metrics = Metrics(None, None)
+        self._metrics: list = []
+        self._losses: list = []
+        self._plan: Any = None
         self.trainable = bool(trainable)
         for layer in layers or []:
             self.add(layer)
@@ -64,6 +63,10 @@ class Sequential(Training, Saving):
         return [l for l in self._layers if not isinstance(l, InputLayer)]
 
     def add(self, layer: Layer) -> None:
+        if isinstance(layer, _graph.KerasTensor):  # keras.Input(...): its InputLayer
+            if not isinstance(layer.layer, InputLayer):
+                raise TypeError("Sequential.add takes layers (or an Input), not the output of a layer call")
+            layer = layer.layer
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a Layer, got {type(layer).__name__}")
         if getattr(layer, "return_state", False):
@@ -114,93 +117,6 @@ class Sequential(Training, Saving):
         if not self.built:
             self.build((None,) + tuple(np.shape(x)[1:]))
 
-    # ------------------------------------------------------------------ weights
-    def get_weights(self) -> list[np.ndarray]:
-        """Every layer's weights, in order: exactly Keras's list for the same model."""
-        return [w for layer in self.layers for w in layer.get_weights()]
-
-    def set_weights(self, weights: list) -> None:
-        weights = list(weights)
-        i = 0
-        for layer in self.layers:
-            n = len(layer.get_weights())
-            layer.set_weights(weights[i:i + n])
-            i += n
-        if i != len(weights):
-            raise ValueError(f"set_weights: the model has {i} weight arrays, got {len(weights)}")
-
-    @property
-    def weights(self):
-        return self.get_weights()
-
-    @property
-    def trainable_weights(self):
-        return [w for l in self.layers for w in l.trainable_weights] if self.trainable else []
-
-    @property
-    def non_trainable_weights(self):
-        if not self.trainable:
-            return self.get_weights()
-        return [w for l in self.layers for w in l.non_trainable_weights]
-
-    def count_params(self) -> int:
-        return sum(l.count_params() for l in self.layers)
-
-    def parameter_bindings(self) -> list:
-        """Every trainable parameter as a ``Binding(owner, name)``, in the flat vector's order."""
-        if not self.trainable:
-            return []
-        return [b for layer in self.layers for b in layer.parameter_bindings()]
-
-    def _variables(self):
-        """(params, grads, name) of every trainable parameter: live arrays by name."""
-        return [({b.name: b.weight}, {b.name: b.grad}, b.name) for b in self.parameter_bindings()]
-
-    def _pack(self):
-        """Bind every trainable parameter (and its gradient) to one flat vector, once per change
-        of the trainable set (see ``pyrnn._flat``). Returns (key, weights, grads, sizes)."""
-        bindings = self.parameter_bindings()
-        key = FlatParameters.key_of(bindings)
-        if self._flat is not None and self._flat[0] == key:
-            return self._flat
-        flat = FlatParameters(bindings)
-        if self.optimizer is not None and (not self.optimizer.built or self.optimizer._sizes != flat.sizes):
-            self.optimizer.build(flat.sizes, flat.dtype)
-        self._flat = (key, flat.weights, flat.grads, flat.sizes)
-        return self._flat
-
-    # ------------------------------------------------------------------ compile
-    # Keras's execution options, and the values that describe how pyrnn runs (eagerly, one step
-    # per call, no XLA, no loss scaling): any other value is a NotImplementedError naming it.
-    _EXECUTION_OPTIONS = {"run_eagerly": (None, True, False), "steps_per_execution": (None, 1),
-                          "jit_compile": (None, False, "auto"), "auto_scale_loss": (None, True, False)}
-
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Optional[list] = None,
-                loss_weights: Any = None, weighted_metrics: Any = None, run_eagerly: Optional[bool] = None,
-                steps_per_execution: Optional[int] = None, jit_compile: Any = None,
-                auto_scale_loss: Optional[bool] = None) -> None:
-        """Set the optimizer, loss and metrics (Keras's arguments). ``loss_weights`` and
-        ``weighted_metrics`` are not supported (NotImplementedError); the execution options are
-        accepted at the values that match how pyrnn runs."""
-        if loss is None:
-            raise ValueError("compile: a loss is required, e.g. loss='mean_squared_error'")
-        for option, value in (("loss_weights", loss_weights), ("weighted_metrics", weighted_metrics)):
-            if value is not None:
-                raise NotImplementedError(f"compile: {option}={value!r} is not supported by pyrnn (one output, "
-                                          "one loss; weight samples with fit(sample_weight=...))")
-        given = {"run_eagerly": run_eagerly, "steps_per_execution": steps_per_execution, "jit_compile": jit_compile,
-                 "auto_scale_loss": auto_scale_loss}
-        for option, value in given.items():
-            allowed = self._EXECUTION_OPTIONS[option]
-            if not any(value is a or (type(value) is type(a) and value == a) for a in allowed):
-                raise NotImplementedError(f"compile: {option}={value!r} is not supported by pyrnn "
-                                          f"(accepted: {', '.join(map(repr, allowed))})")
-        self.optimizer = optimizers_module.get(optimizer)
-        self.loss = losses_module.get(loss)
-        self._metrics = Metrics(metrics, self.loss)
-        self.compiled = True
-        self._flat = None
-
     # ------------------------------------------------------------------ running
     def _run_plan(self):
         """Which layers need masks and from which layer on backward must run."""
@@ -227,6 +143,10 @@ class Sequential(Training, Saving):
         return x
 
     def __call__(self, x, training=False):
+        if _graph.is_symbolic(x):  # Sequential inside a functional model: its layers, in turn
+            for layer in self.layers:
+                x = layer(x)
+            return x
         x = self._convert_x(x)
         self._ensure_built(x)
         layers, uses_mask, _ = self._run_plan()
@@ -239,7 +159,7 @@ class Sequential(Training, Saving):
         dtype = layers[0].dtype if layers else np.float32
         if type(x) is np.ndarray and x.dtype == dtype:
             return x
-        return np.asarray(x, dtype=dtype)
+        return np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=dtype)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         shape = tuple(input_shape)
@@ -247,18 +167,42 @@ class Sequential(Training, Saving):
             shape = layer.compute_output_shape(shape)
         return shape
 
-    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto",
-                callbacks: Optional[list] = None) -> np.ndarray:
-        """The model's outputs for x, computed in batches (inference mode)."""
-        x = self._convert_x(x)
-        self._ensure_built(x)
-        batch_size = int(batch_size or 32)
-        layers, uses_mask, _ = self._run_plan()
-        outs = [self._forward(x[i:i + batch_size], False, layers, uses_mask) for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs) if outs else np.zeros((0,) + tuple(self.output_shape[1:]), np.float32)
+    # ------------------------------------------------------------------ what the training loop asks
+    @property
+    def _input_names(self) -> list:
+        return ["input"]
 
-    def predict_on_batch(self, x: Any) -> np.ndarray:
-        return self.predict(x, batch_size=len(x), verbose=0)
+    @property
+    def _output_names(self) -> list:
+        return [self.layers[-1].name if self.layers else "output"]
+
+    def _convert_inputs(self, x):
+        x = self._convert_x(self._structure(x, self._input_names, "x")[0])
+        self._ensure_built(x)
+        return [x]
+
+    def _output_shapes(self):
+        return [self.output_shape]
+
+    def _output_dtypes(self):
+        return [self.layers[-1].dtype if self.layers else np.float32]
+
+    def _begin_pass(self):
+        self._plan = self._run_plan()
+
+    def _forward_batch(self, xs, training):
+        layers, uses_mask, first = self._plan
+        return [self._forward(xs[0], training, layers, uses_mask, first if training else 0)]
+
+    def _backward_batch(self, grads):
+        layers, _, first = self._plan
+        g = grads[0]
+        for layer in layers[first:][::-1]:
+            g = layer.backward(g)
+
+    @staticmethod
+    def _format_outputs(arrays):
+        return arrays[0]
 
     def reset_states(self) -> None:
         for layer in self.layers:
@@ -272,4 +216,4 @@ class Sequential(Training, Saving):
 
 def load_model(filepath: Any, compile: bool = True) -> Sequential:
     """Rebuild a model saved with ``model.save``: layers, weights and, compiled, the optimizer state."""
-    return _saving.load_model(Sequential, filepath, compile)
+    return _saving.load_model(lambda config: Sequential, filepath, compile)
