@@ -316,7 +316,7 @@ def test_gru_step(mk, dtype, acts, packed):
         zero = np.zeros((B, 3 * H), dtype)
         rec, rec_err = preactivation(zero, h, w, dtype)  # h W^T without x
         b64 = bias_hn.astype(np.float64)
-        part = lambda a, j: gate_block(a, j, H)  # noqa: E731
+        part = lambda a, j: gate_block(a, j, H)
         r, er = activate(gate_act, part(x, 0) + part(rec, 0), part(rec_err, 0) + e * np.abs(part(x, 0)), dtype)
         z, ez = activate(gate_act, part(x, 1) + part(rec, 1), part(rec_err, 1) + e * np.abs(part(x, 1)), dtype)
         hn = part(rec, 2) + b64

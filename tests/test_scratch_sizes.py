@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from pyrnn import _core
-
 from test_core import CELLS, GATES
 
 # (T, B, I, H): tiny; GEMMs past one k-block and row block; a batch split in row chunks; few
@@ -15,7 +14,7 @@ SHAPES = [(2, 1, 1, 1), (3, 5, 300, 20), (2, 300, 5, 40), (4, 7, 2, 70), (40, 45
 
 def inputs(cell, T, B, I, H, P, dtype, rng):
     G = GATES[cell]
-    arr = lambda *s: (rng.standard_normal(s) * 0.3).astype(dtype)  # noqa: E731
+    arr = lambda *s: (rng.standard_normal(s) * 0.3).astype(dtype)
     return dict(x=arr(T, B, I), h0=arr(B, P), c0=arr(B, H) if cell == "lstm" else None, w_ih=arr(G * H, I),
                 w_hh=arr(G * H, P), b_ih=arr(G * H), b_hh=arr(G * H), w_hr=arr(P, H) if P != H else None)
 

@@ -27,9 +27,9 @@ from . import (  # onnx: export (imports the onnx package only when used)
     regularizers,
     utils,
 )
+from ._grad_mode import is_grad_enabled, no_grad
 from .layers import Input
 from .models import Model, Sequential
-from ._grad_mode import is_grad_enabled, no_grad
 
 try:
     __version__ = _version("pyrnn")
