@@ -133,7 +133,7 @@ template <class T>
 pyrnn::LayerArgs<T> layer_args(Cell cell, GatedActivations acts, const Dims& d, const py::array& x, const py::array& h0,
                                const py::object& c0, const py::array& w_ih, const py::array& w_hh,
                                const py::object& b_ih, const py::object& b_hh, const py::object& w_hr,
-                               const py::object& batch_sizes) {
+                               const py::object& batch_sizes, const py::object& recurrent_mask) {
   pyrnn::LayerArgs<T> a;
   a.gate_act = acts.gate;
   a.cell_act = acts.cell;
@@ -150,6 +150,7 @@ pyrnn::LayerArgs<T> layer_args(Cell cell, GatedActivations acts, const Dims& d, 
   a.b_hh = optional<T>(b_hh, "b_hh", {d.G * d.H});
   a.w_hr = optional<T>(w_hr, "w_hr", {d.P, d.H});
   a.batch_sizes = checked_batch_sizes(batch_sizes, d.steps, d.B);
+  a.recurrent_mask = optional<T>(recurrent_mask, "recurrent_mask", {d.B, d.P});
   if (pyrnn::cell_info(cell).cell_state) {
     if (c0.is_none()) throw std::invalid_argument("c0: required for lstm");
     a.c0 = checked<T>(c0, "c0", {d.B, d.H});
@@ -162,9 +163,9 @@ pyrnn::LayerArgs<T> layer_args(Cell cell, GatedActivations acts, const Dims& d, 
 template <class T>
 py::tuple forward_t(Cell cell, GatedActivations acts, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
                     const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training,
-                    const py::object& batch_sizes, const py::object& w_hr) {
+                    const py::object& batch_sizes, const py::object& w_hr, const py::object& recurrent_mask) {
   const Dims d = dims_of(cell, x, w_ih, w_hr);
-  pyrnn::LayerArgs<T> a = layer_args<T>(cell, acts, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes);
+  pyrnn::LayerArgs<T> a = layer_args<T>(cell, acts, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes, recurrent_mask);
   {
     // out, h_n, c_n, the workspace (training), and what the driver allocates itself.
     const double TB = static_cast<double>(d.steps) * d.B;
@@ -198,9 +199,10 @@ template <class T>
 py::tuple backward_t(Cell cell, GatedActivations acts, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
                      const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, const py::array& out,
                      const py::array& workspace, const py::array& grad_out, const py::array& grad_hn,
-                     const py::object& grad_cn, const py::object& batch_sizes, const py::object& w_hr) {
+                     const py::object& grad_cn, const py::object& batch_sizes, const py::object& w_hr,
+                     const py::object& recurrent_mask) {
   const Dims d = dims_of(cell, x, w_ih, w_hr);
-  pyrnn::LayerArgs<T> a = layer_args<T>(cell, acts, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes);
+  pyrnn::LayerArgs<T> a = layer_args<T>(cell, acts, d, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes, recurrent_mask);
   a.out = checked<T>(out, "out", {d.steps, d.B, d.P});
   // backward turns the saved gates into gate gradients in place: the workspace is used up.
   a.workspace = checked<T>(
@@ -666,9 +668,9 @@ PYBIND11_MODULE(_core, m) {
     return d;
   }, "Jobs the pool ran in parallel, jobs it ran on the caller alone (backed off under contention), stalls seen.");
   m.def("_scratch_bytes", [](const std::string& cell, const std::string& pass, int steps, int batch, int input,
-                             int hidden, int proj, const py::object& dtype) {
+                             int hidden, int proj, const py::object& dtype, bool recurrent_mask) {
     const pyrnn::Cell c = pyrnn::parse_cell(cell);
-    const pyrnn::LayerSizes s{steps, batch, input, hidden, proj > 0 ? proj : hidden, proj > 0};
+    const pyrnn::LayerSizes s{steps, batch, input, hidden, proj > 0 ? proj : hidden, proj > 0, recurrent_mask};
     const bool f32 = py::dtype::from_args(dtype).is(py::dtype::of<float>());
     if (pass == "cell") return f32 ? pyrnn::cell_scratch_bytes<float>(c, batch, input, hidden)
                                    : pyrnn::cell_scratch_bytes<double>(c, batch, input, hidden);
@@ -678,7 +680,7 @@ PYBIND11_MODULE(_core, m) {
                                                : throw std::invalid_argument("pass: inference, training, backward or cell");
     return f32 ? pyrnn::scratch_bytes<float>(c, s, p) : pyrnn::scratch_bytes<double>(c, s, p);
   }, py::arg("cell"), py::arg("pass"), py::arg("steps"), py::arg("batch"), py::arg("input"), py::arg("hidden"),
-        py::arg("proj"), py::arg("dtype"), "Bytes a driver reports it allocates for itself (tests).");
+        py::arg("proj"), py::arg("dtype"), py::arg("recurrent_mask") = false, "Bytes a driver reports it allocates for itself (tests).");
   m.def("_scratch_peak", [](bool reset) {
     const std::size_t peak = pyrnn::scratch_stats().peak;
     if (reset) pyrnn::reset_scratch_peak();
@@ -711,42 +713,45 @@ PYBIND11_MODULE(_core, m) {
       [](const std::string& cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
          const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, bool training,
          const py::object& batch_sizes, const py::object& w_hr, const std::string& activation,
-         const std::string& recurrent_activation) {
+         const std::string& recurrent_activation, const py::object& recurrent_mask) {
         const Cell c = pyrnn::parse_cell(cell);
         const GatedActivations acts = pyrnn::parse_activations(c, activation, recurrent_activation);
         return by_dtype(
-            x, [&] { return forward_t<float>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr); },
-            [&] { return forward_t<double>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr); });
+            x, [&] { return forward_t<float>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr, recurrent_mask); },
+            [&] { return forward_t<double>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, training, batch_sizes, w_hr, recurrent_mask); });
       },
       py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
       py::arg("b_hh"), py::arg("training"), py::arg("batch_sizes") = py::none(), py::arg("w_hr") = py::none(),
       py::arg("activation") = "tanh", py::arg("recurrent_activation") = "sigmoid",
-      "One layer over a time-major sequence. Returns (out, h_n, c_n or None, workspace or None).");
+      py::arg("recurrent_mask") = py::none(),
+      "One layer over a time-major sequence. recurrent_mask (B, P): recurrent dropout, mask*h_{t-1} where h_{t-1} enters W_hh.\n"
+      "Returns (out, h_n, c_n or None, workspace or None).");
   m.def(
       "backward",
       [](const std::string& cell, const py::array& x, const py::array& h0, const py::object& c0, const py::array& w_ih,
          const py::array& w_hh, const py::object& b_ih, const py::object& b_hh, const py::array& out,
          const py::array& workspace, const py::array& grad_out, const py::array& grad_hn, const py::object& grad_cn,
          const py::object& batch_sizes, const py::object& w_hr, const std::string& activation,
-         const std::string& recurrent_activation) {
+         const std::string& recurrent_activation, const py::object& recurrent_mask) {
         const Cell c = pyrnn::parse_cell(cell);
         const GatedActivations acts = pyrnn::parse_activations(c, activation, recurrent_activation);
         return by_dtype(
             x,
             [&] {
               return backward_t<float>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn, grad_cn,
-                                       batch_sizes, w_hr);
+                                       batch_sizes, w_hr, recurrent_mask);
             },
             [&] {
               return backward_t<double>(c, acts, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, workspace, grad_out, grad_hn,
-                                        grad_cn, batch_sizes, w_hr);
+                                        grad_cn, batch_sizes, w_hr, recurrent_mask);
             });
       },
       py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
       py::arg("b_hh"), py::arg("out"), py::arg("workspace"), py::arg("grad_out"), py::arg("grad_hn"), py::arg("grad_cn"),
       py::arg("batch_sizes") = py::none(), py::arg("w_hr") = py::none(),
       py::arg("activation") = "tanh", py::arg("recurrent_activation") = "sigmoid",
-      "BPTT through one layer; consumes the forward's workspace.\n"
+      py::arg("recurrent_mask") = py::none(),
+      "BPTT through one layer; consumes the forward's workspace (recurrent_mask: the forward's).\n"
       "Returns (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr).");
   m.def(
       "cell_step",

@@ -41,6 +41,7 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
   const T* bias_hn = a.b_hh ? a.b_hh + 2 * H : nullptr;
   const AlignedVector<T> w = reset_after ? packed_recurrent(a.w_hh, 3, H) : packed_recurrent(a.w_hh, 2, H);
   const AlignedVector<T> w_n = reset_after ? AlignedVector<T>() : packed_recurrent(a.w_hh + 2 * static_cast<std::size_t>(H) * H, 1, H);
+  AlignedVector<T> hm(recurrent_input_elements<T>(a.sizes()));  // mask*h_{t-1} (recurrent dropout)
   over_row_windows(a, 2.0 * 3 * H * H * B, [&](Rows rows) {
     for (int t = 0; t < a.steps; ++t) {
       StepArgs<T> s = step_start<StepArgs>(a, t);
@@ -48,7 +49,9 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
       if (training && !reset_after)  // rows past their end: r*h = 0, so dW_hn sees no stale memory
         std::fill(rh + t * BH + static_cast<std::size_t>(active) * H, rh + t * BH + static_cast<std::size_t>(rows.end) * H, T(0));
       s.K = H;
-      s.h_in = s.h_prev = t == 0 ? a.h0 : a.out + (t - 1) * BH;
+      // The products read mask*h_{t-1} (reset before: r*(mask*h) too); the blend, h_{t-1}.
+      s.h_prev = t == 0 ? a.h0 : a.out + (t - 1) * BH;
+      s.h_in = recurrent_input(a, s.h_prev, hm.data(), {rows.begin, active});
       s.ld_h_in = s.ld_h_prev = H;
       s.gates = gates + t * step;
       s.ld_gates = ld;
@@ -62,7 +65,10 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
       } else {
         s.w = w.data();
         s.rh_out = training ? rh + t * BH : rh;
+        const T* h_prev = s.h_prev;
+        s.h_prev = s.h_in;  // r*h of the masked h
         run_step(gk.gru_rz_step, s, 2, {rows.begin, active});
+        s.h_prev = h_prev;
         s.w = w_n.data();
         s.h_in = s.rh_out;
         run_step(gk.gru_n_step, s, 1, {rows.begin, active});
@@ -87,6 +93,7 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
   T* gates = a.workspace;
   RecurrentGrad<T> dh(g.grad_hn, BH, a.steps);
   AlignedVector<T> d_rh;
+  AlignedVector<T> d_rec(recurrent_input_elements<T>(a.sizes()));  // masked: dG_t · W_hh before the mask
   // dL/dh_{t-1} = dG_t · W_hh (reset-before: [dr dz] · W_hr,z, and dn · W_hn for d(r*h))
   const StepProduct<T> w_hh(reset_after ? 3 * H : 2 * H, H, a.w_hh, H, 1, B);
   const std::optional<StepProduct<T>> w_n =
@@ -105,12 +112,17 @@ void gru_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, bool reset_afte
       const Rows part{window.begin, window.active_end(b.B)};
       if (reset_after) {
         run_back(gk.gru_back, b, part);  // gates -> [dr dz dn*r dn]; dh_prev = dh*z
-        w_hh(b.B, part, b.gates, ld, dh.before(t), H, true);
       } else {
         run_back(gk.gru_zn_back, b, part);  // gates -> [r dz dn]; dh_prev = dh*z
         (*w_n)(b.B, part, b.gates + 2 * H, ld, d_rh.data(), H, false);
+        mask_recurrent_grad(a, d_rh.data(), part);  // d(r*(mask*h)): dr = d_rh*mask*h, dh += d_rh*mask*r
         b.d_rh = d_rh.data();
         run_back(gk.gru_r_back, b, part);  // gates -> [dr dz dn]; dh_prev += d(rh)*r
+      }
+      if (a.recurrent_mask) {  // dh_prev += mask * (dG · W_hh)
+        w_hh(b.B, part, b.gates, ld, d_rec.data(), H, false);
+        add_masked_rows(a, d_rec.data(), dh.before(t), part);
+      } else {
         w_hh(b.B, part, b.gates, ld, dh.before(t), H, true);
       }
       carry_inactive_rows(a, part.end, window.end, b.gates, ld, dh.at(t), dh.before(t));
@@ -152,10 +164,12 @@ std::size_t gru_scratch(const LayerSizes& s, Pass pass, bool reset_after) {
   if (pass != Pass::backward) {
     tally.hold(gate_scratch(s, pass == Pass::training, reset_after));
     input_projection_scratch<T>(s, 3, tally);
+    tally.hold(recurrent_input_elements<T>(s));
     if (reset_after) return tally.hold(packed_recurrent_elements<T>(3, H, H)).total();
     return tally.hold(packed_recurrent_elements<T>(2, H, H) + packed_recurrent_elements<T>(1, H, H)).total();
   }
   RecurrentGrad<T>::scratch(BH, tally);
+  tally.hold(recurrent_input_elements<T>(s));  // d_rec
   StepProduct<T>::scratch(reset_after ? 3 * H : 2 * H, H, s.B, tally);
   if (reset_after) {
     tally.gemm(gemm_scratch<T>(R, I, 2 * H)).gemm(gemm_scratch<T>(R, I, H));

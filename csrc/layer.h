@@ -14,6 +14,7 @@ namespace pyrnn {
 struct LayerSizes {
   int steps = 0, B = 0, I = 0, H = 0, P = 0;
   bool projection = false;  // LSTM: h_t = W_hr m_t
+  bool masked = false;      // a recurrent dropout mask is given (LayerArgs::recurrent_mask)
 };
 enum class Pass { inference, training, backward };  // forward without / with a workspace, backward
 
@@ -37,11 +38,15 @@ struct LayerArgs {
   // sorted by length, longest first). Null: all B rows at every step. Inactive rows are not
   // computed: their outputs are zero and their state stays that of their last valid step.
   const int* batch_sizes = nullptr;
+  // Recurrent dropout (Keras's recurrent_dropout): [B, P], fixed over the steps. Where h_{t-1}
+  // enters the recurrent product it is mask*h_{t-1}; the LSTM cell state, the GRU blend
+  // z*h_{t-1} and the outputs use h_{t-1} itself. Backward takes the same mask. Null: none.
+  const T* recurrent_mask = nullptr;
   // GRU/LSTM activations (Keras recurrent_activation, activation); the defaults are PyTorch's.
   Activation gate_act = Activation::sigmoid, cell_act = Activation::tanh;
 
   int hidden_out() const { return w_hr ? P : H; }  // width of h_t, h0, out rows
-  LayerSizes sizes() const { return {steps, B, I, H, hidden_out(), w_hr != nullptr}; }
+  LayerSizes sizes() const { return {steps, B, I, H, hidden_out(), w_hr != nullptr, recurrent_mask != nullptr}; }
   // The GRU/LSTM kernels for these activations: the defaults built in, or any chosen per call.
   const typename Kernels<T>::Gated& gated() const {
     const GatedActivations d;

@@ -212,11 +212,56 @@ void column_sums(const T* m, std::ptrdiff_t rows, int cols, std::ptrdiff_t ld, T
   maybe_parallel(static_cast<double>(rows) * cols >= (1 << 18), chunks, sums);
 }
 
-// dW[rows, :] = dG^T · Hprev, where Hprev is h0 followed by out[0 .. T-2]: the recurrent
-// weights' gradient for `rows` gate rows whose gradients are columns of dG (row stride ld).
+// Recurrent dropout (LayerArgs::recurrent_mask). dst = mask * src over `rows` ([B, P] arrays).
+template <class T>
+void masked_rows(const LayerArgs<T>& a, const T* src, T* dst, Rows rows) {
+  const std::size_t P = a.hidden_out();
+  const T* m = a.recurrent_mask;
+  for (std::size_t i = rows.begin * P; i < rows.end * P; ++i) dst[i] = src[i] * m[i];
+}
+
+// What step t's recurrent product reads for `rows`: h_{t-1} itself, or with a mask its masked
+// copy written into `buf` ([B, P] scratch of the driver, recurrent_input_elements).
+template <class T>
+const T* recurrent_input(const LayerArgs<T>& a, const T* h_prev, T* buf, Rows rows) {
+  if (!a.recurrent_mask) return h_prev;
+  masked_rows(a, h_prev, buf, rows);
+  return buf;
+}
+
+template <class T>
+std::size_t recurrent_input_elements(const LayerSizes& s) {
+  return s.masked ? static_cast<std::size_t>(s.B) * s.P : 0;
+}
+
+// Backward: the recurrent part of dL/dh_{t-1} (dG_t · W_hh, in d) times the mask, over `rows`.
+template <class T>
+void mask_recurrent_grad(const LayerArgs<T>& a, T* d, Rows rows) {
+  if (a.recurrent_mask) masked_rows(a, d, d, rows);
+}
+
+// dst += mask * src over `rows` (a recurrent part added to the blend's dL/dh_{t-1}).
+template <class T>
+void add_masked_rows(const LayerArgs<T>& a, const T* src, T* dst, Rows rows) {
+  const std::size_t P = a.hidden_out();
+  const T* m = a.recurrent_mask;
+  for (std::size_t i = rows.begin * P; i < rows.end * P; ++i) dst[i] += src[i] * m[i];
+}
+
+// dW[rows, :] = dG^T · Hprev, where Hprev is h0 followed by out[0 .. T-2] (each times the
+// recurrent mask when there is one): the recurrent weights' gradient for `rows` gate rows whose
+// gradients are columns of dG (row stride ld). The masked Hprev is recomputed here, one
+// elementwise pass, rather than kept by the forward (which would grow the workspace).
 template <class T>
 void recurrent_weight_grad(const LayerArgs<T>& a, const T* dg, std::ptrdiff_t ld, int rows, T* dw) {
   const int P = a.hidden_out(), B = a.B;
+  if (a.recurrent_mask) {
+    const std::size_t BP = static_cast<std::size_t>(B) * P;
+    AlignedVector<T> hm(a.steps * BP);
+    masked_rows(a, a.h0, hm.data(), Rows{0, B});
+    for (int t = 1; t < a.steps; ++t) masked_rows(a, a.out + (t - 1) * BP, hm.data() + t * BP, Rows{0, B});
+    return gemm<T>(rows, P, a.steps * B, dg, 1, ld, hm.data(), P, 1, dw, P, false);
+  }
   gemm<T>(rows, P, B, dg, 1, ld, a.h0, P, 1, dw, P, false);
   if (a.steps > 1)
     gemm<T>(rows, P, (a.steps - 1) * B, dg + B * ld, 1, ld, a.out, P, 1, dw, P, true);
@@ -224,6 +269,10 @@ void recurrent_weight_grad(const LayerArgs<T>& a, const T* dg, std::ptrdiff_t ld
 
 template <class T>
 void recurrent_weight_grad_scratch(const LayerSizes& s, int rows, ScratchTally& tally) {
+  if (s.masked) {
+    tally.hold(static_cast<std::size_t>(s.steps) * s.B * s.P).gemm(gemm_scratch<T>(rows, s.P, s.steps * s.B));
+    return;
+  }
   tally.gemm(gemm_scratch<T>(rows, s.P, s.B)).gemm(gemm_scratch<T>(rows, s.P, (s.steps - 1) * s.B));
 }
 

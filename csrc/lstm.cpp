@@ -40,13 +40,14 @@ void lstm_forward(const LayerArgs<T>& a) {
   const AlignedVector<T> w = packed_recurrent(a.w_hh, 4, H, P);
   // h_t = m_t W_hr^T
   const std::optional<StepProduct<T>> w_hr = proj ? std::make_optional<StepProduct<T>>(H, P, a.w_hr, 1, H, B) : std::nullopt;
+  AlignedVector<T> hm(recurrent_input_elements<T>(a.sizes()));  // mask*h_{t-1} (recurrent dropout)
   over_row_windows(a, 2.0 * 4 * H * P * B, [&](Rows rows) {
     const T* c_prev = a.c0;
     for (int t = 0; t < a.steps; ++t) {
       StepArgs<T> s = step_start<StepArgs>(a, t);
       s.K = P;
       s.w = w.data();
-      s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BP;
+      s.h_in = recurrent_input(a, t == 0 ? a.h0 : a.out + (t - 1) * BP, hm.data(), {rows.begin, rows.active_end(s.B)});
       s.ld_h_in = P;
       s.gates = gates + t * step;
       s.ld_gates = 4 * H;
@@ -119,6 +120,7 @@ void lstm_backward(const LayerArgs<T>& a, const LayerGrads<T>& g) {
       }
       run_back(gk.lstm_back, b, part);
       w_hh(b.B, part, b.gates, 4 * H, dh_rec.before(t), P, false);
+      mask_recurrent_grad(a, dh_rec.before(t), part);
       carry_inactive_rows(a, part.end, window.end, b.gates, 4 * H, dh_rec.at(t), dh_rec.before(t));
     }
   });
@@ -143,7 +145,7 @@ std::size_t lstm_scratch(const LayerSizes& s, Pass pass) {
   if (pass != Pass::backward) {
     tally.hold(gate_scratch(s, pass == Pass::training));
     input_projection_scratch<T>(s, 4, tally);
-    tally.hold(packed_recurrent_elements<T>(4, H, P));
+    tally.hold(packed_recurrent_elements<T>(4, H, P) + recurrent_input_elements<T>(s));
     if (s.projection) StepProduct<T>::scratch(H, P, s.B, tally);
     return tally.total();
   }

@@ -15,16 +15,17 @@ void rnn_forward(const LayerArgs<T>& a, Activation act) {
   const std::size_t BH = static_cast<std::size_t>(B) * H;
   input_projection(a, 1, a.out, H, -1);
   const AlignedVector<T> w = packed_recurrent(a.w_hh, 1, H);
+  AlignedVector<T> hm(recurrent_input_elements<T>(a.sizes()));  // mask*h_{t-1} (recurrent dropout)
   over_row_windows(a, 2.0 * H * H * B, [&](Rows rows) {
     for (int t = 0; t < a.steps; ++t) {
       StepArgs<T> s = step_start<StepArgs>(a, t);
+      const int active = rows.active_end(s.B);
       s.K = H;
       s.w = w.data();
-      s.h_in = t == 0 ? a.h0 : a.out + (t - 1) * BH;
+      s.h_in = recurrent_input(a, t == 0 ? a.h0 : a.out + (t - 1) * BH, hm.data(), {rows.begin, active});
       s.ld_h_in = H;
       s.gates = s.h_out = a.out + t * BH;
       s.ld_gates = s.ld_h_out = H;
-      const int active = rows.active_end(s.B);
       run_step(k.rnn_step[static_cast<int>(act)], s, 1, {rows.begin, active});
       zero_inactive_outputs(a, t, active, rows.end);
     }
@@ -55,6 +56,7 @@ void rnn_backward(const LayerArgs<T>& a, const LayerGrads<T>& g, Activation act)
       const int active = window.active_end(b.B);
       run_back(k.rnn_back[static_cast<int>(act)], b, {window.begin, active});
       w_hh(b.B, {window.begin, active}, b.gates, H, dh.before(t), H, false);
+      mask_recurrent_grad(a, dh.before(t), {window.begin, active});
       carry_inactive_rows(a, active, window.end, b.gates, H, dh.at(t), dh.before(t));
     }
   });
@@ -77,7 +79,7 @@ std::size_t rnn_scratch(const LayerSizes& s, Pass pass) {
   const int H = s.H, R = s.steps * s.B;
   if (pass != Pass::backward) {
     input_projection_scratch<T>(s, 1, tally);
-    return tally.hold(packed_recurrent_elements<T>(1, H, H)).total();
+    return tally.hold(packed_recurrent_elements<T>(1, H, H) + recurrent_input_elements<T>(s)).total();
   }
   tally.hold(static_cast<std::size_t>(R) * H);  // dg
   RecurrentGrad<T>::scratch(static_cast<std::size_t>(s.B) * H, tally);

@@ -273,8 +273,8 @@ def test_stateful_carries_state_between_calls():
 def test_errors_are_clear():
     with pytest.raises(NotImplementedError, match="activation"):
         LSTM(3, activation="softplus")
-    with pytest.raises(NotImplementedError, match="recurrent_dropout"):
-        GRU(3, recurrent_dropout=0.2)
+    with pytest.raises(ValueError, match="recurrent_dropout"):
+        GRU(3, recurrent_dropout=1.5)
     with pytest.raises(TypeError):
         Dense(3, bogus=1)
     model = Sequential([Input((3, 1)), SimpleRNN(2)])

@@ -380,6 +380,7 @@ class Workspace:
     activation: str
     recurrent_activation: str
     used: bool = False
+    recurrent_mask: Optional[Array] = None
 
 
 class ForwardResult(NamedTuple):
@@ -418,21 +419,26 @@ def _cell(cell: CellSpec | str) -> CellSpec:
 
 def forward(cell: CellSpec | str, x: Array, h0: Array, c0: Optional[Array] = None, *, weights: LayerWeights,
             training: bool = False, batch_sizes: Optional[Array] = None, activation: str = "tanh",
-            recurrent_activation: str = "sigmoid") -> ForwardResult:
+            recurrent_activation: str = "sigmoid", recurrent_mask: Optional[Array] = None) -> ForwardResult:
     """One layer, one direction, over the time-major sequence ``x`` (T, B, I) on the core.
 
     ``h0`` (B, H) and, for LSTM, ``c0`` (B, H) are the initial states; ``weights`` a
     ``LayerWeights``. ``batch_sizes`` (int32 [T], non-increasing; from a ``Packing``) runs
     sequences of different lengths (rows sorted longest first). ``activation`` and
     ``recurrent_activation`` apply to GRU/LSTM cells. Arrays must be C-contiguous, of one dtype
-    (float32 or float64). Returns ``ForwardResult(output, h_n, c_n, workspace)``; ``workspace``
-    (training only) is what ``backward`` takes."""
+    (float32 or float64). ``recurrent_mask`` (B, H, or (B, proj_size) for a projected LSTM; rows
+    in ``x``'s order, so sorted like ``h0``) is recurrent dropout (Keras's ``recurrent_dropout``):
+    ``mask * h_{t-1}`` where h_{t-1} enters the recurrent product, the same at every step; the LSTM
+    cell state and the GRU blend use h_{t-1} itself. The workspace keeps it for ``backward``.
+    Returns ``ForwardResult(output, h_n, c_n, workspace)``; ``workspace`` (training only) is
+    what ``backward`` takes."""
     spec = _cell(cell)
     w = weights
     out, h_n, c_n, ws = _core.forward(spec.name, x, h0, c0, w.w_ih, w.w_hh, w.b_ih, w.b_hh, training, batch_sizes,
-                                      w.w_hr, activation=activation, recurrent_activation=recurrent_activation)
-    workspace = Workspace(spec, x, h0, c0, w, out, ws, batch_sizes, activation, recurrent_activation) \
-        if training else None
+                                      w.w_hr, activation=activation, recurrent_activation=recurrent_activation,
+                                      recurrent_mask=recurrent_mask)
+    workspace = Workspace(spec, x, h0, c0, w, out, ws, batch_sizes, activation, recurrent_activation,
+                          recurrent_mask=recurrent_mask) if training else None
     return ForwardResult(out, h_n, c_n, workspace)
 
 
@@ -456,7 +462,8 @@ def backward(workspace: Workspace, grad_output: Optional[Array] = None, grad_h_n
     w = ws.weights
     grads = _core.backward(ws.cell.name, ws.x, ws.h0, ws.c0, w.w_ih, w.w_hh, w.b_ih, w.b_hh, ws.output,
                            ws.core_workspace, grad_output, grad_h_n, grad_c_n, ws.batch_sizes, w.w_hr,
-                           activation=ws.activation, recurrent_activation=ws.recurrent_activation)
+                           activation=ws.activation, recurrent_activation=ws.recurrent_activation,
+                           recurrent_mask=ws.recurrent_mask)
     workspace.used = True
     return Gradients(*grads)
 

@@ -32,6 +32,13 @@ Conventions shared by every function here
   grad_out = dL/d out [T, B, H], grad_hn = dL/d h_n and grad_cn = dL/d c_n
   [B, H] (zeros when None), and returns a dict of dL/d(input) with keys
   "x", "h0", ("c0",) "weight_ih", "weight_hh", "bias_ih", "bias_hh".
+* recurrent_mask (optional [B, H]) is recurrent dropout as Keras's recurrent_dropout: one
+  mask per sequence, the same at every step (inverted dropout: entries 0 or 1/(1-rate), drawn
+  by the caller). Written m below, it multiplies h_{t-1} only where h_{t-1} enters the
+  recurrent product: hm_{t-1} = m * h_{t-1} replaces h_{t-1} in "W_hh h_{t-1}" (and, GRU
+  reset_after=False, in r_t * h_{t-1}); the GRU blend z_t * h_{t-1}, the LSTM cell state and
+  the outputs use h_{t-1} itself. In backward, dW_hh sums over hm_{t-1}, and the part of
+  dh_{t-1} that comes through the recurrent product is multiplied by m.
 
 Notation in the docstrings: sigma is the logistic sigmoid, * the elementwise
 product, W_ir / W_hr / b_ir / b_hr the rows of weight_ih / weight_hh /
@@ -155,6 +162,16 @@ def _new_grads(cache):
     )
 
 
+def _recurrent_mask(mask, B, H, dtype):
+    """The recurrent dropout mask as an array [B, H] of dtype (ones when None)."""
+    if mask is None:
+        return np.ones((B, H), dtype=dtype)
+    mask = np.asarray(mask, dtype=dtype)
+    if mask.shape != (B, H):
+        raise ValueError(f"recurrent_mask must have shape [B, H] = {(B, H)}, got {mask.shape}")
+    return mask
+
+
 def _result(cache, dx, dstates, dW_ih, dW_hh, db_ih, db_hh):
     grads = {"x": dx}
     grads.update(dstates)
@@ -186,10 +203,11 @@ def _gated_activations(activation, recurrent_activation):
     return _ACTIVATIONS[activation], _ACTIVATIONS[recurrent_activation]
 
 
-def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh", lengths=None):
+def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh", lengths=None,
+                recurrent_mask=None):
     """Elman RNN over a sequence (torch.nn.RNN, one layer, one direction).
 
-        a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
+        a_t = W_ih x_t + b_ih + W_hh (m * h_{t-1}) + b_hh     (m = recurrent_mask, else 1)
         h_t = act(a_t),        act = tanh, relu (max(a, 0)), sigmoid or linear (identity)
         out_t = h_t
 
@@ -205,11 +223,12 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonline
     T, B, _ = x.shape
     H = W_hh.shape[1]
 
+    mask = _recurrent_mask(recurrent_mask, B, H, x.dtype)
     out = np.zeros((T, B, H), dtype=x.dtype)
     h_prev = np.zeros((T, B, H), dtype=x.dtype)  # state entering step t
     h = h0
     for t in range(T):
-        a = _affine(x[t], W_ih, b_ih) + _affine(h, W_hh, b_hh)
+        a = _affine(x[t], W_ih, b_ih) + _affine(mask * h, W_hh, b_hh)
         h_new = _RNN_ACTIVATIONS[nonlinearity](a)
         v = valid[t][:, None]
         h_prev[t] = h
@@ -219,7 +238,7 @@ def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonline
     cache = {
         "cell": "rnn", "nonlinearity": nonlinearity, "x": x, "h0": h0,
         "weight_ih": W_ih, "weight_hh": W_hh, "bias_ih": b_ih, "bias_hh": b_hh,
-        "valid": valid, "h_prev": h_prev, "out": out,
+        "valid": valid, "h_prev": h_prev, "out": out, "mask": mask,
     }
     return out, h.copy(), cache
 
@@ -230,14 +249,15 @@ def rnn_backward(cache, grad_out, grad_hn=None):
     With g_t = dL/dh_t (from out_t and from step t+1), for each valid step, last first:
         da_t = g_t * act'(a_t)        tanh: 1 - h_t^2     relu: 1 if a_t > 0 else 0
                                       sigmoid: h_t (1 - h_t)   linear: 1
-        dx_t = da_t W_ih              dh_{t-1} = da_t W_hh  (matrix products, no transpose)
-        dW_ih += da_t^T x_t           dW_hh += da_t^T h_{t-1}
+        dx_t = da_t W_ih              dh_{t-1} = m * (da_t W_hh)  (matrix products, no transpose)
+        dW_ih += da_t^T x_t           dW_hh += da_t^T (m * h_{t-1})
         db_ih += sum_b da_t           db_hh += sum_b da_t
     At a padded step nothing is computed: dx_t = 0 and dh_{t-1} = dh_t.
 
     Returns {"x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"}.
     """
     x, out, h_prev, valid = cache["x"], cache["out"], cache["h_prev"], cache["valid"]
+    mask = cache["mask"]
     W_ih, W_hh = cache["weight_ih"], cache["weight_hh"]
     T, B, _ = x.shape
     H = W_hh.shape[1]
@@ -253,10 +273,10 @@ def rnn_backward(cache, grad_out, grad_hn=None):
         da = np.where(v, (grad_out[t] + dh) * dact, 0)
         dx[t] = da @ W_ih
         dW_ih += da.T @ x[t]
-        dW_hh += da.T @ h_prev[t]
+        dW_hh += da.T @ (mask * h_prev[t])
         db_ih += da.sum(axis=0)
         db_hh += da.sum(axis=0)
-        dh = np.where(v, da @ W_hh, dh)
+        dh = np.where(v, mask * (da @ W_hh), dh)
 
     return _result(cache, dx, {"h0": dh}, dW_ih, dW_hh, db_ih, db_hh)
 
@@ -267,7 +287,7 @@ def rnn_backward(cache, grad_out, grad_hn=None):
 
 
 def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_after=True, lengths=None,
-                activation="tanh", recurrent_activation="sigmoid"):
+                activation="tanh", recurrent_activation="sigmoid", recurrent_mask=None):
     """GRU over a sequence; gate order r, z, n as in torch.nn.GRU.
 
     reset_after=True ("linear before reset": PyTorch, cuDNN, Keras reset_after=True):
@@ -283,6 +303,9 @@ def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_a
 
     Keras's activation replaces tanh and recurrent_activation sigma (tanh, relu, sigmoid,
     linear, hard_sigmoid = clip(a + 3, 0, 6) / 6).
+    With recurrent_mask m, hm = m * h_{t-1} replaces h_{t-1} in every product with W_hh
+    (W_hr hm, W_hz hm, W_hn hm; reset_after=False: W_hn (r_t * hm)); the blend keeps
+    z_t * h_{t-1}.
     x [T, B, I], h0 [B, H], weight_ih [3H, I], weight_hh [3H, H], biases [3H] or None.
     Returns (out [T, B, H], h_n [B, H], cache); see the module docstring for lengths.
     """
@@ -295,6 +318,7 @@ def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_a
     H = W_hh.shape[1]
     b_hh_rz = None if b_hh is None else b_hh[: 2 * H]
     b_hn = None if b_hh is None else b_hh[2 * H :]
+    mask = _recurrent_mask(recurrent_mask, B, H, x.dtype)
 
     out = np.zeros((T, B, H), dtype=x.dtype)
     h_prev = np.zeros((T, B, H), dtype=x.dtype)
@@ -303,14 +327,15 @@ def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_a
     h = h0
     for t in range(T):
         gi = _affine(x[t], W_ih, b_ih)  # [B, 3H]: input parts of r, z, n
-        gh_rz = _affine(h, W_hh[: 2 * H], b_hh_rz)  # [B, 2H]: recurrent parts of r, z
+        hm = mask * h  # h_{t-1} where it enters the recurrent products
+        gh_rz = _affine(hm, W_hh[: 2 * H], b_hh_rz)  # [B, 2H]: recurrent parts of r, z
         r = rec_act(gi[:, :H] + gh_rz[:, :H])
         z = rec_act(gi[:, H : 2 * H] + gh_rz[:, H:])
         if reset_after:
-            hn[t] = _affine(h, W_hh[2 * H :], b_hn)
+            hn[t] = _affine(hm, W_hh[2 * H :], b_hn)
             n = act(gi[:, 2 * H :] + r * hn[t])
         else:
-            n = act(gi[:, 2 * H :] + _affine(r * h, W_hh[2 * H :], b_hn))
+            n = act(gi[:, 2 * H :] + _affine(r * hm, W_hh[2 * H :], b_hn))
         h_new = (1 - z) * n + z * h
 
         v = valid[t][:, None]
@@ -323,7 +348,7 @@ def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_a
         "cell": "gru", "reset_after": bool(reset_after), "x": x, "h0": h0,
         "activation": activation, "recurrent_activation": recurrent_activation,
         "weight_ih": W_ih, "weight_hh": W_hh, "bias_ih": b_ih, "bias_hh": b_hh,
-        "valid": valid, "h_prev": h_prev, "gates": gates, "hn": hn,
+        "valid": valid, "h_prev": h_prev, "gates": gates, "hn": hn, "mask": mask,
     }
     return out, h.copy(), cache
 
@@ -348,10 +373,13 @@ def gru_backward(cache, grad_out, grad_hn=None):
         db_hh += [da_r, da_z, da_n] summed over the batch
     and in both forms dx_t = [da_r, da_z, da_n] W_ih, dW_ih += [da_r, da_z, da_n]^T x_t,
     db_ih += its batch sum. At a padded step: dx_t = 0 and dh_{t-1} = dh_t.
+    With recurrent_mask m, h_{t-1} in the products above is hm = m * h_{t-1} (dr = d(rh) * hm,
+    dW_hh over hm and r * hm) and everything they add to dh_{t-1} (all but g * z) is times m.
 
     Returns {"x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"}.
     """
     x, h_prev, valid, gates, hn = cache["x"], cache["h_prev"], cache["valid"], cache["gates"], cache["hn"]
+    mask = cache["mask"]
     d_act, d_rec_act = _DERIVATIVES[cache["activation"]], _DERIVATIVES[cache["recurrent_activation"]]
     W_ih, W_hh = cache["weight_ih"], cache["weight_hh"]
     T, B, _ = x.shape
@@ -364,6 +392,7 @@ def gru_backward(cache, grad_out, grad_hn=None):
     for t in reversed(range(T)):
         v = valid[t][:, None]
         h = h_prev[t]
+        hm = mask * h
         r, z, n = gates[t, :, :H], gates[t, :, H : 2 * H], gates[t, :, 2 * H :]
         g = np.where(v, grad_out[t] + dh, 0)  # dL/dh_t through this step (0 if padded)
 
@@ -375,17 +404,17 @@ def gru_backward(cache, grad_out, grad_hn=None):
             dr = da_n * hn[t]
             da_r = dr * d_rec_act(r)
             d_rec = np.concatenate([da_r, da_z, da_n * r], axis=1)  # at W_hh h + b_hh
-            dh_step = g * z + d_rec @ W_hh
-            dW_hh += d_rec.T @ h
+            dh_step = g * z + mask * (d_rec @ W_hh)
+            dW_hh += d_rec.T @ hm
             db_hh += d_rec.sum(axis=0)
         else:
-            d_rh = da_n @ W_hh[2 * H :]  # dL/d(r * h)
-            dr = d_rh * h
+            d_rh = da_n @ W_hh[2 * H :]  # dL/d(r * hm)
+            dr = d_rh * hm
             da_r = dr * d_rec_act(r)
             d_rz = np.concatenate([da_r, da_z], axis=1)
-            dh_step = g * z + d_rh * r + d_rz @ W_hh[: 2 * H]
-            dW_hh[: 2 * H] += d_rz.T @ h
-            dW_hh[2 * H :] += da_n.T @ (r * h)
+            dh_step = g * z + mask * (d_rh * r + d_rz @ W_hh[: 2 * H])
+            dW_hh[: 2 * H] += d_rz.T @ hm
+            dW_hh[2 * H :] += da_n.T @ (r * hm)
             db_hh += np.concatenate([da_r, da_z, da_n], axis=1).sum(axis=0)
 
         d_in = np.concatenate([da_r, da_z, da_n], axis=1)  # at W_ih x + b_ih
@@ -403,10 +432,10 @@ def gru_backward(cache, grad_out, grad_hn=None):
 
 
 def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, activation="tanh",
-                 recurrent_activation="sigmoid"):
+                 recurrent_activation="sigmoid", recurrent_mask=None):
     """LSTM over a sequence; gate order i, f, g, o as in torch.nn.LSTM (no projection).
 
-        [a_i, a_f, a_g, a_o] = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
+        [a_i, a_f, a_g, a_o] = W_ih x_t + b_ih + W_hh (m * h_{t-1}) + b_hh   (m = recurrent_mask, else 1)
         i_t = sigma(a_i)   f_t = sigma(a_f)   g_t = tanh(a_g)   o_t = sigma(a_o)
         c_t = f_t * c_{t-1} + i_t * g_t
         h_t = o_t * tanh(c_t)
@@ -423,6 +452,7 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, le
     h0, c0 = states["h0"], states["c0"]
     T, B, _ = x.shape
     H = W_hh.shape[1]
+    mask = _recurrent_mask(recurrent_mask, B, H, x.dtype)
 
     out = np.zeros((T, B, H), dtype=x.dtype)
     h_prev = np.zeros((T, B, H), dtype=x.dtype)
@@ -431,7 +461,7 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, le
     tanh_c = np.zeros((T, B, H), dtype=x.dtype)
     h, c = h0, c0
     for t in range(T):
-        a = _affine(x[t], W_ih, b_ih) + _affine(h, W_hh, b_hh)
+        a = _affine(x[t], W_ih, b_ih) + _affine(mask * h, W_hh, b_hh)
         i = rec_act(a[:, :H])
         f = rec_act(a[:, H : 2 * H])
         g = act(a[:, 2 * H : 3 * H])
@@ -451,7 +481,7 @@ def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, le
         "cell": "lstm", "x": x, "h0": h0, "c0": c0,
         "activation": activation, "recurrent_activation": recurrent_activation,
         "weight_ih": W_ih, "weight_hh": W_hh, "bias_ih": b_ih, "bias_hh": b_hh,
-        "valid": valid, "h_prev": h_prev, "c_prev": c_prev, "gates": gates, "tanh_c": tanh_c,
+        "valid": valid, "h_prev": h_prev, "c_prev": c_prev, "gates": gates, "tanh_c": tanh_c, "mask": mask,
     }
     return out, (h.copy(), c.copy()), cache
 
@@ -465,8 +495,8 @@ def lstm_backward(cache, grad_out, grad_hn=None, grad_cn=None):
         dc_t   = dc + dh_t * o * (1 - tanh(c_t)^2)
         di = dc_t * g      df = dc_t * c_{t-1}      dg = dc_t * i
         da = [di * i(1-i), df * f(1-f), dg * (1-g^2), do * o(1-o)]
-        dc_{t-1} = dc_t * f                 dh_{t-1} = da W_hh
-        dx_t = da W_ih    dW_ih += da^T x_t    dW_hh += da^T h_{t-1}    db_ih, db_hh += sum_b da
+        dc_{t-1} = dc_t * f                 dh_{t-1} = m * (da W_hh)
+        dx_t = da W_ih    dW_ih += da^T x_t    dW_hh += da^T (m * h_{t-1})    db_ih, db_hh += sum_b da
     At a padded step: dx_t = 0, dh_{t-1} = dh and dc_{t-1} = dc.
 
     Returns {"x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"}.
@@ -501,10 +531,10 @@ def lstm_backward(cache, grad_out, grad_hn=None, grad_cn=None):
         )
         dx[t] = da @ W_ih
         dW_ih += da.T @ x[t]
-        dW_hh += da.T @ h_prev[t]
+        dW_hh += da.T @ (cache["mask"] * h_prev[t])
         db_ih += da.sum(axis=0)
         db_hh += da.sum(axis=0)
-        dh = np.where(v, da @ W_hh, dh)
+        dh = np.where(v, cache["mask"] * (da @ W_hh), dh)
         dc = np.where(v, dc_t * f, dc)
 
     return _result(cache, dx, {"h0": dh, "c0": dc}, dW_ih, dW_hh, db_ih, db_hh)

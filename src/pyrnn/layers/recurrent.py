@@ -55,7 +55,7 @@ class _Recurrent(Layer):
         _check_unsupported(self, kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
                            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
                            kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
-                           bias_constraint=bias_constraint, recurrent_dropout=recurrent_dropout)
+                           bias_constraint=bias_constraint)
         self.units = spine.check_size("units", units, owner=owner)
         self.activation = _activation_name(activation)
         self.recurrent_activation = _activation_name(recurrent_activation)
@@ -64,7 +64,7 @@ class _Recurrent(Layer):
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.dropout = spine.check_dropout("dropout", dropout, owner)
-        self.recurrent_dropout = 0.0
+        self.recurrent_dropout = spine.check_dropout("recurrent_dropout", recurrent_dropout, owner)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -225,6 +225,9 @@ class _Recurrent(Layer):
         if training and self.dropout > 0:  # one dropout mask per sequence, shared by all steps (Keras)
             drop = dropout_mask(self.rng, (batch, 1, x.shape[2]), self.dropout, self.dtype)
             x = x * drop
+        # recurrent dropout: one (batch, units) mask per sequence on h_{t-1} in the recurrent product
+        rdrop = dropout_mask(self.rng, (batch, self.units), self.recurrent_dropout, self.dtype) \
+            if training and 0 < self.recurrent_dropout < 1 else None  # Keras: rate 1 applies no mask
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)
             if mask.shape != (batch, steps):
@@ -242,15 +245,16 @@ class _Recurrent(Layer):
         if packing is None:
             xt = np.ascontiguousarray(xt, dtype=self.dtype)
             res = spine.forward(self.cell, xt, h0, c0, weights=weights, training=training,
-                                **self._core_activations)
+                                recurrent_mask=rdrop, **self._core_activations)
             hn, cn = res.h_n, res.c_n
             y = res.output.transpose(1, 0, 2) if self.return_sequences else hn
         else:
             xt = packing.pack(xt).astype(self.dtype, copy=False)
             h0 = packing.sort_rows(h0)
             c0 = None if c0 is None else packing.sort_rows(c0)
+            rdrop = None if rdrop is None else packing.sort_rows(rdrop)
             res = spine.forward(self.cell, xt, h0, c0, weights=weights, training=training,
-                                batch_sizes=packing.batch_sizes, **self._core_activations)
+                                batch_sizes=packing.batch_sizes, recurrent_mask=rdrop, **self._core_activations)
             hn, cn = packing.unsort_rows(res.h_n), (None if res.c_n is None else packing.unsort_rows(res.c_n))
             if self.return_sequences:
                 y = packing.spread(res.output, self.zero_output_for_mask)
@@ -350,7 +354,7 @@ class _Recurrent(Layer):
 
     def get_config(self):
         config = {**super().get_config(), "units": self.units, "activation": self.activation,
-                  "use_bias": self.use_bias, "dropout": self.dropout,
+                  "use_bias": self.use_bias, "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
                   "return_sequences": self.return_sequences, "return_state": self.return_state,
                   "go_backwards": self.go_backwards, "stateful": self.stateful, "unroll": self.unroll,
                   "zero_output_for_mask": self.zero_output_for_mask,
