@@ -56,10 +56,22 @@ def test_every_module_is_listed():
             "pyrnn.onnx"} <= set(MODULES)
 
 
+# Subpackages that need an optional package: without it, importing them is a clear error naming it.
+OPTIONAL = {"pyrnn.torch": "torch"}
+
+
+def _optional_package(name):
+    return next((pkg for prefix, pkg in OPTIONAL.items() if name == prefix or name.startswith(prefix + ".")), None)
+
+
 @pytest.mark.parametrize("name", MODULES)
 def test_module_imports_alone_in_a_fresh_interpreter(name):
     result = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    needed = _optional_package(name)
+    if needed is not None and importlib.util.find_spec(needed) is None:
+        assert result.returncode != 0 and f"pip install {needed}" in result.stderr, result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
 
 
 def test_no_import_circles():
