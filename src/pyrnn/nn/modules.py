@@ -502,6 +502,15 @@ class RNNBase(Module):
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
 
 
+    def quantize(self, dtype: str = "int8") -> Any:
+        """An inference-only quantized copy (``pyrnn.quantized.QuantizedRNN``): LSTM and GRU,
+        ``dtype="int8"`` (weights per gate row, activations per row at each step, int32 products;
+        the scheme is ``pyrnn.reference_quant``'s). Training it (``train()``, ``backward``) raises."""
+        from ..quantized import QuantizedRNN
+
+        return QuantizedRNN(self, dtype)
+
+
 class RNN(RNNBase):
     """Elman RNN: ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
 
