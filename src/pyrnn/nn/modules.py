@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from .. import _recurrent as spine
 from .._grad_mode import is_grad_enabled
 from .._optional import require
+from ..quantized import QuantizedRNN
 
 _MAX_DIM = 2**31 // 8 - 1  # the core's limit on I, G*H and T*B (its kernels index with int)
 _check_size = spine.check_size
@@ -506,8 +507,6 @@ class RNNBase(Module):
         """An inference-only quantized copy (``pyrnn.quantized.QuantizedRNN``): LSTM and GRU,
         ``dtype="int8"`` (weights per gate row, activations per row at each step, int32 products;
         the scheme is ``pyrnn.reference_quant``'s). Training it (``train()``, ``backward``) raises."""
-        from ..quantized import QuantizedRNN
-
         return QuantizedRNN(self, dtype)
 
 
