@@ -55,7 +55,7 @@ def main() -> None:
         m = pyrnn.nn.LSTM(I, H, seed=0).eval()
         q = m.quantize("int8")
         x = np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32)
-        fns = {"f32": lambda: m(x), "int8": lambda: q(x)}
+        fns = {"f32": lambda m=m, x=x: m(x), "int8": lambda q=q, x=x: q(x)}
         ref = m(x)[0]
         errs = {"int8": float(np.abs(q(x)[0] - ref).max())}
         if torch is not None:
@@ -66,7 +66,7 @@ def main() -> None:
                 tq = quantize_dynamic(torch.nn.Sequential(tm), {torch.nn.LSTM}, dtype=torch.qint8)[0].eval()
             xt = torch.from_numpy(x)
 
-            def run_tq():
+            def run_tq(tq=tq, xt=xt):
                 with torch.inference_mode():
                     return tq(xt)
 

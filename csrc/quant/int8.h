@@ -33,6 +33,10 @@ using GemmFn = void (*)(int M, int g0, int g1, int Kp, const std::uint8_t* a, st
 struct Table {
   const char* name;
   GemmFn gemm;
+  // The rest is the same IEEE operations on every ISA (int8_cells.h): identical results.
+  float (*quantize_row)(const float* x, int K, int Kp, std::uint8_t* q);  // Kp bytes (pad 0); returns the scale
+  void (*lstm_cell)(int H, const float* px, const float* ph, float* c, float* h);
+  void (*gru_cell)(int H, const float* px, const float* ph, const float* bhn, float* h);
 };
 
 namespace scalar { const Table& table(); }
@@ -54,7 +58,7 @@ struct Weights {
   Weights(const std::int8_t* q, const float* s, int N, int K);  // q [N, K] row-major
 };
 
-// Quantizes one row of K floats to Kp unsigned bytes (pad 0); returns its scale.
+// Quantizes one row of K floats to Kp unsigned bytes (pad 0) with the active kernels; returns its scale.
 float quantize_row(const float* x, int K, int Kp, std::uint8_t* q);
 
 // The full int32 product of quantized rows with packed weights, over the pool: c [M, groups*16].

@@ -7,7 +7,9 @@
 
 #include <cstring>
 
-#include "quant/int8.h"
+#define PYRNN_SIMD_AVX2
+#define PYRNN_KERNEL_NS int8k_avx2
+#include "quant/int8_cells.h"
 
 namespace pyrnn {
 namespace int8 {
@@ -66,7 +68,7 @@ static void gemm(int M, int g0, int g1, int Kp, const std::uint8_t* a, std::ptrd
 }
 
 const Table& table() {
-  static const Table t{"avx2", &gemm};
+  static const Table t = int8k_avx2::make_table<int8k_avx2::Simd<float>>("avx2", &gemm);
   return t;
 }
 

@@ -5,7 +5,9 @@
 
 #include <cstring>
 
-#include "quant/int8.h"
+#define PYRNN_SIMD_AVX512
+#define PYRNN_KERNEL_NS int8k_avx512
+#include "quant/int8_cells.h"
 
 namespace pyrnn {
 namespace int8 {
@@ -65,7 +67,7 @@ static void gemm(int M, int g0, int g1, int Kp, const std::uint8_t* a, std::ptrd
 }
 
 const Table& table() {
-  static const Table t{"avx512_vnni", &gemm};
+  static const Table t = int8k_avx512::make_table<int8k_avx512::Simd<float>>("avx512_vnni", &gemm);
   return t;
 }
 

@@ -1,7 +1,7 @@
 // int8 inference driver (int8.h): quantization, the choice of int8 kernels, and the LSTM / GRU
-// forward. ISA-independent (compiled without ISA flags): only the int32 products come from the
-// per-ISA kernels, so dequantization, gates and states are the same float operations on every
-// ISA, and the activations are the scalar table's (csrc/kernels/scalar.cpp).
+// forward. ISA-independent (compiled without ISA flags): the per-ISA parts (int8 products, exact;
+// quantization and gate epilogue, the same IEEE operations on every lane: int8_cells.h) give
+// the same results on every ISA.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -14,7 +14,6 @@
 
 #include "aligned.h"
 #include "cpu.h"
-#include "kernels/kernels.h"
 #include "parallel.h"
 #include "quant/int8.h"
 
@@ -66,22 +65,7 @@ Weights::Weights(const std::int8_t* q, const float* s, int N_, int K_)
   }
 }
 
-float quantize_row(const float* x, int K, int Kp, std::uint8_t* q) {
-  float m = 0.0f;
-  for (int k = 0; k < K; ++k) m = std::max(m, std::fabs(x[k]));
-  std::fill(q + K, q + Kp, std::uint8_t(0));
-  if (!(m > 0.0f) || !std::isfinite(m)) {  // all zeros (or not finite: no meaningful scale)
-    std::fill(q, q + K, std::uint8_t(128));
-    return m > 0.0f ? m : 0.0f;
-  }
-  const float inv = 127.0f / m;
-  for (int k = 0; k < K; ++k) {
-    float v = std::nearbyint(x[k] * inv);  // round half to even (the default rounding mode)
-    v = std::min(127.0f, std::max(-127.0f, v));
-    q[k] = static_cast<std::uint8_t>(static_cast<int>(v) + 128);
-  }
-  return m / 127.0f;
-}
+float quantize_row(const float* x, int K, int Kp, std::uint8_t* q) { return active().quantize_row(x, K, Kp, q); }
 
 void gemm(const Table& t, int M, const std::uint8_t* a, std::ptrdiff_t lda, const Weights& w, std::int32_t* c,
           std::ptrdiff_t ldc) {
@@ -112,7 +96,6 @@ void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, c
                    const std::int32_t* lengths, float* out, float* hn, float* cn) {
   DenormalGuard ftz;
   const Table& t = active();
-  const Kernels<float>& act = pyrnn::scalar::table_f32();
   const int G = lstm ? 4 : 3, GH = G * H;
   if (w_ih.N != GH || w_ih.K != I || w_hh.N != GH || w_hh.K != H) throw std::invalid_argument("int8 layer: weight shapes");
   const std::ptrdiff_t ldp = static_cast<std::ptrdiff_t>(w_ih.groups) * kGroup;  // >= GH
@@ -123,7 +106,7 @@ void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, c
   {
     AlignedVector<std::uint8_t> xq(std::max<std::size_t>(1, TB * w_ih.Kp));
     AlignedVector<float> sx(std::max<std::size_t>(1, TB));
-    for (std::size_t r = 0; r < TB; ++r) sx[r] = quantize_row(x + r * I, I, w_ih.Kp, xq.data() + r * w_ih.Kp);
+    for (std::size_t r = 0; r < TB; ++r) sx[r] = t.quantize_row(x + r * I, I, w_ih.Kp, xq.data() + r * w_ih.Kp);
     gemm(t, static_cast<int>(TB), xq.data(), w_ih.Kp, w_ih, xp.data(), ldp);
     dequantize_rows(static_cast<int>(TB), GH, w_ih, sx.data(), xp.data(), ldp);
     for (std::size_t r = 0; r < TB; ++r) {
@@ -132,7 +115,7 @@ void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, c
     }
   }
   const std::size_t BH = static_cast<std::size_t>(B) * H;
-  AlignedVector<float> h(BH), c(lstm ? BH : 1), pre(GH), tc(H), sh(B);
+  AlignedVector<float> h(BH), c(lstm ? BH : 1), sh(B);
   std::memcpy(h.data(), h0, sizeof(float) * BH);
   if (lstm) std::memcpy(c.data(), c0, sizeof(float) * BH);
   AlignedVector<std::uint8_t> hq(static_cast<std::size_t>(B) * w_hh.Kp);
@@ -145,7 +128,7 @@ void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, c
       if (lengths == nullptr || step < lengths[b]) live.push_back(b);
     active_rows = static_cast<int>(live.size());
     for (int i = 0; i < active_rows; ++i)
-      sh[i] = quantize_row(h.data() + static_cast<std::size_t>(live[i]) * H, H, w_hh.Kp, hq.data() + static_cast<std::size_t>(i) * w_hh.Kp);
+      sh[i] = t.quantize_row(h.data() + static_cast<std::size_t>(live[i]) * H, H, w_hh.Kp, hq.data() + static_cast<std::size_t>(i) * w_hh.Kp);
     gemm(t, active_rows, hq.data(), w_hh.Kp, w_hh, hr.data(), ldr);
     dequantize_rows(active_rows, GH, w_hh, sh.data(), hr.data(), ldr);
     float* o = out + static_cast<std::size_t>(step) * BH;
@@ -155,34 +138,8 @@ void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, c
       const float* px = reinterpret_cast<const float*>(xp.data() + (static_cast<std::size_t>(step) * B + b) * ldp);
       const float* ph = reinterpret_cast<const float*>(hr.data() + static_cast<std::size_t>(i) * ldr);
       float* hb = h.data() + static_cast<std::size_t>(b) * H;
-      if (lstm) {
-        float* cb = c.data() + static_cast<std::size_t>(b) * H;
-        for (int n = 0; n < GH; ++n) pre[n] = px[n] + ph[n];
-        act.sigmoid(pre.data(), 2 * H);      // i, f
-        act.tanh(pre.data() + 2 * H, H);     // g
-        act.sigmoid(pre.data() + 3 * H, H);  // o
-        for (int j = 0; j < H; ++j) {
-          const float fc = pre[H + j] * cb[j], ig = pre[j] * pre[2 * H + j];
-          cb[j] = fc + ig;
-          tc[j] = cb[j];
-        }
-        act.tanh(tc.data(), H);
-        for (int j = 0; j < H; ++j) hb[j] = pre[3 * H + j] * tc[j];
-      } else {
-        for (int n = 0; n < 2 * H; ++n) pre[n] = px[n] + ph[n];
-        act.sigmoid(pre.data(), 2 * H);  // r, z
-        for (int j = 0; j < H; ++j) {
-          const float hn_j = ph[2 * H + j] + bias_hn[j];
-          const float rh = pre[j] * hn_j;
-          pre[2 * H + j] = px[2 * H + j] + rh;
-        }
-        act.tanh(pre.data() + 2 * H, H);  // n
-        for (int j = 0; j < H; ++j) {
-          const float z = pre[H + j];
-          const float a = (1.0f - z) * pre[2 * H + j], bz = z * hb[j];
-          hb[j] = a + bz;
-        }
-      }
+      if (lstm) t.lstm_cell(H, px, ph, c.data() + static_cast<std::size_t>(b) * H, hb);
+      else t.gru_cell(H, px, ph, bias_hn, hb);
       std::memcpy(o + static_cast<std::size_t>(b) * H, hb, sizeof(float) * H);
     }
   }

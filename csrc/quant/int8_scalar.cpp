@@ -1,5 +1,7 @@
 // int8 GEMM, portable scalar path (int8.h).
-#include "quant/int8.h"
+#define PYRNN_SIMD_SCALAR
+#define PYRNN_KERNEL_NS int8k_scalar
+#include "quant/int8_cells.h"
 
 namespace pyrnn {
 namespace int8 {
@@ -24,7 +26,7 @@ static void gemm(int M, int g0, int g1, int Kp, const std::uint8_t* a, std::ptrd
 }
 
 const Table& table() {
-  static const Table t{"scalar", &gemm};
+  static const Table t = int8k_scalar::make_table<int8k_scalar::Simd<float>>("scalar", &gemm);
   return t;
 }
 
