@@ -230,3 +230,22 @@ def test_error_not_above_torch_dynamic_int8():
     with torch.no_grad():
         theirs = np.abs(tq(torch.from_numpy(x))[0].numpy() - ref).max()
     assert ours <= theirs
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_cells_step_like_the_layer(mode):
+    cell_cls, layer_cls = (pyrnn.nn.LSTMCell, pyrnn.nn.LSTM) if mode == "LSTM" else (pyrnn.nn.GRUCell, pyrnn.nn.GRU)
+    cell = cell_cls(5, 17, seed=3)
+    layer = layer_cls(5, 17)
+    layer.load_state_dict({f"{k}_l0": v for k, v in cell.state_dict().items()})
+    qc, ql = cell.quantize("int8"), layer.quantize("int8")
+    x = np.random.default_rng(4).standard_normal((6, 3, 5)).astype(np.float32)
+    out, _ = ql(x)
+    state = None
+    for t in range(6):
+        state = qc(x[t], state)
+        np.testing.assert_array_equal(state[0] if mode == "LSTM" else state, out[t])
+    single = qc(x[0, 0])
+    assert (single[0] if mode == "LSTM" else single).shape == (17,)
+    with pytest.raises(RuntimeError, match=r"quantize\('int8'\)"):
+        qc.train()

@@ -14,7 +14,7 @@ import numpy as np
 from . import _core
 from . import reference_quant as _rq
 
-__all__ = ["QuantizedRNN", "QUANTIZE_DTYPES"]
+__all__ = ["QuantizedRNN", "QuantizedCell", "QUANTIZE_DTYPES"]
 
 QUANTIZE_DTYPES = ("int8",)
 
@@ -24,21 +24,44 @@ def _inference_only(what: str) -> RuntimeError:
                         "train the float module and call quantize('int8') on it again")
 
 
+def _check_module(module: Any, dtype: str) -> str:
+    if dtype not in QUANTIZE_DTYPES:
+        raise ValueError(f"quantize: dtype must be one of {', '.join(map(repr, QUANTIZE_DTYPES))}, got {dtype!r}")
+    mode = module.mode
+    if mode not in ("LSTM", "GRU"):
+        raise ValueError(f"quantize('int8') supports LSTM and GRU, not {type(module).__name__}")
+    if getattr(module, "proj_size", 0):
+        raise ValueError("quantize('int8') does not support LSTM proj_size yet")
+    if mode == "GRU" and not module.reset_after:
+        raise ValueError("quantize('int8') supports GRU(reset_after=True) only")
+    return str(mode)
+
+
+def _quantize_layer(mode: str, H: int, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any) -> dict:
+    """One layer-direction's weights in the int8 scheme (pyrnn.reference_quant), packed for the core."""
+    G = 4 if mode == "LSTM" else 3
+    q_ih, s_ih = _rq.quantize_weights(w_ih)
+    q_hh, s_hh = _rq.quantize_weights(w_hh)
+    b_ih = np.zeros(G * H, np.float32) if b_ih is None else np.asarray(b_ih, np.float32)
+    b_hh = np.zeros(G * H, np.float32) if b_hh is None else np.asarray(b_hh, np.float32)
+    if mode == "LSTM":
+        bias_x, bias_hn = (b_ih + b_hh).astype(np.float32), None
+    else:
+        bias_x = b_ih.copy()
+        bias_x[:2 * H] = b_ih[:2 * H] + b_hh[:2 * H]
+        bias_hn = np.ascontiguousarray(b_hh[2 * H:])
+    return {"q_ih": q_ih, "s_ih": s_ih, "q_hh": q_hh, "s_hh": s_hh,
+            "w_ih": _core.Int8Weights(q_ih, s_ih), "w_hh": _core.Int8Weights(q_hh, s_hh),
+            "bias_x": np.ascontiguousarray(bias_x, np.float32), "bias_hn": bias_hn}
+
+
 class QuantizedRNN:
     """An int8 LSTM or GRU for inference, made by ``pyrnn.nn.LSTM/GRU(...).quantize("int8")``."""
 
     training = False
 
     def __init__(self, module: Any, dtype: str = "int8") -> None:
-        if dtype not in QUANTIZE_DTYPES:
-            raise ValueError(f"quantize: dtype must be one of {', '.join(map(repr, QUANTIZE_DTYPES))}, got {dtype!r}")
-        mode = module.mode
-        if mode not in ("LSTM", "GRU"):
-            raise ValueError(f"quantize('int8') supports LSTM and GRU, not {type(module).__name__}")
-        if getattr(module, "proj_size", 0):
-            raise ValueError("quantize('int8') does not support LSTM proj_size yet")
-        if mode == "GRU" and not module.reset_after:
-            raise ValueError("quantize('int8') supports GRU(reset_after=True) only")
+        mode = _check_module(module, dtype)
         self.mode = mode
         self.dtype = dtype
         self.input_size, self.hidden_size = module.input_size, module.hidden_size
@@ -46,26 +69,11 @@ class QuantizedRNN:
         self.batch_first, self.bias = module.batch_first, module.bias
         self.num_directions = 2 if self.bidirectional else 1
         H = self.hidden_size
-        G = 4 if mode == "LSTM" else 3
         self._layers = []
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 lw = module.layer_weights(layer, direction)
-                q_ih, s_ih = _rq.quantize_weights(lw.w_ih)
-                q_hh, s_hh = _rq.quantize_weights(lw.w_hh)
-                b_ih = np.zeros(G * H, np.float32) if lw.b_ih is None else np.asarray(lw.b_ih, np.float32)
-                b_hh = np.zeros(G * H, np.float32) if lw.b_hh is None else np.asarray(lw.b_hh, np.float32)
-                if mode == "LSTM":
-                    bias_x, bias_hn = (b_ih + b_hh).astype(np.float32), None
-                else:
-                    bias_x = b_ih.copy()
-                    bias_x[:2 * H] = b_ih[:2 * H] + b_hh[:2 * H]
-                    bias_hn = np.ascontiguousarray(b_hh[2 * H:])
-                self._layers.append({
-                    "q_ih": q_ih, "s_ih": s_ih, "q_hh": q_hh, "s_hh": s_hh,
-                    "w_ih": _core.Int8Weights(q_ih, s_ih), "w_hh": _core.Int8Weights(q_hh, s_hh),
-                    "bias_x": np.ascontiguousarray(bias_x, np.float32), "bias_hn": bias_hn,
-                })
+                self._layers.append(_quantize_layer(mode, H, lw.w_ih, lw.w_hh, lw.b_ih, lw.b_hh))
 
     # ------------------------------------------------------------------ mode
     def train(self, mode: bool = True) -> "QuantizedRNN":
@@ -155,3 +163,55 @@ class QuantizedRNN:
         extra = f", num_layers={self.num_layers}" if self.num_layers != 1 else ""
         extra += ", bidirectional=True" if self.bidirectional else ""
         return f"Quantized{self.mode}({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype!r})"
+
+
+class QuantizedCell:
+    """An int8 LSTMCell or GRUCell for inference (``cell.quantize("int8")``): one step per call,
+    ``h = cell(x, h)`` / ``h, c = cell(x, (h, c))`` as the float cell, float32 results."""
+
+    training = False
+
+    def __init__(self, cell: Any, dtype: str = "int8") -> None:
+        self.mode = _check_module(cell, dtype)
+        self.dtype = dtype
+        self.input_size, self.hidden_size = cell.input_size, cell.hidden_size
+        p = cell._params
+        self._layer = _quantize_layer(self.mode, self.hidden_size, p["weight_ih"], p["weight_hh"], p.get("bias_ih"),
+                                      p.get("bias_hh"))
+
+    train = QuantizedRNN.train
+    eval = QuantizedRNN.eval
+    backward = QuantizedRNN.backward
+
+    def _state(self, name, value, batch, batched):
+        if value is None:
+            return np.zeros((batch, self.hidden_size), np.float32)
+        value = np.asarray(value, np.float32)
+        shown = (batch, self.hidden_size) if batched else (self.hidden_size,)
+        if value.shape != shown:
+            raise ValueError(f"{name}: expected shape {shown}, got {value.shape}")
+        return np.ascontiguousarray(value.reshape(batch, self.hidden_size))
+
+    def __call__(self, input: Any, hx: Any = None) -> Any:
+        x = np.asarray(input, np.float32)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected (B, {self.input_size}) or ({self.input_size},), got shape {x.shape}")
+        batched = x.ndim == 2
+        x2 = np.ascontiguousarray(x.reshape(1, -1, self.input_size))
+        B = x2.shape[1]
+        lstm = self.mode == "LSTM"
+        if lstm:
+            if hx is None:
+                hx = (None, None)
+            h, c = self._state("h", hx[0], B, batched), self._state("c", hx[1], B, batched)
+        else:
+            h, c = self._state("hx", hx, B, batched), None
+        p = self._layer
+        _, hn, cn = _core.int8_layer_forward(self.mode, x2, p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"], h, c, None)
+        if not batched:
+            hn = hn[0]
+            cn = None if cn is None else cn[0]
+        return (hn, cn) if lstm else hn
+
+    def __repr__(self) -> str:
+        return f"Quantized{self.mode}Cell({self.input_size}, {self.hidden_size}, dtype={self.dtype!r})"
