@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""int8 inference benchmark (issue 17): pyrnn float32 vs pyrnn int8 vs torch's dynamic int8.
+"""int8 inference benchmark (issue 17): pyrnn float32 vs pyrnn int8 vs torch's dynamic int8 (and pyrnn bfloat16).
 
     python bench/bench_quant.py                       # every case
     python bench/bench_quant.py --cases lstm-b1 --rounds 3 --repeat 6 --threads 2
@@ -44,20 +44,20 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
-    print(f"pyrnn isa {pyrnn.isa()}, int8 kernels {_core.int8_isa()}, threads {args.threads}, "
+    print(f"pyrnn isa {pyrnn.isa()}, int8 kernels {_core.int8_isa()}, bf16 kernels {_core.bf16_isa()}, threads {args.threads}, "
           f"median of {args.repeat} runs in {args.rounds} interleaved rounds"
           + (f", torch {torch.__version__} (engine {torch.backends.quantized.engine})" if torch else ""))
     header = f"{'case':<11} {'f32 ms':>8} {'int8 ms':>8} {'torch-q ms':>10} {'f32/int8':>8} {'int8/torch-q':>12} " \
-             f"{'err int8':>9} {'err torch-q':>11}"
+             f"{'err int8':>9} {'err torch-q':>11} {'bf16 ms':>8} {'err bf16':>9}"
     print(header)
     for name in args.cases.split(","):
         I, H, B, T = CASES[name]
         m = pyrnn.nn.LSTM(I, H, seed=0).eval()
-        q = m.quantize("int8")
+        q, qb = m.quantize("int8"), m.quantize("bfloat16")
         x = np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32)
-        fns = {"f32": lambda m=m, x=x: m(x), "int8": lambda q=q, x=x: q(x)}
+        fns = {"f32": lambda m=m, x=x: m(x), "int8": lambda q=q, x=x: q(x), "bf16": lambda qb=qb, x=x: qb(x)}
         ref = m(x)[0]
-        errs = {"int8": float(np.abs(q(x)[0] - ref).max())}
+        errs = {"int8": float(np.abs(q(x)[0] - ref).max()), "bf16": float(np.abs(qb(x)[0] - ref).max())}
         if torch is not None:
             tm = torch.nn.LSTM(I, H)
             tm.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in m.state_dict().items()})
@@ -84,7 +84,8 @@ def main() -> None:
         med = {k: statistics.median(v) for k, v in samples.items()}
         tq_ms = med.get("torch-q", float("nan"))
         print(f"{name:<11} {med['f32']:>8.2f} {med['int8']:>8.2f} {tq_ms:>10.2f} {med['f32'] / med['int8']:>8.2f} "
-              f"{med['int8'] / tq_ms:>12.2f} {errs['int8']:>9.4f} {errs.get('torch-q', float('nan')):>11.4f}",
+              f"{med['int8'] / tq_ms:>12.2f} {errs['int8']:>9.4f} {errs.get('torch-q', float('nan')):>11.4f} "
+              f"{med['bf16']:>8.2f} {errs['bf16']:>9.4f}",
               flush=True)
 
 

@@ -24,6 +24,7 @@
 #include "optimizer.h"
 #include "parallel.h"
 #include "python_exit.h"
+#include "quant/bf16.h"
 #include "quant/int8.h"
 
 namespace py = pybind11;
@@ -648,6 +649,62 @@ A int8_arg(const py::handle& obj, const char* name, const std::vector<py::ssize_
   return py::reinterpret_borrow<A>(arr);
 }
 
+template <class W>
+struct LayerFn;
+template <>
+struct LayerFn<pyrnn::int8::Weights> {
+  template <class... A> static void layer_forward(A... a) { pyrnn::int8::layer_forward(a...); }
+};
+template <>
+struct LayerFn<pyrnn::bf16::Weights> {
+  template <class... A> static void layer_forward(A... a) { pyrnn::bf16::layer_forward(a...); }
+};
+
+template <class W>
+py::tuple quant_layer_forward(const std::string& mode, const py::array& x, const W& w_ih, const W& w_hh,
+                              const py::array& bias_x, const py::object& bias_hn, const py::array& h0,
+                              const py::object& c0, const py::object& lengths) {
+        const bool lstm = mode == "LSTM";
+        if (!lstm && mode != "GRU") throw std::invalid_argument("int8_layer_forward: mode must be 'LSTM' or 'GRU'");
+        const int G = lstm ? 4 : 3;
+        const F32Array xa = int8_arg<F32Array>(x, "x", {-1, -1, w_ih.K});
+        const int T = static_cast<int>(xa.shape(0)), B = static_cast<int>(xa.shape(1)), H = w_hh.K;
+        if (w_ih.N != G * H || w_hh.N != G * H)
+          throw std::invalid_argument("int8_layer_forward: weights must have " + std::to_string(G) + "*H rows");
+        const F32Array ba = int8_arg<F32Array>(bias_x, "bias_x", {G * H});
+        std::vector<float> bhn(H, 0.0f);
+        if (!bias_hn.is_none()) {
+          const F32Array b = int8_arg<F32Array>(bias_hn, "bias_hn", {H});
+          std::copy(b.data(), b.data() + H, bhn.begin());
+        }
+        const F32Array ha = int8_arg<F32Array>(h0, "h0", {B, H});
+        F32Array ca;
+        if (lstm) {
+          if (c0.is_none()) throw std::invalid_argument("int8_layer_forward: LSTM needs c0");
+          ca = int8_arg<F32Array>(c0, "c0", {B, H});
+        }
+        I32Array la;
+        if (!lengths.is_none()) {
+          la = int8_arg<I32Array>(lengths, "lengths", {B});
+          for (int b = 0; b < B; ++b)
+            if (la.data()[b] < 0 || la.data()[b] > T) throw std::invalid_argument("lengths must lie in [0, T]");
+        }
+        F32Array out({T, B, H}), hn({B, H});
+        py::object cn = py::none();
+        F32Array cna;
+        if (lstm) {
+          cna = F32Array({B, H});
+          cn = cna;
+        }
+        {
+          Compute compute;
+          LayerFn<W>::layer_forward(lstm, T, B, w_ih.K, H, w_ih, w_hh, ba.data(), bhn.data(), xa.data(), ha.data(),
+                                     lstm ? ca.data() : nullptr, lengths.is_none() ? nullptr : la.data(),
+                                     out.mutable_data(), hn.mutable_data(), lstm ? cna.mutable_data() : nullptr);
+        }
+        return py::make_tuple(out, hn, cn);
+      }
+
 void bind_int8(py::module_& m) {
   using pyrnn::int8::Weights;
   py::class_<Weights>(m, "Int8Weights", "int8 weights packed for the int8 kernels (quant/int8.h).")
@@ -710,51 +767,56 @@ void bind_int8(py::module_& m) {
         return out;
       }, py::arg("isa"), py::arg("a"), py::arg("w"),
       "Raw int32 products sum_k a[m, k] * q[n, k] of the int8 GEMM micro-kernel of one ISA ('avx512' = VNNI when present), for tests.");
-  m.def("int8_layer_forward", [](const std::string& mode, const py::array& x, const Weights& w_ih, const Weights& w_hh,
-                                 const py::array& bias_x, const py::object& bias_hn, const py::array& h0,
-                                 const py::object& c0, const py::object& lengths) {
-        const bool lstm = mode == "LSTM";
-        if (!lstm && mode != "GRU") throw std::invalid_argument("int8_layer_forward: mode must be 'LSTM' or 'GRU'");
-        const int G = lstm ? 4 : 3;
-        const F32Array xa = int8_arg<F32Array>(x, "x", {-1, -1, w_ih.K});
-        const int T = static_cast<int>(xa.shape(0)), B = static_cast<int>(xa.shape(1)), H = w_hh.K;
-        if (w_ih.N != G * H || w_hh.N != G * H)
-          throw std::invalid_argument("int8_layer_forward: weights must have " + std::to_string(G) + "*H rows");
-        const F32Array ba = int8_arg<F32Array>(bias_x, "bias_x", {G * H});
-        std::vector<float> bhn(H, 0.0f);
-        if (!bias_hn.is_none()) {
-          const F32Array b = int8_arg<F32Array>(bias_hn, "bias_hn", {H});
-          std::copy(b.data(), b.data() + H, bhn.begin());
-        }
-        const F32Array ha = int8_arg<F32Array>(h0, "h0", {B, H});
-        F32Array ca;
-        if (lstm) {
-          if (c0.is_none()) throw std::invalid_argument("int8_layer_forward: LSTM needs c0");
-          ca = int8_arg<F32Array>(c0, "c0", {B, H});
-        }
-        I32Array la;
-        if (!lengths.is_none()) {
-          la = int8_arg<I32Array>(lengths, "lengths", {B});
-          for (int b = 0; b < B; ++b)
-            if (la.data()[b] < 0 || la.data()[b] > T) throw std::invalid_argument("lengths must lie in [0, T]");
-        }
-        F32Array out({T, B, H}), hn({B, H});
-        py::object cn = py::none();
-        F32Array cna;
-        if (lstm) {
-          cna = F32Array({B, H});
-          cn = cna;
-        }
+  m.def("int8_layer_forward", &quant_layer_forward<Weights>, py::arg("mode"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"),
+        py::arg("bias_x"), py::arg("bias_hn"), py::arg("h0"), py::arg("c0"), py::arg("lengths"),
+        "One int8 LSTM/GRU layer in one direction (quant/int8.h): x [T, B, I] -> (out [T, B, H], h_n [B, H], c_n or None).");
+  using B16 = pyrnn::bf16::Weights;
+  py::class_<B16>(m, "Bf16Weights", "Weights rounded to bfloat16 and packed for the bf16 kernels (quant/bf16.h).")
+      .def(py::init([](const py::array& w) {
+             const F32Array wa = int8_arg<F32Array>(w, "w", {-1, -1});
+             return B16(wa.data(), static_cast<int>(wa.shape(0)), static_cast<int>(wa.shape(1)));
+           }),
+           py::arg("w"))
+      .def_readonly("rows", &B16::N)
+      .def_readonly("cols", &B16::K)
+      .def(py::pickle([](const B16& w) {  // as the float32 values of the bf16 weights
+             F32Array f({w.N, w.K});
+             for (int n = 0; n < w.N; ++n)
+               for (int k = 0; k < w.K; ++k)
+                 f.mutable_at(n, k) = pyrnn::bf16::to_float(
+                     w.packed[(static_cast<std::size_t>(n / pyrnn::bf16::kGroup) * w.Kp + (k / 2) * 2) * pyrnn::bf16::kGroup +
+                              (n % pyrnn::bf16::kGroup) * 2 + k % 2]);
+             return py::make_tuple(f);
+           },
+           [](const py::tuple& t) {
+             const F32Array f = int8_arg<F32Array>(t[0], "w", {-1, -1});
+             return B16(f.data(), static_cast<int>(f.shape(0)), static_cast<int>(f.shape(1)));
+           }));
+  m.def("bf16_isa", [] { return std::string(pyrnn::bf16::active().name); },
+        "The bf16 kernels in use: 'avx512_bf16' (PYRNN_ISA=avx512 on a CPU with AVX512-BF16) or 'scalar' (widening).");
+  m.def("_bf16_gemm", [](const std::string& isa, const py::array& a, const B16& w) {
+        const pyrnn::bf16::Table& t = pyrnn::bf16::table_for(isa.c_str());
+        const F32Array aa = int8_arg<F32Array>(a, "a", {-1, w.K});
+        const int M = static_cast<int>(aa.shape(0));
+        const std::ptrdiff_t ldc = static_cast<std::ptrdiff_t>(w.groups) * pyrnn::bf16::kGroup;
+        std::vector<std::uint16_t> ap(static_cast<std::size_t>(std::max(M, 1)) * w.Kp, 0);
+        for (int r = 0; r < M; ++r)
+          for (int k = 0; k < w.K; ++k)
+            ap[static_cast<std::size_t>(r) * w.Kp + k] = pyrnn::bf16::from_float(aa.data()[static_cast<std::size_t>(r) * w.K + k]);
+        std::vector<float> c(static_cast<std::size_t>(std::max(M, 1)) * ldc);
         {
           Compute compute;
-          pyrnn::int8::layer_forward(lstm, T, B, w_ih.K, H, w_ih, w_hh, ba.data(), bhn.data(), xa.data(), ha.data(),
-                                     lstm ? ca.data() : nullptr, lengths.is_none() ? nullptr : la.data(),
-                                     out.mutable_data(), hn.mutable_data(), lstm ? cna.mutable_data() : nullptr);
+          pyrnn::bf16::gemm(t, M, ap.data(), w.Kp, w, c.data(), ldc);
         }
-        return py::make_tuple(out, hn, cn);
-      }, py::arg("mode"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("bias_x"), py::arg("bias_hn"),
-      py::arg("h0"), py::arg("c0"), py::arg("lengths"),
-      "One int8 LSTM/GRU layer in one direction (quant/int8.h): x [T, B, I] -> (out [T, B, H], h_n [B, H], c_n or None).");
+        F32Array out({M, w.N});
+        for (int r = 0; r < M; ++r)
+          std::copy(c.begin() + r * ldc, c.begin() + r * ldc + w.N, out.mutable_data() + static_cast<std::size_t>(r) * w.N);
+        return out;
+      }, py::arg("isa"), py::arg("a"), py::arg("w"),
+      "a @ W.T with a rounded to bf16, by the bf16 GEMM micro-kernel of one ISA, for tests.");
+  m.def("bf16_layer_forward", &quant_layer_forward<B16>, py::arg("mode"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"),
+        py::arg("bias_x"), py::arg("bias_hn"), py::arg("h0"), py::arg("c0"), py::arg("lengths"),
+        "One bfloat16 LSTM/GRU layer in one direction (quant/bf16.h), as int8_layer_forward.");
 }
 
 }  // namespace

@@ -249,3 +249,47 @@ def test_cells_step_like_the_layer(mode):
     assert (single[0] if mode == "LSTM" else single).shape == (17,)
     with pytest.raises(RuntimeError, match=r"quantize\('int8'\)"):
         qc.train()
+
+
+# ------------------------------------------------------------------------------------- bfloat16
+
+def test_bf16_isa_is_reported():
+    assert _core.bf16_isa() in ("scalar", "avx512_bf16")
+
+
+def test_to_bfloat16_rounds_to_nearest_even():
+    x = np.array([1.0, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -7 + 2 ** -9, -2.5, 0.0, np.inf], np.float32)
+    np.testing.assert_array_equal(rq.to_bfloat16(x), [1.0, 1.0, 1 + 2 ** -6, 1 + 2 ** -7, -2.5, 0.0, np.inf])
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_bf16_gemm_against_reference(isa):
+    rng = np.random.default_rng(0)
+    for M, N, K in _gemm_cases():
+        a = rng.standard_normal((M, K)).astype(np.float32)
+        w = rng.standard_normal((N, K)).astype(np.float32)
+        got = _core._bf16_gemm(isa, a, _core.Bf16Weights(w))
+        ref = rq.bf16_linear(a, w)
+        # products of bf16 values are exact in float32; only the float32 sums round
+        tol = 1e-6 * (np.abs(rq.to_bfloat16(a)) @ np.abs(rq.to_bfloat16(w)).T) + 1e-30
+        assert (np.abs(got - ref) <= tol * 2).all(), (isa, M, N, K)
+        assert (np.abs(ref - a @ w.T) <= rq.bf16_product_error_bound(a, w)).all()
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+@pytest.mark.parametrize("kw", [{}, {"num_layers": 2, "bidirectional": True}])
+def test_bf16_error_against_float32(mode, kw):
+    m = _model(mode, 24, 48, **kw)
+    x = np.random.default_rng(3).standard_normal((20, 5, 24)).astype(np.float32)
+    ref, _ = m(x)
+    qm = m.quantize("bfloat16")
+    out, _ = qm(x)
+    assert np.abs(out - ref).max() <= 1e-2 * max(1.0, np.abs(ref).max())
+    lengths = [20, 3, 0, 7, 11]
+    out_l, _ = qm(x, lengths=lengths)
+    for b, n in enumerate(lengths):
+        assert not out_l[n:, b].any()
+        if n:
+            np.testing.assert_allclose(out_l[:n, b:b + 1], qm(x[:n, b:b + 1])[0], atol=1e-6)
+    with pytest.raises(RuntimeError, match="quantize"):
+        qm.train()

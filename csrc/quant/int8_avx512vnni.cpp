@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "quant/tiles.h"
+
 #define PYRNN_SIMD_AVX512
 #define PYRNN_KERNEL_NS int8k_avx512
 #include "quant/int8_cells.h"
@@ -34,21 +36,6 @@ static void tile(int Kp, const std::uint8_t* a, std::ptrdiff_t lda, const std::i
     for (int g = 0; g < NG; ++g) _mm512_storeu_si512(c + r * ldc + g * kGroup, acc[r][g]);
 }
 
-template <int NG>
-static void rows_tile(int rows, int Kp, const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* w,
-                      std::ptrdiff_t wstride, std::int32_t* c, std::ptrdiff_t ldc) {
-  switch (rows) {
-    case 8: return tile<8, NG>(Kp, a, lda, w, wstride, c, ldc);
-    case 7: return tile<7, NG>(Kp, a, lda, w, wstride, c, ldc);
-    case 6: return tile<6, NG>(Kp, a, lda, w, wstride, c, ldc);
-    case 5: return tile<5, NG>(Kp, a, lda, w, wstride, c, ldc);
-    case 4: return tile<4, NG>(Kp, a, lda, w, wstride, c, ldc);
-    case 3: return tile<3, NG>(Kp, a, lda, w, wstride, c, ldc);
-    case 2: return tile<2, NG>(Kp, a, lda, w, wstride, c, ldc);
-    default: return tile<1, NG>(Kp, a, lda, w, wstride, c, ldc);
-  }
-}
-
 static void gemm(int M, int g0, int g1, int Kp, const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* w,
                  std::int32_t* c, std::ptrdiff_t ldc) {
   constexpr int MR = 8, MB = 96;  // rows per tile; rows per block (its activations stay in L2)
@@ -59,8 +46,8 @@ static void gemm(int M, int g0, int g1, int Kp, const std::uint8_t* a, std::ptrd
       const bool two = g + 1 < g1;
       for (int m = m0; m < m1; m += MR) {
         const int rows = m1 - m < MR ? m1 - m : MR;
-        if (two) rows_tile<2>(rows, Kp, a + m * lda, lda, w + g * wstride, wstride, c + m * ldc + g * kGroup, ldc);
-        else rows_tile<1>(rows, Kp, a + m * lda, lda, w + g * wstride, wstride, c + m * ldc + g * kGroup, ldc);
+        if (two) quant::with_rows<MR>(rows, [&](auto mr) { tile<decltype(mr)::value, 2>(Kp, a + m * lda, lda, w + g * wstride, wstride, c + m * ldc + g * kGroup, ldc); });
+        else quant::with_rows<MR>(rows, [&](auto mr) { tile<decltype(mr)::value, 1>(Kp, a + m * lda, lda, w + g * wstride, wstride, c + m * ldc + g * kGroup, ldc); });
       }
     }
   }

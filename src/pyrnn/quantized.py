@@ -16,12 +16,12 @@ from . import reference_quant as _rq
 
 __all__ = ["QuantizedRNN", "QuantizedCell", "QUANTIZE_DTYPES"]
 
-QUANTIZE_DTYPES = ("int8",)
+QUANTIZE_DTYPES = ("int8", "bfloat16")
 
 
 def _inference_only(what: str) -> RuntimeError:
-    return RuntimeError(f"{what}: this module is an inference-only quantized copy (quantize('int8')); "
-                        "train the float module and call quantize('int8') on it again")
+    return RuntimeError(f"{what}: this module is an inference-only quantized copy (quantize()); "
+                        "train the float module and call quantize('int8') (or 'bfloat16') on it again")
 
 
 def _check_module(module: Any, dtype: str) -> str:
@@ -37,11 +37,19 @@ def _check_module(module: Any, dtype: str) -> str:
     return str(mode)
 
 
-def _quantize_layer(mode: str, H: int, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any) -> dict:
-    """One layer-direction's weights in the int8 scheme (pyrnn.reference_quant), packed for the core."""
+def _quantize_layer(mode: str, H: int, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any, dtype: str = "int8") -> dict:
+    """One layer-direction's weights in the int8 (or bfloat16) scheme (pyrnn.reference_quant), packed for the core."""
     G = 4 if mode == "LSTM" else 3
-    q_ih, s_ih = _rq.quantize_weights(w_ih)
-    q_hh, s_hh = _rq.quantize_weights(w_hh)
+    packed_ih: Any
+    packed_hh: Any
+    if dtype == "bfloat16":
+        q_ih, s_ih = np.ascontiguousarray(w_ih, np.float32), None
+        q_hh, s_hh = np.ascontiguousarray(w_hh, np.float32), None
+        packed_ih, packed_hh = _core.Bf16Weights(q_ih), _core.Bf16Weights(q_hh)
+    else:
+        q_ih, s_ih = _rq.quantize_weights(w_ih)
+        q_hh, s_hh = _rq.quantize_weights(w_hh)
+        packed_ih, packed_hh = _core.Int8Weights(q_ih, s_ih), _core.Int8Weights(q_hh, s_hh)
     b_ih = np.zeros(G * H, np.float32) if b_ih is None else np.asarray(b_ih, np.float32)
     b_hh = np.zeros(G * H, np.float32) if b_hh is None else np.asarray(b_hh, np.float32)
     if mode == "LSTM":
@@ -51,7 +59,7 @@ def _quantize_layer(mode: str, H: int, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: An
         bias_x[:2 * H] = b_ih[:2 * H] + b_hh[:2 * H]
         bias_hn = np.ascontiguousarray(b_hh[2 * H:])
     return {"q_ih": q_ih, "s_ih": s_ih, "q_hh": q_hh, "s_hh": s_hh,
-            "w_ih": _core.Int8Weights(q_ih, s_ih), "w_hh": _core.Int8Weights(q_hh, s_hh),
+            "w_ih": packed_ih, "w_hh": packed_hh,
             "bias_x": np.ascontiguousarray(bias_x, np.float32), "bias_hn": bias_hn}
 
 
@@ -73,7 +81,7 @@ class QuantizedRNN:
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 lw = module.layer_weights(layer, direction)
-                self._layers.append(_quantize_layer(mode, H, lw.w_ih, lw.w_hh, lw.b_ih, lw.b_hh))
+                self._layers.append(_quantize_layer(mode, H, lw.w_ih, lw.w_hh, lw.b_ih, lw.b_hh, dtype))
 
     # ------------------------------------------------------------------ mode
     def train(self, mode: bool = True) -> "QuantizedRNN":
@@ -143,7 +151,8 @@ class QuantizedRNN:
                 i = layer * self.num_directions + d
                 p = self._layers[i]
                 xs = inp if d == 0 else reverse(inp)
-                out, h, c = _core.int8_layer_forward(self.mode, xs, p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"],
+                run = _core.bf16_layer_forward if self.dtype == "bfloat16" else _core.int8_layer_forward
+                out, h, c = run(self.mode, xs, p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"],
                                                      np.ascontiguousarray(h0[i]),
                                                      None if c0 is None else np.ascontiguousarray(c0[i]), lens)
                 outs.append(out if d == 0 else reverse(out))
@@ -177,7 +186,7 @@ class QuantizedCell:
         self.input_size, self.hidden_size = cell.input_size, cell.hidden_size
         p = cell._params
         self._layer = _quantize_layer(self.mode, self.hidden_size, p["weight_ih"], p["weight_hh"], p.get("bias_ih"),
-                                      p.get("bias_hh"))
+                                      p.get("bias_hh"), dtype)
 
     train = QuantizedRNN.train
     eval = QuantizedRNN.eval
@@ -207,7 +216,8 @@ class QuantizedCell:
         else:
             h, c = self._state("hx", hx, B, batched), None
         p = self._layer
-        _, hn, cn = _core.int8_layer_forward(self.mode, x2, p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"], h, c, None)
+        run = _core.bf16_layer_forward if self.dtype == "bfloat16" else _core.int8_layer_forward
+        _, hn, cn = run(self.mode, x2, p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"], h, c, None)
         if not batched:
             hn = hn[0]
             cn = None if cn is None else cn[0]

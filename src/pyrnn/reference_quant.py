@@ -154,3 +154,30 @@ def gru_forward(x, h0, q_ih, s_ih, q_hh, s_hh, bias_x, bias_hn, lengths=None):
 
     out, h, _ = _steps(x, h0, None, lengths, step)
     return out, h
+
+
+# ---------------------------------------------------------------------------------------------
+# bfloat16 (csrc/quant/bf16.h): weights rounded to bf16 once, the rows multiplied by them (x,
+# h_{t-1}) rounded to bf16 at each step, products summed in float32 (here in float64: the kernels'
+# float32 sums differ from it by summation-order rounding, ~K * 6e-8 relative), gates in float32.
+# Error: bf16 keeps 8 significant bits, so each rounding is within 2^-8 relative and a product
+# is off by at most (2^-7 + 2^-16) * sum|x_k w_k| (bf16_product_error_bound); the test suite checks the layers' outputs
+# against the float32 ones at <= 1e-2 relative to the output scale.
+
+def to_bfloat16(a):
+    """float32 -> the float32 value of its bfloat16 rounding (nearest, ties to even)."""
+    u = np.ascontiguousarray(a, _F).view(np.uint32).astype(np.uint64)
+    nan = (u & 0x7FFFFFFF) > 0x7F800000
+    r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+    r = np.where(nan, u | 0x400000, r) & 0xFFFF0000
+    return r.astype(np.uint32).view(_F).reshape(np.shape(a))
+
+
+def bf16_linear(x, w):
+    """x @ W.T with x and W rounded to bf16 (exact products, float64 sums, rounded to float32)."""
+    return (to_bfloat16(x).astype(np.float64) @ to_bfloat16(w).astype(np.float64).T).astype(_F)
+
+
+def bf16_product_error_bound(x, w):
+    """Elementwise bound on |bf16_linear(x, w) - x @ w.T| (the two roundings; plus float32 sums)."""
+    return (2.0 ** -7 + 2.0 ** -16) * (np.abs(np.asarray(x, np.float64)) @ np.abs(np.asarray(w, np.float64)).T) + 1e-6
