@@ -24,6 +24,8 @@
 #include "optimizer.h"
 #include "parallel.h"
 #include "python_exit.h"
+#include "quant/bf16.h"
+#include "quant/int8.h"
 
 namespace py = pybind11;
 using pyrnn::Cell;
@@ -628,11 +630,203 @@ void mk_gru_step(const pyrnn::Kernels<T>& k, const py::array& w, const py::array
   run_part(k, gated_table(k, s, activation, recurrent).gru_step, s, part);
 }
 
+// ---------------------------------------------------------------- int8 inference (quant/int8.h)
+using I8Array = py::array_t<std::int8_t, py::array::c_style>;
+using U8Array = py::array_t<std::uint8_t, py::array::c_style>;
+using F32Array = py::array_t<float, py::array::c_style>;
+using I32Array = py::array_t<std::int32_t, py::array::c_style>;
+
+template <class A>
+A int8_arg(const py::handle& obj, const char* name, const std::vector<py::ssize_t>& shape) {
+  const py::array arr = py::reinterpret_borrow<py::array>(obj);
+  if (!py::isinstance<py::array>(obj)) throw py::type_error(std::string(name) + ": expected a NumPy array");
+  if (!arr.dtype().is(py::dtype::of<typename A::value_type>()))
+    throw py::type_error(std::string(name) + ": expected dtype " + std::string(py::str(py::dtype::of<typename A::value_type>())) +
+                         ", got " + std::string(py::str(arr.dtype())));
+  std::vector<py::ssize_t> got(arr.shape(), arr.shape() + arr.ndim());
+  bool ok = got.size() == shape.size();
+  for (std::size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || shape[i] == got[i];
+  if (!ok) throw std::invalid_argument(std::string(name) + ": expected shape " + shape_str(shape) + ", got " + shape_str(got));
+  if (!(arr.flags() & py::array::c_style)) throw std::invalid_argument(std::string(name) + ": expected a C-contiguous array");
+  return py::reinterpret_borrow<A>(arr);
+}
+
+template <class W>
+struct LayerFn;
+template <>
+struct LayerFn<pyrnn::int8::Weights> {
+  template <class... A> static void layer_forward(A... a) { pyrnn::int8::layer_forward(a...); }
+};
+template <>
+struct LayerFn<pyrnn::bf16::Weights> {
+  template <class... A> static void layer_forward(A... a) { pyrnn::bf16::layer_forward(a...); }
+};
+
+template <class W>
+py::tuple quant_layer_forward(const std::string& mode, const py::array& x, const W& w_ih, const W& w_hh,
+                              const py::array& bias_x, const py::object& bias_hn, const py::array& h0,
+                              const py::object& c0, const py::object& lengths) {
+        const bool lstm = mode == "LSTM";
+        if (!lstm && mode != "GRU") throw std::invalid_argument("int8_layer_forward: mode must be 'LSTM' or 'GRU'");
+        const int G = lstm ? 4 : 3;
+        const F32Array xa = int8_arg<F32Array>(x, "x", {-1, -1, w_ih.K});
+        const int T = static_cast<int>(xa.shape(0)), B = static_cast<int>(xa.shape(1)), H = w_hh.K;
+        if (w_ih.N != G * H || w_hh.N != G * H)
+          throw std::invalid_argument("int8_layer_forward: weights must have " + std::to_string(G) + "*H rows");
+        const F32Array ba = int8_arg<F32Array>(bias_x, "bias_x", {G * H});
+        std::vector<float> bhn(H, 0.0f);
+        if (!bias_hn.is_none()) {
+          const F32Array b = int8_arg<F32Array>(bias_hn, "bias_hn", {H});
+          std::copy(b.data(), b.data() + H, bhn.begin());
+        }
+        const F32Array ha = int8_arg<F32Array>(h0, "h0", {B, H});
+        F32Array ca;
+        if (lstm) {
+          if (c0.is_none()) throw std::invalid_argument("int8_layer_forward: LSTM needs c0");
+          ca = int8_arg<F32Array>(c0, "c0", {B, H});
+        }
+        I32Array la;
+        if (!lengths.is_none()) {
+          la = int8_arg<I32Array>(lengths, "lengths", {B});
+          for (int b = 0; b < B; ++b)
+            if (la.data()[b] < 0 || la.data()[b] > T) throw std::invalid_argument("lengths must lie in [0, T]");
+        }
+        F32Array out({T, B, H}), hn({B, H});
+        py::object cn = py::none();
+        F32Array cna;
+        if (lstm) {
+          cna = F32Array({B, H});
+          cn = cna;
+        }
+        {
+          Compute compute;
+          LayerFn<W>::layer_forward(lstm, T, B, w_ih.K, H, w_ih, w_hh, ba.data(), bhn.data(), xa.data(), ha.data(),
+                                     lstm ? ca.data() : nullptr, lengths.is_none() ? nullptr : la.data(),
+                                     out.mutable_data(), hn.mutable_data(), lstm ? cna.mutable_data() : nullptr);
+        }
+        return py::make_tuple(out, hn, cn);
+      }
+
+void bind_int8(py::module_& m) {
+  using pyrnn::int8::Weights;
+  py::class_<Weights>(m, "Int8Weights", "int8 weights packed for the int8 kernels (quant/int8.h).")
+      .def(py::init([](const py::array& q, const py::array& scale) {
+             const I8Array qa = int8_arg<I8Array>(q, "q", {-1, -1});
+             const int N = static_cast<int>(qa.shape(0)), K = static_cast<int>(qa.shape(1));
+             const F32Array sa = int8_arg<F32Array>(scale, "scale", {N});
+             return Weights(qa.data(), sa.data(), N, K);
+           }),
+           py::arg("q"), py::arg("scale"))
+      .def_readonly("rows", &Weights::N)
+      .def_readonly("cols", &Weights::K)
+      .def(py::pickle([](const Weights& w) {  // as (q, scale): unpacked again on load
+             I8Array q({w.N, w.K});
+             for (int n = 0; n < w.N; ++n)
+               for (int k = 0; k < w.K; ++k)
+                 q.mutable_at(n, k) = w.packed[(static_cast<std::size_t>(n / pyrnn::int8::kGroup) * w.Kp + (k / 4) * 4) *
+                                                   pyrnn::int8::kGroup + (n % pyrnn::int8::kGroup) * 4 + k % 4];
+             F32Array s(w.N);
+             std::copy(w.scale.begin(), w.scale.begin() + w.N, s.mutable_data());
+             return py::make_tuple(q, s);
+           },
+           [](const py::tuple& t) {
+             const I8Array q = int8_arg<I8Array>(t[0], "q", {-1, -1});
+             const F32Array s = int8_arg<F32Array>(t[1], "scale", {q.shape(0)});
+             return Weights(q.data(), s.data(), static_cast<int>(q.shape(0)), static_cast<int>(q.shape(1)));
+           }));
+  m.def("int8_isa", [] { return std::string(pyrnn::int8::active().name); },
+        "The int8 kernels in use: 'avx512_vnni' (PYRNN_ISA=avx512 on a CPU with AVX512-VNNI), 'avx2' or 'scalar'.");
+  m.def("_int8_quantize_rows", [](const py::array& x) {
+        const F32Array xa = int8_arg<F32Array>(x, "x", {-1, -1});
+        const int M = static_cast<int>(xa.shape(0)), K = static_cast<int>(xa.shape(1));
+        U8Array q({M, K});
+        F32Array s(M);
+        std::vector<std::uint8_t> row(pyrnn::int8::padded_k(K));
+        for (int r = 0; r < M; ++r) {
+          s.mutable_data()[r] = pyrnn::int8::quantize_row(xa.data() + static_cast<std::size_t>(r) * K, K,
+                                                          pyrnn::int8::padded_k(K), row.data());
+          std::copy(row.begin(), row.begin() + K, q.mutable_data() + static_cast<std::size_t>(r) * K);
+        }
+        return py::make_tuple(q, s);
+      }, py::arg("x"), "Per-row dynamic quantization as the int8 layers do it: (u8 = q + 128 [M, K], scale [M]).");
+  m.def("_int8_gemm", [](const std::string& isa, const py::array& a, const Weights& w) {
+        const pyrnn::int8::Table& t = pyrnn::int8::table_for(isa.c_str());
+        const U8Array aa = int8_arg<U8Array>(a, "a", {-1, w.K});
+        const int M = static_cast<int>(aa.shape(0));
+        const std::ptrdiff_t ldc = static_cast<std::ptrdiff_t>(w.groups) * pyrnn::int8::kGroup;
+        std::vector<std::uint8_t> ap(static_cast<std::size_t>(std::max(M, 1)) * w.Kp, 0);
+        for (int r = 0; r < M; ++r)
+          std::copy(aa.data() + static_cast<std::size_t>(r) * w.K, aa.data() + static_cast<std::size_t>(r + 1) * w.K,
+                    ap.begin() + static_cast<std::size_t>(r) * w.Kp);
+        std::vector<std::int32_t> c(static_cast<std::size_t>(std::max(M, 1)) * ldc);
+        {
+          Compute compute;
+          pyrnn::int8::gemm(t, M, ap.data(), w.Kp, w, c.data(), ldc);
+        }
+        I32Array out({M, w.N});
+        for (int r = 0; r < M; ++r)
+          std::copy(c.begin() + r * ldc, c.begin() + r * ldc + w.N, out.mutable_data() + static_cast<std::size_t>(r) * w.N);
+        return out;
+      }, py::arg("isa"), py::arg("a"), py::arg("w"),
+      "Raw int32 products sum_k a[m, k] * q[n, k] of the int8 GEMM micro-kernel of one ISA ('avx512' = VNNI when present), for tests.");
+  m.def("int8_layer_forward", &quant_layer_forward<Weights>, py::arg("mode"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"),
+        py::arg("bias_x"), py::arg("bias_hn"), py::arg("h0"), py::arg("c0"), py::arg("lengths"),
+        "One int8 LSTM/GRU layer in one direction (quant/int8.h): x [T, B, I] -> (out [T, B, H], h_n [B, H], c_n or None).");
+  using B16 = pyrnn::bf16::Weights;
+  py::class_<B16>(m, "Bf16Weights", "Weights rounded to bfloat16 and packed for the bf16 kernels (quant/bf16.h).")
+      .def(py::init([](const py::array& w) {
+             const F32Array wa = int8_arg<F32Array>(w, "w", {-1, -1});
+             return B16(wa.data(), static_cast<int>(wa.shape(0)), static_cast<int>(wa.shape(1)));
+           }),
+           py::arg("w"))
+      .def_readonly("rows", &B16::N)
+      .def_readonly("cols", &B16::K)
+      .def(py::pickle([](const B16& w) {  // as the float32 values of the bf16 weights
+             F32Array f({w.N, w.K});
+             for (int n = 0; n < w.N; ++n)
+               for (int k = 0; k < w.K; ++k)
+                 f.mutable_at(n, k) = pyrnn::bf16::to_float(
+                     w.packed[(static_cast<std::size_t>(n / pyrnn::bf16::kGroup) * w.Kp + (k / 2) * 2) * pyrnn::bf16::kGroup +
+                              (n % pyrnn::bf16::kGroup) * 2 + k % 2]);
+             return py::make_tuple(f);
+           },
+           [](const py::tuple& t) {
+             const F32Array f = int8_arg<F32Array>(t[0], "w", {-1, -1});
+             return B16(f.data(), static_cast<int>(f.shape(0)), static_cast<int>(f.shape(1)));
+           }));
+  m.def("bf16_isa", [] { return std::string(pyrnn::bf16::active().name); },
+        "The bf16 kernels in use: 'avx512_bf16' (PYRNN_ISA=avx512 on a CPU with AVX512-BF16) or 'scalar' (widening).");
+  m.def("_bf16_gemm", [](const std::string& isa, const py::array& a, const B16& w) {
+        const pyrnn::bf16::Table& t = pyrnn::bf16::table_for(isa.c_str());
+        const F32Array aa = int8_arg<F32Array>(a, "a", {-1, w.K});
+        const int M = static_cast<int>(aa.shape(0));
+        const std::ptrdiff_t ldc = static_cast<std::ptrdiff_t>(w.groups) * pyrnn::bf16::kGroup;
+        std::vector<std::uint16_t> ap(static_cast<std::size_t>(std::max(M, 1)) * w.Kp, 0);
+        for (int r = 0; r < M; ++r)
+          for (int k = 0; k < w.K; ++k)
+            ap[static_cast<std::size_t>(r) * w.Kp + k] = pyrnn::bf16::from_float(aa.data()[static_cast<std::size_t>(r) * w.K + k]);
+        std::vector<float> c(static_cast<std::size_t>(std::max(M, 1)) * ldc);
+        {
+          Compute compute;
+          pyrnn::bf16::gemm(t, M, ap.data(), w.Kp, w, c.data(), ldc);
+        }
+        F32Array out({M, w.N});
+        for (int r = 0; r < M; ++r)
+          std::copy(c.begin() + r * ldc, c.begin() + r * ldc + w.N, out.mutable_data() + static_cast<std::size_t>(r) * w.N);
+        return out;
+      }, py::arg("isa"), py::arg("a"), py::arg("w"),
+      "a @ W.T with a rounded to bf16, by the bf16 GEMM micro-kernel of one ISA, for tests.");
+  m.def("bf16_layer_forward", &quant_layer_forward<B16>, py::arg("mode"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"),
+        py::arg("bias_x"), py::arg("bias_hn"), py::arg("h0"), py::arg("c0"), py::arg("lengths"),
+        "One bfloat16 LSTM/GRU layer in one direction (quant/bf16.h), as int8_layer_forward.");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pyrnn's C++ core: sequence forward and backward for RNN, GRU and LSTM layers.";
   pyrnn::active_isa();  // choose the kernels now: a bad PYRNN_ISA fails the import, clearly
+  bind_int8(m);
   m.def("isa", [] { return std::string(pyrnn::isa_name(pyrnn::active_isa())); },
         "The instruction set the kernels use: 'avx512', 'avx2' or 'scalar' (PYRNN_ISA forces one).");
   m.def("supported_isas", [] {

@@ -61,7 +61,8 @@ status=0
 (cd "$WORK" && "$PY" -m pytest -q -p no:cacheprovider -p no:benchmark -x --capture=sys \
   "$SRC/tests/test_core.py" "$SRC/tests/test_lengths.py" "$SRC/tests/test_cells.py" \
   "$SRC/tests/test_projection.py" "$SRC/tests/test_hardening.py" "$SRC/tests/test_property.py" \
-  "$SRC/tests/test_microkernels.py" "$SRC/tests/test_scratch_sizes.py" "$SRC/tests/test_recurrent_dropout.py") \
+  "$SRC/tests/test_microkernels.py" "$SRC/tests/test_scratch_sizes.py" "$SRC/tests/test_recurrent_dropout.py" \
+  "$SRC/tests/test_quant.py") \
   2>&1 | tee "$LOGS/pytest.log" || status=$?  # (pipefail: pytest's status)
 unset LD_PRELOAD
 

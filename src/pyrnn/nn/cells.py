@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from .. import _recurrent as spine
 from .._grad_mode import is_grad_enabled
+from ..quantized import QuantizedCell
 from .modules import Module, _check_dims, _check_param_memory, _make_rng, _resolve_dtype, as_float_array
 
 
@@ -55,6 +56,11 @@ class RNNCellBase(Module):
     def train(self, mode: bool = True) -> Any:
         self._tape = []
         return super().train(mode)
+
+    def quantize(self, dtype: str = "int8") -> Any:
+        """An inference-only quantized copy (``pyrnn.quantized.QuantizedCell``) of an LSTMCell or
+        GRUCell: the int8 scheme of ``pyrnn.reference_quant``. Training it raises."""
+        return QuantizedCell(self, dtype)
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         super().load_state_dict(state_dict)

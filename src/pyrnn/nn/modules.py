@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from .. import _recurrent as spine
 from .._grad_mode import is_grad_enabled
 from .._optional import require
+from ..quantized import QuantizedRNN
 
 _MAX_DIM = 2**31 // 8 - 1  # the core's limit on I, G*H and T*B (its kernels index with int)
 _check_size = spine.check_size
@@ -500,6 +501,13 @@ class RNNBase(Module):
         extra += ", bidirectional=True" if self.bidirectional else ""
         extra += f", proj_size={self.proj_size}" if self.proj_size else ""
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
+
+
+    def quantize(self, dtype: str = "int8") -> Any:
+        """An inference-only quantized copy (``pyrnn.quantized.QuantizedRNN``): LSTM and GRU,
+        ``dtype="int8"`` (weights per gate row, activations per row at each step, int32 products;
+        the scheme is ``pyrnn.reference_quant``'s). Training it (``train()``, ``backward``) raises."""
+        return QuantizedRNN(self, dtype)
 
 
 class RNN(RNNBase):

@@ -1,0 +1,93 @@
+#!/usr/bin/env python
+"""int8 inference benchmark (issue 17): pyrnn float32 vs pyrnn int8 vs torch's dynamic int8 (and pyrnn bfloat16).
+
+    python bench/bench_quant.py                       # every case
+    python bench/bench_quant.py --cases lstm-b1 --rounds 3 --repeat 6 --threads 2
+
+Same weights (pyrnn's loaded into torch), same inputs, same thread count for everyone. Each
+time is the median of --repeat runs taken in --rounds blocks with the three libraries in turn
+(after one warm-up each), so a slow spell of a shared machine falls on all alike. The error
+columns are max |out - out_float32| against pyrnn's float32 output on the same inputs. torch's
+quantize_dynamic quantizes the activations per tensor; pyrnn's per row (pyrnn.reference_quant).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import numpy as np
+
+import pyrnn
+from pyrnn import _core
+
+CASES = {  # name: (I, H, B, T)
+    "lstm-large": (1024, 1024, 64, 50),
+    "lstm-mid": (256, 256, 64, 100),
+    "lstm-b1": (128, 128, 1, 200),
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cases", default=",".join(CASES))
+    p.add_argument("--threads", type=int, default=pyrnn.default_num_threads())
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=6)
+    args = p.parse_args()
+    pyrnn.set_num_threads(args.threads)
+    try:
+        import torch
+        from torch.ao.quantization import quantize_dynamic
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        torch = None
+    print(f"pyrnn isa {pyrnn.isa()}, int8 kernels {_core.int8_isa()}, bf16 kernels {_core.bf16_isa()}, threads {args.threads}, "
+          f"median of {args.repeat} runs in {args.rounds} interleaved rounds"
+          + (f", torch {torch.__version__} (engine {torch.backends.quantized.engine})" if torch else ""))
+    header = f"{'case':<11} {'f32 ms':>8} {'int8 ms':>8} {'torch-q ms':>10} {'f32/int8':>8} {'int8/torch-q':>12} " \
+             f"{'err int8':>9} {'err torch-q':>11} {'bf16 ms':>8} {'err bf16':>9}"
+    print(header)
+    for name in args.cases.split(","):
+        I, H, B, T = CASES[name]
+        m = pyrnn.nn.LSTM(I, H, seed=0).eval()
+        q, qb = m.quantize("int8"), m.quantize("bfloat16")
+        x = np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32)
+        fns = {"f32": lambda m=m, x=x: m(x), "int8": lambda q=q, x=x: q(x), "bf16": lambda qb=qb, x=x: qb(x)}
+        ref = m(x)[0]
+        errs = {"int8": float(np.abs(q(x)[0] - ref).max()), "bf16": float(np.abs(qb(x)[0] - ref).max())}
+        if torch is not None:
+            tm = torch.nn.LSTM(I, H)
+            tm.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in m.state_dict().items()})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tq = quantize_dynamic(torch.nn.Sequential(tm), {torch.nn.LSTM}, dtype=torch.qint8)[0].eval()
+            xt = torch.from_numpy(x)
+
+            def run_tq(tq=tq, xt=xt):
+                with torch.inference_mode():
+                    return tq(xt)
+
+            fns["torch-q"] = run_tq
+            errs["torch-q"] = float(np.abs(run_tq()[0].numpy() - ref).max())
+        samples: dict = {k: [] for k in fns}
+        per_round = -(-args.repeat // args.rounds)
+        for _ in range(args.rounds):
+            for lib, fn in fns.items():
+                fn()  # warm-up
+                for _ in range(per_round):
+                    t0 = time.perf_counter()
+                    fn()
+                    samples[lib].append(1e3 * (time.perf_counter() - t0))
+        med = {k: statistics.median(v) for k, v in samples.items()}
+        tq_ms = med.get("torch-q", float("nan"))
+        print(f"{name:<11} {med['f32']:>8.2f} {med['int8']:>8.2f} {tq_ms:>10.2f} {med['f32'] / med['int8']:>8.2f} "
+              f"{med['int8'] / tq_ms:>12.2f} {errs['int8']:>9.4f} {errs.get('torch-q', float('nan')):>11.4f} "
+              f"{med['bf16']:>8.2f} {errs['bf16']:>9.4f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+// bfloat16 inference (issue 17): weights stored as bf16 (round to nearest even from float32),
+// the rows multiplied by them (x, h_{t-1}) rounded to bf16 at each step, products accumulated in
+// float32: vdpbf16ps where the CPU has AVX512-BF16 (bf16_avx512.cpp), widened to float32
+// elsewhere (bf16_scalar.cpp). Gates and states in float32 (the int8 layers' epilogue).
+// Reference: pyrnn.reference_quant (bf16_*). Unlike int8, results differ across ISAs by float32
+// summation order (vdpbf16ps sums pairs).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace pyrnn {
+namespace bf16 {
+
+constexpr int kGroup = 16;  // output rows per packed group; a group holds Kp/2 blocks of [16 rows][2 k]
+
+inline std::uint16_t from_float(float f) {  // round to nearest even; NaN stays NaN
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<std::uint16_t>(u >> 16);
+}
+inline float to_float(std::uint16_t b) {
+  const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// c[m, g*16 + j] = sum_k a[m, k] * w_g[j, k] (float32) for rows [0, M), groups [g0, g1).
+using GemmFn = void (*)(int M, int g0, int g1, int Kp, const std::uint16_t* a, std::ptrdiff_t lda,
+                        const std::uint16_t* w, float* c, std::ptrdiff_t ldc);
+struct Table {
+  const char* name;
+  GemmFn gemm;
+};
+namespace scalar { const Table& table(); }
+namespace avx512_bf16 { const Table& table(); }
+bool bf16_supported();
+const Table& table_for(const char* isa);  // "avx512" -> vdpbf16ps when the CPU has AVX512-BF16
+const Table& active();
+
+struct Weights {
+  int N = 0, K = 0, Kp = 0, groups = 0;
+  std::vector<std::uint16_t> packed;
+  Weights() = default;
+  Weights(const float* w, int N, int K);  // w [N, K] float32, rounded to bf16
+};
+
+void gemm(const Table& t, int M, const std::uint16_t* a, std::ptrdiff_t lda, const Weights& w, float* c,
+          std::ptrdiff_t ldc);
+
+void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
+                   const float* bias_x, const float* bias_hn, const float* x, const float* h0, const float* c0,
+                   const std::int32_t* lengths, float* out, float* hn, float* cn);
+
+}  // namespace bf16
+}  // namespace pyrnn

@@ -1,0 +1,247 @@
+// int8 inference driver (int8.h): quantization, the choice of int8 kernels, and the LSTM / GRU
+// forward. ISA-independent (compiled without ISA flags): the per-ISA parts (int8 products, exact;
+// quantization and gate epilogue, the same IEEE operations on every lane: int8_cells.h) give
+// the same results on every ISA.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#if defined(PYRNN_X86)
+#include <cpuid.h>
+#endif
+
+#include "aligned.h"
+#include "cpu.h"
+#include "parallel.h"
+#include "quant/bf16.h"
+#include "quant/int8.h"
+
+namespace pyrnn {
+namespace quant {
+
+// AVX-512 (cpu.h) and one feature bit of CPUID leaf 7: subleaf `sub`, register EAX or ECX.
+static bool avx512_with(unsigned sub, bool in_eax, unsigned bit) {
+#if defined(PYRNN_X86)
+  if (!isa_supported(Isa::avx512)) return false;
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, sub, &a, &b, &c, &d)) return false;
+  return ((in_eax ? a : c) >> bit) & 1u;
+#else
+  (void)sub, (void)in_eax, (void)bit;
+  return false;
+#endif
+}
+
+// A GEMM over groups of 16 output columns, split over the pool in pairs of groups (the
+// widest tiles' width); each output element belongs to one task.
+template <class F>
+static void over_group_pairs(double flops, int groups, F run) {
+  const int pairs = (groups + 1) / 2;
+  maybe_parallel(flops >= 4.0e5 && pairs >= 2, pairs, [&](int p0, int p1) { run(2 * p0, std::min(groups, 2 * p1)); });
+}
+
+}  // namespace quant
+
+namespace int8 {
+
+bool vnni_supported() { return quant::avx512_with(0, false, 11); }  // CPUID.(7,0):ECX[11] AVX512_VNNI
+
+const Table& table_for(const char* isa) {
+  const std::string name(isa);
+#if defined(PYRNN_X86)
+  if (name == "avx512" && isa_supported(Isa::avx512)) return vnni_supported() ? avx512_vnni::table() : avx2::table();
+  if (name == "avx2" && isa_supported(Isa::avx2)) return avx2::table();
+#endif
+  if (name == "scalar") return scalar::table();
+  throw std::invalid_argument("int8 kernels: unsupported ISA '" + name + "'");
+}
+
+const Table& active() {
+  static const Table& t = table_for(isa_name(active_isa()));
+  return t;
+}
+
+Weights::Weights(const std::int8_t* q, const float* s, int N_, int K_)
+    : N(N_), K(K_), Kp(padded_k(K_)), groups(groups_of(N_)) {
+  packed.assign(static_cast<std::size_t>(groups) * Kp * kGroup, 0);
+  offset.assign(static_cast<std::size_t>(groups) * kGroup, 0);
+  scale.assign(static_cast<std::size_t>(groups) * kGroup, 0.0f);
+  for (int n = 0; n < N; ++n) {
+    const int g = n / kGroup, j = n % kGroup;
+    std::int32_t sum = 0;
+    for (int k = 0; k < K; ++k) {
+      const std::int8_t v = q[static_cast<std::size_t>(n) * K + k];
+      if (v < -127) throw std::invalid_argument("int8 weights must lie in [-127, 127]");
+      sum += v;
+      packed[(static_cast<std::size_t>(g) * Kp + (k / 4) * 4) * kGroup + j * 4 + k % 4] = v;
+    }
+    offset[n] = 128 * sum;
+    scale[n] = s[n];
+  }
+}
+
+float quantize_row(const float* x, int K, int Kp, std::uint8_t* q) { return active().quantize_row(x, K, Kp, q); }
+
+void gemm(const Table& t, int M, const std::uint8_t* a, std::ptrdiff_t lda, const Weights& w, std::int32_t* c,
+          std::ptrdiff_t ldc) {
+  if (M <= 0) return;
+  quant::over_group_pairs(2.0 * M * w.Kp * w.groups * kGroup, w.groups,
+                          [&](int g0, int g1) { t.gemm(M, g0, g1, w.Kp, a, lda, w.packed.data(), c, ldc); });
+}
+
+// acc (int32, row stride ld) turned in place into floats: y = float(acc - offset) * (sx * sw).
+static void dequantize_rows(int M, int N, const Weights& w, const float* sx, std::int32_t* acc, std::ptrdiff_t ld) {
+  for (int m = 0; m < M; ++m) {
+    std::int32_t* row = acc + m * ld;
+    float* y = reinterpret_cast<float*>(row);
+    for (int n = 0; n < N; ++n) {
+      const std::int32_t v = row[n] - w.offset[n];
+      const float s = sx[m] * w.scale[n];
+      y[n] = static_cast<float>(v) * s;
+    }
+  }
+}
+
+namespace {
+
+// The two schemes as one interface for the layer loop: y[i, :N] = row(i) . W^T for M rows,
+// float32 with row stride ld().
+struct Int8Product {
+  const Table& t;
+  const Weights& w;
+  AlignedVector<std::uint8_t> q;
+  AlignedVector<float> s;
+  std::ptrdiff_t ld() const { return static_cast<std::ptrdiff_t>(w.groups) * kGroup; }
+  template <class Row>
+  void operator()(int M, Row row, float* y) {
+    if (M <= 0) return;
+    q.resize(static_cast<std::size_t>(M) * w.Kp);
+    s.resize(M);
+    for (int i = 0; i < M; ++i) s[i] = t.quantize_row(row(i), w.K, w.Kp, q.data() + static_cast<std::size_t>(i) * w.Kp);
+    std::int32_t* acc = reinterpret_cast<std::int32_t*>(y);  // dequantized in place
+    gemm(t, M, q.data(), w.Kp, w, acc, ld());
+    dequantize_rows(M, w.N, w, s.data(), acc, ld());
+  }
+};
+
+struct Bf16Product {
+  const bf16::Table& t;
+  const bf16::Weights& w;
+  AlignedVector<std::uint16_t> q;
+  std::ptrdiff_t ld() const { return static_cast<std::ptrdiff_t>(w.groups) * bf16::kGroup; }
+  template <class Row>
+  void operator()(int M, Row row, float* y) {
+    if (M <= 0) return;
+    q.assign(static_cast<std::size_t>(M) * w.Kp, 0);
+    for (int i = 0; i < M; ++i) {
+      const float* r = row(i);
+      std::uint16_t* qi = q.data() + static_cast<std::size_t>(i) * w.Kp;
+      for (int k = 0; k < w.K; ++k) qi[k] = bf16::from_float(r[k]);
+    }
+    bf16::gemm(t, M, q.data(), w.Kp, w, y, ld());
+  }
+};
+
+// One layer, one direction (int8.h: layer_forward), over either scheme.
+template <class P>
+void run_layer(bool lstm, int T, int B, int I, int H, P& pih, P& phh, const float* bias_x, const float* bias_hn,
+               const float* x, const float* h0, const float* c0, const std::int32_t* lengths, float* out, float* hn,
+               float* cn) {
+  DenormalGuard ftz;
+  const Table& t = active();  // its gate epilogue: identical on every ISA
+  const int G = lstm ? 4 : 3, GH = G * H;
+  if (pih.w.N != GH || pih.w.K != I || phh.w.N != GH || phh.w.K != H)
+    throw std::invalid_argument("quantized layer: weight shapes");
+  const std::ptrdiff_t ldp = pih.ld(), ldr = phh.ld();
+  const std::size_t TB = static_cast<std::size_t>(T) * B;
+  // Input projection for every step at once: xp [T*B, ldp].
+  AlignedVector<float> xp(std::max<std::size_t>(1, TB * ldp));
+  pih(static_cast<int>(TB), [&](int r) { return x + static_cast<std::size_t>(r) * I; }, xp.data());
+  for (std::size_t r = 0; r < TB; ++r) {
+    float* y = xp.data() + r * ldp;
+    for (int n = 0; n < GH; ++n) y[n] = y[n] + bias_x[n];
+  }
+  const std::size_t BH = static_cast<std::size_t>(B) * H;
+  AlignedVector<float> h(BH), c(lstm ? BH : 1), hr(static_cast<std::size_t>(B) * ldr);
+  std::memcpy(h.data(), h0, sizeof(float) * BH);
+  if (lstm) std::memcpy(c.data(), c0, sizeof(float) * BH);
+  std::vector<int> live;
+  live.reserve(B);
+  for (int step = 0; step < T; ++step) {
+    live.clear();  // rows past their length keep their state; the kernels see only live ones
+    for (int b = 0; b < B; ++b)
+      if (lengths == nullptr || step < lengths[b]) live.push_back(b);
+    const int active_rows = static_cast<int>(live.size());
+    phh(active_rows, [&](int i) { return h.data() + static_cast<std::size_t>(live[i]) * H; }, hr.data());
+    float* o = out + static_cast<std::size_t>(step) * BH;
+    std::memset(o, 0, sizeof(float) * BH);
+    for (int i = 0; i < active_rows; ++i) {
+      const int b = live[i];
+      const float* px = xp.data() + (static_cast<std::size_t>(step) * B + b) * ldp;
+      const float* ph = hr.data() + static_cast<std::size_t>(i) * ldr;
+      float* hb = h.data() + static_cast<std::size_t>(b) * H;
+      if (lstm) t.lstm_cell(H, px, ph, c.data() + static_cast<std::size_t>(b) * H, hb);
+      else t.gru_cell(H, px, ph, bias_hn, hb);
+      std::memcpy(o + static_cast<std::size_t>(b) * H, hb, sizeof(float) * H);
+    }
+  }
+  std::memcpy(hn, h.data(), sizeof(float) * BH);
+  if (lstm) std::memcpy(cn, c.data(), sizeof(float) * BH);
+}
+
+}  // namespace
+
+void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
+                   const float* bias_x, const float* bias_hn, const float* x, const float* h0, const float* c0,
+                   const std::int32_t* lengths, float* out, float* hn, float* cn) {
+  Int8Product pih{active(), w_ih, {}, {}}, phh{active(), w_hh, {}, {}};
+  run_layer(lstm, T, B, I, H, pih, phh, bias_x, bias_hn, x, h0, c0, lengths, out, hn, cn);
+}
+
+}  // namespace int8
+
+namespace bf16 {
+
+bool bf16_supported() { return quant::avx512_with(1, true, 5); }  // CPUID.(7,1):EAX[5] AVX512_BF16
+
+const Table& table_for(const char* isa) {
+  const std::string name(isa);
+#if defined(PYRNN_X86)
+  if (name == "avx512" && isa_supported(Isa::avx512)) return bf16_supported() ? avx512_bf16::table() : scalar::table();
+  if (name == "avx2" && isa_supported(Isa::avx2)) return scalar::table();
+#endif
+  if (name == "scalar") return scalar::table();
+  throw std::invalid_argument("bf16 kernels: unsupported ISA '" + name + "'");
+}
+
+const Table& active() {
+  static const Table& t = table_for(isa_name(active_isa()));
+  return t;
+}
+
+Weights::Weights(const float* w, int N_, int K_) : N(N_), K(K_), Kp((K_ + 1) / 2 * 2), groups((N_ + kGroup - 1) / kGroup) {
+  packed.assign(static_cast<std::size_t>(groups) * Kp * kGroup, 0);
+  for (int n = 0; n < N; ++n)
+    for (int k = 0; k < K; ++k)
+      packed[(static_cast<std::size_t>(n / kGroup) * Kp + (k / 2) * 2) * kGroup + (n % kGroup) * 2 + k % 2] =
+          from_float(w[static_cast<std::size_t>(n) * K + k]);
+}
+
+void gemm(const Table& t, int M, const std::uint16_t* a, std::ptrdiff_t lda, const Weights& w, float* c,
+          std::ptrdiff_t ldc) {
+  if (M <= 0) return;
+  quant::over_group_pairs(2.0 * M * w.Kp * w.groups * kGroup, w.groups,
+                          [&](int g0, int g1) { t.gemm(M, g0, g1, w.Kp, a, lda, w.packed.data(), c, ldc); });
+}
+
+void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
+                   const float* bias_x, const float* bias_hn, const float* x, const float* h0, const float* c0,
+                   const std::int32_t* lengths, float* out, float* hn, float* cn) {
+  int8::Bf16Product pih{active(), w_ih, {}}, phh{active(), w_hh, {}};
+  int8::run_layer(lstm, T, B, I, H, pih, phh, bias_x, bias_hn, x, h0, c0, lengths, out, hn, cn);
+}
+
+}  // namespace bf16
+}  // namespace pyrnn

@@ -1,0 +1,227 @@
+"""Quantized inference copies of ``pyrnn.nn.LSTM`` / ``pyrnn.nn.GRU`` (issue 17).
+
+``module.quantize("int8")`` returns a :class:`QuantizedRNN`: the same layers, directions and call
+signature (``input``, ``hx``, ``lengths=``), with weights quantized once (symmetric per gate row),
+activations quantized per row at each step and int32 products (the scheme is documented and
+implemented in NumPy by ``pyrnn.reference_quant``). It is inference-only: ``train()`` and
+``backward`` raise.
+"""
+
+from typing import Any, Optional
+
+import numpy as np
+
+from . import _core
+from . import reference_quant as _rq
+
+__all__ = ["QuantizedRNN", "QuantizedCell", "QUANTIZE_DTYPES"]
+
+QUANTIZE_DTYPES = ("int8", "bfloat16")
+
+
+def _inference_only(what: str) -> RuntimeError:
+    return RuntimeError(f"{what}: this module is an inference-only quantized copy (quantize()); "
+                        "train the float module and call quantize('int8') (or 'bfloat16') on it again")
+
+
+def _check_module(module: Any, dtype: str) -> str:
+    if dtype not in QUANTIZE_DTYPES:
+        raise ValueError(f"quantize: dtype must be one of {', '.join(map(repr, QUANTIZE_DTYPES))}, got {dtype!r}")
+    mode = module.mode
+    if mode not in ("LSTM", "GRU"):
+        raise ValueError(f"quantize('int8') supports LSTM and GRU, not {type(module).__name__}")
+    if getattr(module, "proj_size", 0):
+        raise ValueError("quantize('int8') does not support LSTM proj_size yet")
+    if mode == "GRU" and not module.reset_after:
+        raise ValueError("quantize('int8') supports GRU(reset_after=True) only")
+    return str(mode)
+
+
+def _quantize_layer(mode: str, H: int, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any, dtype: str = "int8") -> dict:
+    """One layer-direction's weights in the int8 (or bfloat16) scheme (pyrnn.reference_quant), packed for the core."""
+    G = 4 if mode == "LSTM" else 3
+    packed_ih: Any
+    packed_hh: Any
+    if dtype == "bfloat16":
+        q_ih, s_ih = np.ascontiguousarray(w_ih, np.float32), None
+        q_hh, s_hh = np.ascontiguousarray(w_hh, np.float32), None
+        packed_ih, packed_hh = _core.Bf16Weights(q_ih), _core.Bf16Weights(q_hh)
+    else:
+        q_ih, s_ih = _rq.quantize_weights(w_ih)
+        q_hh, s_hh = _rq.quantize_weights(w_hh)
+        packed_ih, packed_hh = _core.Int8Weights(q_ih, s_ih), _core.Int8Weights(q_hh, s_hh)
+    b_ih = np.zeros(G * H, np.float32) if b_ih is None else np.asarray(b_ih, np.float32)
+    b_hh = np.zeros(G * H, np.float32) if b_hh is None else np.asarray(b_hh, np.float32)
+    if mode == "LSTM":
+        bias_x, bias_hn = (b_ih + b_hh).astype(np.float32), None
+    else:
+        bias_x = b_ih.copy()
+        bias_x[:2 * H] = b_ih[:2 * H] + b_hh[:2 * H]
+        bias_hn = np.ascontiguousarray(b_hh[2 * H:])
+    return {"q_ih": q_ih, "s_ih": s_ih, "q_hh": q_hh, "s_hh": s_hh,
+            "w_ih": packed_ih, "w_hh": packed_hh,
+            "bias_x": np.ascontiguousarray(bias_x, np.float32), "bias_hn": bias_hn}
+
+
+class QuantizedRNN:
+    """An int8 LSTM or GRU for inference, made by ``pyrnn.nn.LSTM/GRU(...).quantize("int8")``."""
+
+    training = False
+
+    def __init__(self, module: Any, dtype: str = "int8") -> None:
+        mode = _check_module(module, dtype)
+        self.mode = mode
+        self.dtype = dtype
+        self.input_size, self.hidden_size = module.input_size, module.hidden_size
+        self.num_layers, self.bidirectional = module.num_layers, module.bidirectional
+        self.batch_first, self.bias = module.batch_first, module.bias
+        self.num_directions = 2 if self.bidirectional else 1
+        H = self.hidden_size
+        self._layers = []
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                lw = module.layer_weights(layer, direction)
+                self._layers.append(_quantize_layer(mode, H, lw.w_ih, lw.w_hh, lw.b_ih, lw.b_hh, dtype))
+
+    # ------------------------------------------------------------------ mode
+    def train(self, mode: bool = True) -> "QuantizedRNN":
+        if mode:
+            raise _inference_only("train()")
+        return self
+
+    def eval(self) -> "QuantizedRNN":
+        return self
+
+    def backward(self, *args: Any, **kwargs: Any) -> Any:
+        raise _inference_only("backward()")
+
+    def layer_quantized(self, layer: int, direction: int = 0) -> dict:
+        """One layer's quantized weights: q_ih, s_ih, q_hh, s_hh (int8, float32), bias_x, bias_hn."""
+        return self._layers[layer * self.num_directions + direction]
+
+    # ------------------------------------------------------------------ forward
+    def __call__(self, input: Any, hx: Any = None, *, lengths: Optional[Any] = None) -> tuple[np.ndarray, Any]:
+        return self.forward(input, hx, lengths=lengths)
+
+    def _state(self, name, value, batch, batched):
+        shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
+        if value is None:
+            return np.zeros(shape, np.float32)
+        value = np.asarray(value, np.float32)
+        shown = shape if batched else (shape[0], shape[2])
+        if value.shape != shown:
+            raise ValueError(f"{name}: expected shape {shown}, got {value.shape}")
+        return value.reshape(shape)
+
+    def forward(self, input: Any, hx: Any = None, *, lengths: Optional[Any] = None) -> tuple[np.ndarray, Any]:
+        """As the float module's forward: (output, h_n), LSTM (output, (h_n, c_n)), float32."""
+        x = np.asarray(input, np.float32)
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected (T, B, {self.input_size}) (or batch_first / unbatched), got shape {x.shape}")
+        batched = x.ndim == 3
+        x = x[:, None, :] if not batched else (x.transpose(1, 0, 2) if self.batch_first else x)
+        T, B = x.shape[0], x.shape[1]
+        lstm = self.mode == "LSTM"
+        if lstm:
+            h_in, c_in = (None, None) if hx is None else hx
+            h0, c0 = self._state("h_0", h_in, B, batched), self._state("c_0", c_in, B, batched)
+        else:
+            h0, c0 = self._state("h_0", hx, B, batched), None
+        lens = None
+        if lengths is not None:
+            lens = np.asarray(lengths)
+            if lens.shape != (B,) or not np.issubdtype(lens.dtype, np.integer) or (lens < 0).any() or (lens > T).any():
+                raise ValueError(f"lengths: expected {B} integers in [0, {T}], got {lengths!r}")
+            lens = lens.astype(np.int32)
+            t_idx = np.arange(T)[:, None]
+            rev = np.where(t_idx < lens[None, :], lens[None, :] - 1 - t_idx, t_idx)  # [T, B]
+            cols = np.arange(B)[None, :]
+
+        def reverse(a):
+            if lens is None:
+                return np.ascontiguousarray(a[::-1])
+            return np.ascontiguousarray(a[rev, cols])
+
+        hn = np.empty_like(h0)
+        cn = np.empty_like(h0)
+        inp = np.ascontiguousarray(x)
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(self.num_directions):
+                i = layer * self.num_directions + d
+                p = self._layers[i]
+                xs = inp if d == 0 else reverse(inp)
+                run = _core.bf16_layer_forward if self.dtype == "bfloat16" else _core.int8_layer_forward
+                out, h, c = run(self.mode, xs, p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"],
+                                                     np.ascontiguousarray(h0[i]),
+                                                     None if c0 is None else np.ascontiguousarray(c0[i]), lens)
+                outs.append(out if d == 0 else reverse(out))
+                hn[i] = h
+                if lstm:
+                    cn[i] = c
+            inp = outs[0] if len(outs) == 1 else np.ascontiguousarray(np.concatenate(outs, axis=2))
+        out = inp
+        if not batched:
+            out, hn = out[:, 0], hn[:, 0]
+            cn = cn[:, 0]
+        elif self.batch_first:
+            out = np.ascontiguousarray(out.transpose(1, 0, 2))
+        return out, ((hn, cn) if lstm else hn)  # cn unused for GRU
+
+    def __repr__(self) -> str:
+        extra = f", num_layers={self.num_layers}" if self.num_layers != 1 else ""
+        extra += ", bidirectional=True" if self.bidirectional else ""
+        return f"Quantized{self.mode}({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype!r})"
+
+
+class QuantizedCell:
+    """An int8 LSTMCell or GRUCell for inference (``cell.quantize("int8")``): one step per call,
+    ``h = cell(x, h)`` / ``h, c = cell(x, (h, c))`` as the float cell, float32 results."""
+
+    training = False
+
+    def __init__(self, cell: Any, dtype: str = "int8") -> None:
+        self.mode = _check_module(cell, dtype)
+        self.dtype = dtype
+        self.input_size, self.hidden_size = cell.input_size, cell.hidden_size
+        p = cell._params
+        self._layer = _quantize_layer(self.mode, self.hidden_size, p["weight_ih"], p["weight_hh"], p.get("bias_ih"),
+                                      p.get("bias_hh"), dtype)
+
+    train = QuantizedRNN.train
+    eval = QuantizedRNN.eval
+    backward = QuantizedRNN.backward
+
+    def _state(self, name, value, batch, batched):
+        if value is None:
+            return np.zeros((batch, self.hidden_size), np.float32)
+        value = np.asarray(value, np.float32)
+        shown = (batch, self.hidden_size) if batched else (self.hidden_size,)
+        if value.shape != shown:
+            raise ValueError(f"{name}: expected shape {shown}, got {value.shape}")
+        return np.ascontiguousarray(value.reshape(batch, self.hidden_size))
+
+    def __call__(self, input: Any, hx: Any = None) -> Any:
+        x = np.asarray(input, np.float32)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected (B, {self.input_size}) or ({self.input_size},), got shape {x.shape}")
+        batched = x.ndim == 2
+        x2 = np.ascontiguousarray(x.reshape(1, -1, self.input_size))
+        B = x2.shape[1]
+        lstm = self.mode == "LSTM"
+        if lstm:
+            if hx is None:
+                hx = (None, None)
+            h, c = self._state("h", hx[0], B, batched), self._state("c", hx[1], B, batched)
+        else:
+            h, c = self._state("hx", hx, B, batched), None
+        p = self._layer
+        run = _core.bf16_layer_forward if self.dtype == "bfloat16" else _core.int8_layer_forward
+        _, hn, cn = run(self.mode, x2, p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"], h, c, None)
+        if not batched:
+            hn = hn[0]
+            cn = None if cn is None else cn[0]
+        return (hn, cn) if lstm else hn
+
+    def __repr__(self) -> str:
+        return f"Quantized{self.mode}Cell({self.input_size}, {self.hidden_size}, dtype={self.dtype!r})"
