@@ -1,6 +1,22 @@
-"""Session-wide reporting: which instruction sets the kernels were tested on."""
+"""Session-wide reporting (which instruction sets the kernels were tested on) and the `keras`
+fixture of the Keras parity tests."""
+
+import importlib.util
+import os
+
+import pytest
 
 import pyrnn
+
+
+@pytest.fixture(scope="module")
+def keras():
+    """Keras 3 on the torch backend; the test skips when Keras is not installed."""
+    if importlib.util.find_spec("keras") is None:
+        pytest.skip("keras not installed (pip install keras h5py; KERAS_BACKEND=torch)")
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras as k
+    return k
 
 
 def pytest_report_header(config):

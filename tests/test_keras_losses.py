@@ -3,8 +3,6 @@ numbers carried over), sample-weight shapes and reductions, label validation, co
 every loss's gradient against central differences in float64. Parity with Keras itself at the
 end (skips without keras)."""
 
-import importlib.util
-import os
 
 import numpy as np
 import pytest
@@ -492,16 +490,7 @@ def test_serialize_roundtrip(loss):
 
 
 # ---------------------------------------------------------------------- parity with Keras 3
-keras_available = importlib.util.find_spec("keras") is not None
-
-
-@pytest.fixture(scope="module")
-def keras():
-    if not keras_available:
-        pytest.skip("keras not installed (pip install keras h5py; KERAS_BACKEND=torch)")
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras as k
-    return k
+# (the `keras` fixture is in conftest.py: Keras 3 on the torch backend, or a skip)
 
 
 PARITY = [

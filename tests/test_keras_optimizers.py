@@ -3,8 +3,6 @@ rmsprop,adagrad,optimizer}_test.py, their numbers carried over): single steps, g
 trajectories, weight decay and its exclusions, clipping, EMA, loss scaling, gradient
 accumulation, ``variables``, configs. Parity with Keras itself at the end (skips without it)."""
 
-import importlib.util
-import os
 import warnings
 
 import numpy as np
@@ -441,16 +439,7 @@ def test_config_roundtrip(opt):
 
 
 # ---------------------------------------------------------------------- parity with Keras 3
-keras_available = importlib.util.find_spec("keras") is not None
-
-
-@pytest.fixture(scope="module")
-def keras():
-    if not keras_available:
-        pytest.skip("keras not installed (pip install keras h5py; KERAS_BACKEND=torch)")
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras as k
-    return k
+# (the `keras` fixture is in conftest.py: Keras 3 on the torch backend, or a skip)
 
 
 PARITY = [

@@ -3,8 +3,6 @@
 regularizer's gradient against central differences in float64, configs and lookups. Parity
 with Keras itself at the end (skips without it)."""
 
-import importlib.util
-import os
 
 import numpy as np
 import pytest
@@ -183,16 +181,7 @@ def test_constraint_get():
 
 
 # ---------------------------------------------------------------------- parity with Keras 3
-keras_available = importlib.util.find_spec("keras") is not None
-
-
-@pytest.fixture(scope="module")
-def keras():
-    if not keras_available:
-        pytest.skip("keras not installed (pip install keras h5py; KERAS_BACKEND=torch)")
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras as k
-    return k
+# (the `keras` fixture is in conftest.py: Keras 3 on the torch backend, or a skip)
 
 
 @pytest.mark.parametrize("name,kwargs", [("L1", {"l1": 0.3}), ("L2", {}), ("L1L2", {"l1": 0.1, "l2": 0.2}),
