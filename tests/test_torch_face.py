@@ -6,9 +6,11 @@ from PyTorch's own recurrent-module tests (test/test_nn.py, test/nn/test_packed_
 """
 
 import copy
+import datetime
 import io
 import itertools
 import pickle
+import time
 import warnings
 
 import numpy as np
@@ -595,19 +597,21 @@ def _ddp_worker(rank, world, port, out_dir):
     import torch.distributed as dist
 
     import pyrnn
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), GLOO_SOCKET_IFNAME="lo")
     torch.set_num_threads(1)
     pyrnn.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        torch.manual_seed(0)
-        model = torch.nn.parallel.DistributedDataParallel(_DDPNet().double())
-        x, y = _ddp_data()
-        shard = slice(rank * 4, (rank + 1) * 4)
-        torch.nn.functional.mse_loss(model(x[shard]), y[shard]).backward()
-        torch.save([p.grad for p in model.module.parameters()], os.path.join(out_dir, f"grads{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
+    torch.manual_seed(0)
+    model = torch.nn.parallel.DistributedDataParallel(_DDPNet().double())
+    x, y = _ddp_data()
+    shard = slice(rank * 4, (rank + 1) * 4)
+    torch.nn.functional.mse_loss(model(x[shard]), y[shard]).backward()
+    torch.save([p.grad for p in model.module.parameters()], os.path.join(out_dir, f"grads{rank}.pt"))
+    dist.destroy_process_group()
+    # Leave without destroying the DDP Reducer: in torch 2.13 its destructor joins gloo's worker
+    # thread while holding the GIL, and that thread may need the GIL to free its last work item
+    # (pytorch/pytorch#56297, #75097): about one run in four deadlocked here.
+    os._exit(0)
 
 
 def test_ddp_gloo_two_processes_equal_single_process(tmp_path):
@@ -620,7 +624,13 @@ def test_ddp_gloo_two_processes_equal_single_process(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    workers = mp.start_processes(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=False, start_method="spawn")
+    deadline = time.monotonic() + 180  # a hang must fail this test, never stall the suite
+    while not workers.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in workers.processes:
+                process.kill()
+            pytest.fail("the two DDP worker processes did not finish within 180 s")
     torch.manual_seed(0)
     model = _DDPNet().double()
     x, y = _ddp_data()
