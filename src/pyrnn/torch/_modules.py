@@ -34,26 +34,35 @@ def _warn_once(what, reason):
 
 
 def _unsupported(tensors, params, compiling=False):
-    """Why pyrnn's kernels cannot run on these tensors (None if they can)."""
+    """Why pyrnn's kernels cannot run on these tensors (None if they can). ``params`` may be
+    None: parameters already checked (their NumPy views are cached, see _ops.param_arrays)."""
     first = tensors[0]
     if compiling:
         if _library is None:
             return "torch.compile without torch.library.custom_op (torch < 2.4)"
     elif type(first) is not torch.Tensor and not isinstance(first, torch.nn.Parameter):
         return f"input of type {type(first).__name__} (a tensor subclass)"
-    if first.device.type != "cpu":
+    if not first.is_cpu:
         return f"device {first.device} (pyrnn runs on the CPU)"
-    dtype = first.dtype
-    if dtype not in _FLOATS:
-        return f"dtype {dtype} (pyrnn runs float32 and float64)"
-    for t in tensors[1:] + params:
-        if t is not None and (t.device.type != "cpu" or t.layout != torch.strided):
+    if first.dtype not in _FLOATS:
+        return f"dtype {first.dtype} (pyrnn runs float32 and float64)"
+    for t in tensors[1:] + (params or []):
+        if t is not None and (not t.is_cpu or t.layout is not torch.strided):
             return "tensors on other devices or with other layouts"
+    if first.layout is not torch.strided:
+        return "tensors on other devices or with other layouts"
     if torch._C._is_any_autocast_enabled():
         return "autocast (torch.autocast picks the recurrent layers' dtype)"
     if not compiling and torch._C._functorch.is_functorch_wrapped_tensor(first):
         return "a torch.func transform (vmap, grad, jvp)"
     return None
+
+
+def _parameters(module, names):
+    """The module's parameters by name; read from its dict (getattr on a Module costs ~0.5 us
+    each), through getattr only for names that are not plain parameters (parametrizations)."""
+    own = module._parameters
+    return [own[name] if name in own else getattr(module, name) for name in names]
 
 
 def _needs_grad(tensors):
@@ -68,6 +77,7 @@ def _torch_name(module):
 
 
 _CELL_NAMES = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}
+_CELL_PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 class _StackMixin:
@@ -77,11 +87,12 @@ class _StackMixin:
         packed = isinstance(input, PackedSequence)
         first = input.data if packed else input
         lstm = self.mode == "LSTM"
-        own = self._parameters
-        flat = [own[name] if name in own else getattr(self, name) for name in self._flat_weights_names]
+        flat = _parameters(self, self._flat_weights_names)
         states = list(hx) if lstm and isinstance(hx, (tuple, list)) else [hx]
         compiling = torch.compiler.is_compiling()
-        reason = _unsupported([first] + [s for s in states if isinstance(s, torch.Tensor)], flat, compiling) \
+        arrays = None if compiling else _ops.cached_param_arrays(self, flat)
+        tensors = [first] + [s for s in states if isinstance(s, torch.Tensor)]
+        reason = _unsupported(tensors, None if arrays is not None else flat, compiling) \
             if isinstance(first, torch.Tensor) else "input that is not a tensor"
         if reason is not None:
             if not compiling:
@@ -147,7 +158,8 @@ class _StackMixin:
         h0, c0 = (hx[0], hx[1]) if lstm else (hx, None)
         spec = _ops.Spec(_CELL_NAMES[self.mode], self.num_layers, D, self.bias, self.proj_size)
         grad = _needs_grad([x, h0, c0] + flat)
-        arrays = None if compiling else _ops.param_arrays(self, flat)
+        if arrays is None and not compiling:
+            arrays = _ops.param_arrays(self, flat)
         out, h_n, c_n = runner.run_stack(spec, x, h0, c0, flat, masks, batch_sizes, grad, arrays)
         hidden = (h_n, c_n) if lstm else h_n
         if packed:
@@ -167,10 +179,12 @@ class _CellMixin:
 
     def forward(self, input, hx=None):
         lstm = isinstance(self, torch.nn.LSTMCell)
-        params = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
+        params = _parameters(self, _CELL_PARAMETERS)
         states = list(hx) if lstm and isinstance(hx, (tuple, list)) else [hx]
         compiling = torch.compiler.is_compiling()
-        reason = _unsupported([input] + [s for s in states if isinstance(s, torch.Tensor)], params, compiling) \
+        arrays = None if compiling else _ops.cached_param_arrays(self, params)
+        tensors = [input] + [s for s in states if isinstance(s, torch.Tensor)]
+        reason = _unsupported(tensors, None if arrays is not None else params, compiling) \
             if isinstance(input, torch.Tensor) else "input that is not a tensor"
         if reason is not None:
             if not compiling:
@@ -211,7 +225,8 @@ class _CellMixin:
         else:
             raise RuntimeError(f"Unknown nonlinearity: {self.nonlinearity}")
         grad = _needs_grad([x, h, c] + params)
-        arrays = None if compiling else _ops.param_arrays(self, params)
+        if arrays is None and not compiling:
+            arrays = _ops.param_arrays(self, params)
         h_new, c_new = runner.run_cell(cell, x, h, c, *params, grad, arrays)
         if not is_batched:
             h_new = h_new.squeeze(0)
