@@ -10,6 +10,8 @@ import datetime
 import io
 import itertools
 import pickle
+import subprocess
+import sys
 import time
 import warnings
 
@@ -551,6 +553,19 @@ class _Net(torch.nn.Module):
     def forward(self, x):
         out, _ = self.rnn(x)
         return self.head(self.cell(out[:, -1]))
+
+
+def test_import_leaves_dynamo_unloaded_until_compile_needs_it():
+    """Importing Dynamo costs seconds: pyrnn.torch sets allow_rnn only when it is first imported."""
+    code = ("import sys, torch, pyrnn.torch\n"
+            "assert 'torch._dynamo' not in sys.modules, 'pyrnn.torch imported Dynamo'\n"
+            "import torch._dynamo.config as c\n"
+            "assert c.allow_rnn is True\n"
+            "f = torch.compile(pyrnn.torch.GRU(3, 4), fullgraph=True, backend='eager')\n"
+            "print(f(torch.randn(2, 1, 3))[0].shape)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "torch.Size([2, 1, 4])"
 
 
 def test_torch_compile_fullgraph_and_export():
