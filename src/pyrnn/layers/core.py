@@ -75,10 +75,8 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
-        _check_unsupported(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                           activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                           bias_constraint=bias_constraint)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self._init_penalties(locals())
         self.units = spine.check_size("units", units, owner="Dense")
         self.activation = activations.get(activation)
         self._linear = self.activation.name == "linear"
@@ -88,6 +86,8 @@ class Dense(Layer):
         self._cache = None
 
     _call_state_attrs = ("_cache",)
+    _penalty_args = {"kernel": ("kernel_regularizer", "kernel_constraint"),
+                     "bias": ("bias_regularizer", "bias_constraint")}
 
     def build(self, input_shape):
         self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
@@ -189,8 +189,7 @@ class Embedding(Layer):
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, input_length=None, **kwargs):
         super().__init__(**kwargs)
-        _check_unsupported(self, embeddings_regularizer=embeddings_regularizer,
-                           embeddings_constraint=embeddings_constraint)
+        self._init_penalties(locals())
         self.input_dim = spine.check_size("input_dim", input_dim, owner="Embedding")
         self.output_dim = spine.check_size("output_dim", output_dim, owner="Embedding")
         self.embeddings_initializer = initializers.get(embeddings_initializer)
@@ -198,6 +197,7 @@ class Embedding(Layer):
         self._ids = None
 
     _call_state_attrs = ("_ids",)
+    _penalty_args = {"embeddings": ("embeddings_regularizer", "embeddings_constraint")}
 
     def _convert(self, inputs):
         ids = np.asarray(inputs)
@@ -308,7 +308,14 @@ class TimeDistributed(Layer):
     def call(self, inputs, training=False, mask=None):
         b, t = inputs.shape[:2]
         self._shape = (b, t) + inputs.shape[2:]
-        y = self.layer.call(inputs.reshape((b * t,) + inputs.shape[2:]), training=training)
+        kwargs = {}
+        if mask is not None:  # Keras: the wrapped layer gets each step's slice of a (batch, time, ...) mask
+            mask = np.asarray(mask)
+            if mask.shape[:2] != (b, t):
+                raise ValueError(f"{self.name}: TimeDistributed needs a mask of shape ({b}, {t}, ...) for inputs of "
+                                 f"shape {inputs.shape}, got mask.shape={mask.shape}")
+            kwargs["mask"] = mask.reshape((b * t,) + mask.shape[2:])
+        y = self.layer.call(inputs.reshape((b * t,) + inputs.shape[2:]), training=training, **kwargs)
         return y.reshape((b, t) + y.shape[1:])
 
     def backward(self, grad):
