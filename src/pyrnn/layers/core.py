@@ -187,7 +187,7 @@ class Embedding(Layer):
     """
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
-                 embeddings_constraint=None, mask_zero=False, input_length=None, **kwargs):
+                 embeddings_constraint=None, mask_zero=False, input_length=None, weights=None, **kwargs):
         super().__init__(**kwargs)
         self._init_penalties(locals())
         self.input_dim = spine.check_size("input_dim", input_dim, owner="Embedding")
@@ -195,6 +195,9 @@ class Embedding(Layer):
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.mask_zero = bool(mask_zero)
         self._ids = None
+        if weights is not None:  # Keras: the layer is built with these embeddings
+            self.build()
+            self.set_weights(weights if isinstance(weights, (list, tuple)) else [weights])
 
     _call_state_attrs = ("_ids",)
     _penalty_args = {"embeddings": ("embeddings_regularizer", "embeddings_constraint")}
@@ -207,7 +210,7 @@ class Embedding(Layer):
             raise TypeError(f"{self.name}: expected integer ids, got dtype {ids.dtype}")
         return ids
 
-    def build(self, input_shape):
+    def build(self, input_shape=None):  # the shape does not matter: Keras builds it with none
         self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer)
 
     def call(self, inputs, training=False, mask=None):
@@ -312,8 +315,9 @@ class TimeDistributed(Layer):
         if mask is not None:  # Keras: the wrapped layer gets each step's slice of a (batch, time, ...) mask
             mask = np.asarray(mask)
             if mask.shape[:2] != (b, t):
-                raise ValueError(f"{self.name}: TimeDistributed needs a mask of shape ({b}, {t}, ...) for inputs of "
-                                 f"shape {inputs.shape}, got mask.shape={mask.shape}")
+                raise ValueError(f"{self.name}: The `mask` passed to the `TimeDistributed` layer has a shape "
+                                 f"{mask.shape}; expected a mask of shape ({b}, {t}, ...) for inputs of shape "
+                                 f"{inputs.shape}")
             kwargs["mask"] = mask.reshape((b * t,) + mask.shape[2:])
         y = self.layer.call(inputs.reshape((b * t,) + inputs.shape[2:]), training=training, **kwargs)
         return y.reshape((b, t) + y.shape[1:])

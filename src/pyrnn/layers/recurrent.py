@@ -49,7 +49,9 @@ class _Recurrent(Layer):
                  kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
                  dropout=0.0, recurrent_dropout=0.0, return_sequences=False, return_state=False,
-                 go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):
+                 go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False, implementation=None,
+                 **kwargs):
+        # ``implementation``: Keras's (legacy) choice between two computations of the same result; ignored
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         owner = type(self).__name__
         self._init_penalties(locals())
