@@ -324,6 +324,9 @@ def _penalised_model(**kw):
                recurrent_regularizer=regularizers.OrthogonalRegularizer(0.1), bias_regularizer="l2",
                activity_regularizer=regularizers.L2(0.01), seed=1, bias_initializer="random_normal",
                recurrent_initializer="glorot_uniform", **kw),  # orthogonal rows: |N N^T| at its kink
+        # Keras runs a TimeDistributed layer's call directly: its weight penalties count, its activity's not
+        P.TimeDistributed(P.Dense(3, kernel_regularizer="l1", activity_regularizer="l2", seed=4, **kw), **kw),
+        P.LayerNormalization(gamma_regularizer=regularizers.L2(0.2), beta_regularizer="l1", **kw),
         P.GRU(2, kernel_regularizer=regularizers.L1L2(0.01, 0.02), bias_regularizer=regularizers.L1(0.03), seed=2,
               bias_initializer="random_normal", **kw),
         P.Dense(2, kernel_regularizer="l2", bias_regularizer="l1", activity_regularizer=regularizers.L1(0.05),
@@ -403,17 +406,21 @@ def _keras_twin(keras, kind):
         return [K.LSTM(3, return_sequences=True, kernel_regularizer=R.L1(0.02),
                        recurrent_regularizer=R.OrthogonalRegularizer(0.1), bias_regularizer="l2",
                        activity_regularizer=R.L2(0.01)),
+                K.TimeDistributed(K.Dense(3, kernel_regularizer="l1", activity_regularizer="l2")),
+                K.LayerNormalization(gamma_regularizer=R.L2(0.2), beta_regularizer="l1"),
                 K.GRU(2, kernel_regularizer=R.L1L2(0.01, 0.02), bias_regularizer=R.L1(0.03)),
                 K.Dense(2, kernel_regularizer="l2", bias_regularizer="l1", activity_regularizer=R.L1(0.05))], \
             _penalised_model().layers
     return [K.LSTM(3, return_sequences=True, kernel_constraint=C.MaxNorm(0.4, axis=0),
                    recurrent_constraint=C.MaxNorm(0.5, axis=1), bias_constraint=C.NonNeg()),
             K.SimpleRNN(3, kernel_constraint=C.UnitNorm(axis=0), return_sequences=True),
+            K.LayerNormalization(gamma_constraint=C.MaxNorm(0.9), beta_constraint="non_neg"),
             K.GRU(2, bias_constraint=C.MaxNorm(0.2, axis=0), recurrent_constraint=C.NonNeg()),
             K.Dense(2, kernel_constraint=C.MaxNorm(0.3), bias_constraint="non_neg")], \
         [P.LSTM(3, return_sequences=True, kernel_constraint=constraints.MaxNorm(0.4, axis=0),
                 recurrent_constraint=constraints.MaxNorm(0.5, axis=1), bias_constraint=constraints.NonNeg()),
          P.SimpleRNN(3, kernel_constraint=constraints.UnitNorm(axis=0), return_sequences=True),
+         P.LayerNormalization(gamma_constraint=constraints.MaxNorm(0.9), beta_constraint="non_neg"),
          P.GRU(2, bias_constraint=constraints.MaxNorm(0.2, axis=0), recurrent_constraint="non_neg"),
          P.Dense(2, kernel_constraint=constraints.MaxNorm(0.3), bias_constraint="non_neg")]
 

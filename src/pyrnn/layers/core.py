@@ -319,7 +319,13 @@ class TimeDistributed(Layer):
                                  f"{mask.shape}; expected a mask of shape ({b}, {t}, ...) for inputs of shape "
                                  f"{inputs.shape}")
             kwargs["mask"] = mask.reshape((b * t,) + mask.shape[2:])
-        y = self.layer.call(inputs.reshape((b * t,) + inputs.shape[2:]), training=training, **kwargs)
+        # Keras runs the wrapped layer's call itself, not its __call__: no activity regularization there
+        inner, calling = self.layer, self.layer._calling
+        inner._calling, inner._activity_cache = True, None
+        try:
+            y = inner.call(inputs.reshape((b * t,) + inputs.shape[2:]), training=training, **kwargs)
+        finally:
+            inner._calling = calling
         return y.reshape((b, t) + y.shape[1:])
 
     def backward(self, grad):
