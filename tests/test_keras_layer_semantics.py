@@ -184,6 +184,19 @@ def test_bidirectional_return_state_in_a_functional_model_trains():
         np.testing.assert_allclose(a.reshape(-1), n, rtol=1e-5, atol=1e-8)
 
 
+def test_bidirectional_initial_state_tensors_in_a_functional_model():
+    inp, h_in = P.Input((4, 2), **F64), [P.Input((3,), **F64) for _ in range(2)]
+    bi = P.Bidirectional(P.GRU(3, seed=1, **F64), merge_mode="sum", **F64)
+    model = Model([inp] + h_in, bi(inp, initial_state=h_in))
+    rng = np.random.default_rng(0)
+    x, h_fw, h_bw = rng.standard_normal((2, 4, 2)), rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    np.testing.assert_allclose(model([x, h_fw, h_bw]), bi(x, initial_state=[h_fw, h_bw]), rtol=1e-12)
+    with pytest.raises(ValueError, match="initial_state must be 2 arrays"):
+        bi(inp, initial_state=h_in[:1])
+    with pytest.raises(ValueError, match=r"initial_state must have shape \(batch, 3\)"):
+        bi(inp, initial_state=[h_in[0], P.Input((4,))])
+
+
 def test_bidirectional_matches_keras_return_state_merge_none_and_initial_state(keras):
     x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
     for inner, kinner, merge in [(P.LSTM(4, return_state=True), keras.layers.LSTM(4, return_state=True), "concat"),
