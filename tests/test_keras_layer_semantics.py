@@ -496,3 +496,61 @@ def test_ema_finalize_is_the_moving_average():
         avg = [0.5 * a + 0.5 * b for a, b in zip(avg, w)]
     for a, b in zip(model.get_weights(), avg):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def _activity_bidirectional(lib, R):
+    inp = lib.Input((4, 2))
+    bi = lib.layers.Bidirectional(lib.layers.LSTM(3, return_state=True, activity_regularizer=R.L1(0.05)),
+                                  activity_regularizer=R.L2(0.1))
+    out, h_fw, c_fw, h_bw, c_bw = bi(inp)
+    head = lib.layers.Dense(1, activity_regularizer=R.L2(0.2))(lib.layers.concatenate([out, c_bw]))
+    return lib.Model(inp, head)
+
+
+def test_activity_regularizers_on_every_output_match_keras(keras):
+    # Keras penalises every output of a call (here the merged output and the four states, and
+    # each direction's [output, h, c]), states without a consumer included
+    pyrnn_lib = type("lib", (), {"Input": staticmethod(P.Input), "layers": P, "Model": Model})
+    kmodel = _activity_bidirectional(keras, keras.regularizers)
+    pmodel = _activity_bidirectional(pyrnn_lib, regularizers)
+    rng = np.random.default_rng(3)
+    weights = [(w + rng.normal(0, 0.3, w.shape)).astype(np.float32) for w in kmodel.get_weights()]
+    kmodel.set_weights(weights)
+    pmodel.set_weights(weights)
+    x = rng.standard_normal((6, 4, 2)).astype(np.float32)
+    y = rng.standard_normal((6, 1)).astype(np.float32)
+    kmodel.compile(keras.optimizers.SGD(0.1), "mse")
+    pmodel.compile(optimizers.SGD(0.1), "mse")
+    np.testing.assert_allclose(pmodel.evaluate(x, y, verbose=0), kmodel.evaluate(x, y, verbose=0), rtol=1e-5)
+    kl = sorted(float(keras.ops.convert_to_numpy(v)) for v in kmodel.losses)
+    assert len(kl) == 1 + 5 + 2 * 3
+    np.testing.assert_allclose(sorted(pmodel.losses), kl, rtol=1e-5)
+    kh = kmodel.fit(x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
+    ph = pmodel.fit(x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(ph.history["loss"], kh.history["loss"], rtol=1e-4)
+    for a, b in zip(pmodel.get_weights(), kmodel.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=3e-5)
+
+
+def test_activity_gradients_on_unused_states_central_differences():
+    inp = P.Input((4, 2), **F64)
+    out, *states = P.Bidirectional(P.GRU(2, return_state=True, activity_regularizer="l2", seed=1, **F64),
+                                   activity_regularizer=regularizers.L1(0.1), **F64)(inp)
+    model = Model(inp, P.Dense(1, seed=2, **F64)(out))
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 1))
+    loss, grads = model.compute_gradients(x, y)
+    np.testing.assert_allclose(loss, model.evaluate(x, y, batch_size=3, verbose=0), rtol=1e-12)
+    for (params, _, name), g in zip(model._variables(), grads):
+        p = params[name].reshape(-1)
+        numeric = np.zeros(p.size)
+        for i in range(p.size):
+            old = p[i]
+            p[i] = old + 1e-6
+            up = model.evaluate(x, y, batch_size=3, verbose=0)
+            p[i] = old - 1e-6
+            down = model.evaluate(x, y, batch_size=3, verbose=0)
+            p[i] = old
+            numeric[i] = (up - down) / 2e-6
+        np.testing.assert_allclose(g.reshape(-1), numeric, rtol=1e-5, atol=1e-7)
