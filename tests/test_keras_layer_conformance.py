@@ -54,16 +54,6 @@ def test_simple_rnn_correctness(unroll):
                                _rows(0.11144729, 0.5528889, width=4), rtol=1e-5, atol=1e-6)
 
 
-def test_simple_rnn_statefulness():
-    # SimpleRNNTest.test_statefulness
-    layer = _const(P.SimpleRNN, 4, stateful=True)
-    layer(SEQ_234)
-    np.testing.assert_allclose(layer(SEQ_234), _rows(0.40559256, 0.7361247, width=4), rtol=1e-5)
-    layer.reset_state()
-    layer(SEQ_234)
-    np.testing.assert_allclose(layer(SEQ_234), _rows(0.40559256, 0.7361247, width=4), rtol=1e-5)
-
-
 def test_simple_rnn_pass_initial_state():
     # SimpleRNNTest.test_pass_initial_state
     h0 = np.arange(8).reshape((2, 4)).astype("float32")
@@ -73,13 +63,32 @@ def test_simple_rnn_pass_initial_state():
                                _rows(0.07344437, 0.43043602, width=4), rtol=1e-5)
 
 
-def test_simple_rnn_masking():
-    # SimpleRNNTest.test_masking
-    np.testing.assert_allclose(_const(P.SimpleRNN, 4, unroll=True)(SEQ_243, mask=MASK),
-                               _rows(0.32951632, 0.61799484, width=4), rtol=1e-5)
-    out = _const(P.SimpleRNN, 2, return_sequences=True)(SEQ_243, mask=MASK)
-    np.testing.assert_allclose(out[0], _rows(0.0599281, 0.15122814, 0.15122814, 0.32394567, width=2), rtol=1e-5)
-    np.testing.assert_allclose(out[1], _rows(0.3969304, 0.3969304, 0.3969304, 0.608085, width=2), rtol=1e-5)
+@pytest.mark.parametrize("cls,rows", [(P.SimpleRNN, (0.40559256, 0.7361247)), (P.GRU, (0.29542392, 0.5885018)),
+                                      (P.LSTM, (0.3124785, 0.6863672))])
+def test_statefulness(cls, rows):
+    # SimpleRNNTest.test_statefulness, GRUTest.test_statefulness, LSTMTest.test_statefulness
+    layer = _const(cls, 4, stateful=True)
+    for _ in range(2):
+        layer(SEQ_234)
+        np.testing.assert_allclose(layer(SEQ_234), _rows(*rows, width=4), rtol=1e-5, atol=1e-5)
+        layer.reset_state()
+
+
+# SimpleRNNTest.test_masking, GRUTest.test_masking: (units, last outputs) unrolled; 2 units' sequences
+MASKED = [(P.SimpleRNN, 4, (0.32951632, 0.61799484), (0.0599281, 0.15122814, 0.15122814, 0.32394567),
+           (0.3969304, 0.3969304, 0.3969304, 0.608085)),
+          (P.GRU, 2, (0.19393763, 0.30818558), (0.03606692, 0.09497581, 0.09497581, 0.19393763),
+           (0.16051409, 0.16051409, 0.16051409, 0.30818558))]
+
+
+@pytest.mark.parametrize("cls,units,last,seq0,seq1", MASKED)
+def test_masking(cls, units, last, seq0, seq1):
+    # SimpleRNNTest.test_masking, GRUTest.test_masking: a masked step keeps the state and output
+    np.testing.assert_allclose(_const(cls, units, unroll=True)(SEQ_243, mask=MASK), _rows(*last, width=units),
+                               rtol=1e-5)
+    out = _const(cls, 2, return_sequences=True)(SEQ_243, mask=MASK)
+    np.testing.assert_allclose(out[0], _rows(*seq0, width=2), rtol=1e-5)
+    np.testing.assert_allclose(out[1], _rows(*seq1, width=2), rtol=1e-5)
 
 
 # ---------------------------------------------------------------------- gru_test.py
@@ -94,29 +103,28 @@ def test_gru_basics():
     assert layer(np.ones((3, 2, 4), np.float32)).shape == (3, 2, 3) and len(layer.losses) == 3
 
 
+# GRUTest.test_correctness and LSTMTest.test_correctness on (3, 6, 4) inputs, 3 units: options -> rows
+# (LSTM's unit_forget_bias=True puts 1 in the forget gate's bias)
+CORRECTNESS = [
+    (P.GRU, {}, (0.5217289, 0.6371659, 0.39384964)),
+    (P.GRU, {"go_backwards": True}, (0.24406259, 0.611516, 0.3928808)),
+    (P.GRU, {"unroll": True}, (0.5217289, 0.6371659, 0.39384964)),
+    (P.GRU, {"reset_after": False}, (0.51447755, 0.6426879, 0.40208298)),
+    (P.GRU, {"use_bias": False}, (0.49988455, 0.64701194, 0.4103359)),
+    (P.LSTM, {}, (0.6288687, 0.86899155, 0.9460773)),
+    (P.LSTM, {"go_backwards": True}, (0.35622165, 0.74789524, 0.8872726)),
+    (P.LSTM, {"unroll": True}, (0.6288687, 0.86899155, 0.9460773)),
+    (P.LSTM, {"unit_forget_bias": False}, (0.57019705, 0.8661914, 0.9459622)),
+    (P.LSTM, {"use_bias": False}, (0.54986924, 0.86226785, 0.9443936)),
+]
+
+
 @pytest.mark.parametrize("implementation", [1, 2])
-def test_gru_correctness(implementation):
-    # GRUTest.test_correctness
-    def gru(**kw):
-        return _const(P.GRU, 3, implementation=implementation, **kw)(SEQ_364)
-    np.testing.assert_allclose(gru(), _rows(0.5217289, 0.6371659, 0.39384964, width=3), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(gru(go_backwards=True), _rows(0.24406259, 0.611516, 0.3928808, width=3),
-                               rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(gru(unroll=True), _rows(0.5217289, 0.6371659, 0.39384964, width=3), rtol=1e-5,
-                               atol=1e-5)
-    np.testing.assert_allclose(gru(reset_after=False), _rows(0.51447755, 0.6426879, 0.40208298, width=3),
-                               rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(gru(use_bias=False), _rows(0.49988455, 0.64701194, 0.4103359, width=3),
-                               rtol=1e-5, atol=1e-5)
-
-
-def test_gru_statefulness():
-    # GRUTest.test_statefulness
-    layer = _const(P.GRU, 4, stateful=True)
-    for _ in range(2):
-        layer(SEQ_234)
-        np.testing.assert_allclose(layer(SEQ_234), _rows(0.29542392, 0.5885018, width=4), rtol=1e-5)
-        layer.reset_state()
+@pytest.mark.parametrize("cls,options,rows", CORRECTNESS)
+def test_gru_lstm_correctness(implementation, cls, options, rows):
+    # GRUTest.test_correctness, LSTMTest.test_correctness
+    out = _const(cls, 3, implementation=implementation, **options)(SEQ_364)
+    np.testing.assert_allclose(out, _rows(*rows, width=3), rtol=1e-5, atol=1e-5)
 
 
 def test_gru_pass_initial_and_return_state():
@@ -132,13 +140,8 @@ def test_gru_pass_initial_and_return_state():
         np.testing.assert_allclose(out, state)
 
 
-def test_gru_masking():
-    # GRUTest.test_masking
-    np.testing.assert_allclose(_const(P.GRU, 2, unroll=True)(SEQ_243, mask=MASK),
-                               _rows(0.19393763, 0.30818558, width=2), rtol=1e-5)
-    out = _const(P.GRU, 2, return_sequences=True)(SEQ_243, mask=MASK)
-    np.testing.assert_allclose(out[0], _rows(0.03606692, 0.09497581, 0.09497581, 0.19393763, width=2), rtol=1e-5)
-    np.testing.assert_allclose(out[1], _rows(0.16051409, 0.16051409, 0.16051409, 0.30818558, width=2), rtol=1e-5)
+def test_gru_masking_zero_output_and_backwards():
+    # GRUTest.test_masking (its zero_output_for_mask and go_backwards parts)
     out = _const(P.GRU, 2, return_sequences=True, zero_output_for_mask=True)(SEQ_243, mask=MASK)
     np.testing.assert_allclose(out[0], _rows(0.03606692, 0.09497581, 0.0, 0.19393763, width=2), rtol=1e-5)
     np.testing.assert_allclose(out[1], _rows(0.16051409, 0.0, 0.0, 0.30818558, width=2), rtol=1e-5)
@@ -155,31 +158,6 @@ def test_gru_legacy_implementation_argument():
 
 
 # ---------------------------------------------------------------------- lstm_test.py
-@pytest.mark.parametrize("implementation", [1, 2])
-def test_lstm_correctness(implementation):
-    # LSTMTest.test_correctness (unit_forget_bias=True puts 1 in the forget gate's bias)
-    def lstm(**kw):
-        return _const(P.LSTM, 3, implementation=implementation, **kw)(SEQ_364)
-    np.testing.assert_allclose(lstm(), _rows(0.6288687, 0.86899155, 0.9460773, width=3), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(lstm(go_backwards=True), _rows(0.35622165, 0.74789524, 0.8872726, width=3),
-                               rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(lstm(unroll=True), _rows(0.6288687, 0.86899155, 0.9460773, width=3), rtol=1e-5,
-                               atol=1e-5)
-    np.testing.assert_allclose(lstm(unit_forget_bias=False), _rows(0.57019705, 0.8661914, 0.9459622, width=3),
-                               rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(lstm(use_bias=False), _rows(0.54986924, 0.86226785, 0.9443936, width=3),
-                               rtol=1e-5, atol=1e-5)
-
-
-def test_lstm_statefulness():
-    # LSTMTest.test_statefulness
-    layer = _const(P.LSTM, 4, stateful=True)
-    for _ in range(2):
-        layer(SEQ_234)
-        np.testing.assert_allclose(layer(SEQ_234), _rows(0.3124785, 0.6863672, width=4), rtol=1e-5, atol=1e-5)
-        layer.reset_state()
-
-
 def test_lstm_pass_initial_state():
     # LSTMTest.test_pass_initial_state
     init = [np.arange(4).reshape((2, 2)).astype("float32")] * 2

@@ -61,6 +61,34 @@ def test_dense_build_then_call_is_the_set_weights_output():
 
 
 # ---------------------------------------------------------------------- Bidirectional
+def _central_differences(loss, arr, eps=1e-6):
+    """d loss() / d arr, perturbing the live array ``arr`` in place."""
+    numeric = np.zeros(arr.shape)
+    flat = arr.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        up = loss()
+        flat[i] = old - eps
+        down = loss()
+        flat[i] = old
+        numeric.reshape(-1)[i] = (up - down) / (2 * eps)
+    return numeric
+
+
+def _check_model_grads(model, x, y, atol=1e-7):
+    """compute_gradients against central differences of evaluate's loss (the regularization
+    losses included, as Keras's)."""
+    def loss():
+        value = model.evaluate(x, y, batch_size=len(x), verbose=0)
+        return value[0] if isinstance(value, list) else value
+
+    total, grads = model.compute_gradients(x, y)
+    np.testing.assert_allclose(total, loss(), rtol=1e-12)
+    for (params, _, name), g in zip(model._variables(), grads):
+        np.testing.assert_allclose(g, _central_differences(loss, params[name]), rtol=1e-5, atol=atol)
+
+
 def _layer_grad_check(layer, x, init=None, seed=0, rtol=1e-5, atol=1e-7):
     """Central differences of L = sum(outputs * G) for the input, the initial states and every
     trainable parameter (its live array), against the layer's backward."""
@@ -84,17 +112,7 @@ def _layer_grad_check(layer, x, init=None, seed=0, rtol=1e-5, atol=1e-7):
                                                               for b in layer.parameter_bindings()]
     assert len(checks) > 1
     for arr, analytic in checks:
-        numeric = np.zeros_like(arr)
-        flat = arr.reshape(-1)
-        for i in range(flat.size):
-            old = flat[i]
-            flat[i] = old + 1e-6
-            up = loss()
-            flat[i] = old - 1e-6
-            down = loss()
-            flat[i] = old
-            numeric.reshape(-1)[i] = (up - down) / 2e-6
-        np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=atol)
+        np.testing.assert_allclose(analytic, _central_differences(loss, arr), rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("family", ["LSTM", "GRU"])
@@ -166,22 +184,7 @@ def test_bidirectional_return_state_in_a_functional_model_trains():
     model.compile("sgd", ["mse", "mse"])
     rng = np.random.default_rng(0)
     x, y1, y2 = rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 6)), rng.standard_normal((3, 1))
-    loss, grads = model.compute_gradients(x, [y1, y2])
-    eps, numeric = 1e-6, []
-    for params, _, name in model._variables():
-        p = params[name].reshape(-1)
-        g = np.zeros(p.size)
-        for i in range(p.size):
-            old = p[i]
-            p[i] = old + eps
-            up = model.evaluate(x, [y1, y2], verbose=0, batch_size=3)[0]
-            p[i] = old - eps
-            down = model.evaluate(x, [y1, y2], verbose=0, batch_size=3)[0]
-            p[i] = old
-            g[i] = (up - down) / (2 * eps)
-        numeric.append(g)
-    for a, n in zip(grads, numeric):
-        np.testing.assert_allclose(a.reshape(-1), n, rtol=1e-5, atol=1e-8)
+    _check_model_grads(model, x, [y1, y2], atol=1e-8)
 
 
 def test_bidirectional_initial_state_tensors_in_a_functional_model():
@@ -356,20 +359,7 @@ def test_penalty_gradients_central_differences():
     plain = model.loss(y, model(x))
     np.testing.assert_allclose(loss, plain + sum(model.losses), rtol=1e-12)
     assert sum(model.losses) > 0.01 * plain
-    np.testing.assert_allclose(model.evaluate(x, y, batch_size=3, verbose=0), loss, rtol=1e-12)
-    eps = 1e-6
-    for (params, _, name), g in zip(model._variables(), grads):
-        p = params[name].reshape(-1)
-        numeric = np.zeros(p.size)
-        for i in range(p.size):
-            old = p[i]
-            p[i] = old + eps
-            up = model.evaluate(x, y, batch_size=3, verbose=0)
-            p[i] = old - eps
-            down = model.evaluate(x, y, batch_size=3, verbose=0)
-            p[i] = old
-            numeric[i] = (up - down) / (2 * eps)
-        np.testing.assert_allclose(g.reshape(-1), numeric, rtol=1e-5, atol=1e-7)
+    _check_model_grads(model, x, y)
 
 
 def test_constraints_after_every_step_on_keras_layout():
@@ -444,22 +434,32 @@ def test_penalties_training_matches_keras(keras, kind, momentum):
     klayers, players = _keras_twin(keras, kind)
     kmodel = keras.Sequential([keras.Input((4, 2))] + klayers)
     pmodel = Sequential([P.Input((4, 2))] + list(players))
-    rng = np.random.default_rng(5)
+    _train_twins(keras, kmodel, pmodel, n=8, outputs=2, momentum=momentum)
+    np.testing.assert_allclose(sorted(pmodel.losses), _keras_losses(keras, kmodel), rtol=1e-4, atol=1e-7)
+
+
+def _keras_losses(keras, kmodel):
+    return sorted(float(keras.ops.convert_to_numpy(v)) for v in kmodel.losses)
+
+
+def _train_twins(keras, kmodel, pmodel, n, outputs, momentum=0.0, seed=5):
+    """Same perturbed weights and data; the same losses (evaluate before and after, fit's history)
+    and weights after a few SGD steps."""
+    rng = np.random.default_rng(seed)
     weights = [(w + rng.normal(0, 0.3, w.shape)).astype(np.float32) for w in kmodel.get_weights()]
     kmodel.set_weights(weights)
     pmodel.set_weights(weights)
-    x = rng.standard_normal((8, 4, 2)).astype(np.float32)
-    y = rng.standard_normal((8, 2)).astype(np.float32)
+    x = rng.standard_normal((n, 4, 2)).astype(np.float32)
+    y = rng.standard_normal((n, outputs)).astype(np.float32)
     kmodel.compile(keras.optimizers.SGD(0.1, momentum=momentum), "mse")
     pmodel.compile(optimizers.SGD(0.1, momentum=momentum), "mse")
     np.testing.assert_allclose(pmodel.evaluate(x, y, verbose=0), kmodel.evaluate(x, y, verbose=0), rtol=1e-5)
-    kh = kmodel.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0)
-    ph = pmodel.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(sorted(pmodel.losses), _keras_losses(keras, kmodel), rtol=1e-5, atol=1e-7)
+    kh = kmodel.fit(x, y, batch_size=n // 2, epochs=3, shuffle=False, verbose=0)
+    ph = pmodel.fit(x, y, batch_size=n // 2, epochs=3, shuffle=False, verbose=0)
     np.testing.assert_allclose(ph.history["loss"], kh.history["loss"], rtol=1e-4)
     for a, b in zip(pmodel.get_weights(), kmodel.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=3e-5)
-    kl = [float(keras.ops.convert_to_numpy(v)) for v in kmodel.losses]
-    np.testing.assert_allclose(sorted(pmodel.losses), sorted(kl), rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(pmodel.evaluate(x, y, verbose=0), kmodel.evaluate(x, y, verbose=0), rtol=1e-4)
 
 
@@ -513,23 +513,8 @@ def test_activity_regularizers_on_every_output_match_keras(keras):
     pyrnn_lib = type("lib", (), {"Input": staticmethod(P.Input), "layers": P, "Model": Model})
     kmodel = _activity_bidirectional(keras, keras.regularizers)
     pmodel = _activity_bidirectional(pyrnn_lib, regularizers)
-    rng = np.random.default_rng(3)
-    weights = [(w + rng.normal(0, 0.3, w.shape)).astype(np.float32) for w in kmodel.get_weights()]
-    kmodel.set_weights(weights)
-    pmodel.set_weights(weights)
-    x = rng.standard_normal((6, 4, 2)).astype(np.float32)
-    y = rng.standard_normal((6, 1)).astype(np.float32)
-    kmodel.compile(keras.optimizers.SGD(0.1), "mse")
-    pmodel.compile(optimizers.SGD(0.1), "mse")
-    np.testing.assert_allclose(pmodel.evaluate(x, y, verbose=0), kmodel.evaluate(x, y, verbose=0), rtol=1e-5)
-    kl = sorted(float(keras.ops.convert_to_numpy(v)) for v in kmodel.losses)
-    assert len(kl) == 1 + 5 + 2 * 3
-    np.testing.assert_allclose(sorted(pmodel.losses), kl, rtol=1e-5)
-    kh = kmodel.fit(x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
-    ph = pmodel.fit(x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
-    np.testing.assert_allclose(ph.history["loss"], kh.history["loss"], rtol=1e-4)
-    for a, b in zip(pmodel.get_weights(), kmodel.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=3e-5)
+    _train_twins(keras, kmodel, pmodel, n=6, outputs=1, seed=3)
+    assert len(pmodel.losses) == 1 + 5 + 2 * 3
 
 
 def test_activity_gradients_on_unused_states_central_differences():
@@ -540,17 +525,4 @@ def test_activity_gradients_on_unused_states_central_differences():
     model.compile("sgd", "mse")
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 1))
-    loss, grads = model.compute_gradients(x, y)
-    np.testing.assert_allclose(loss, model.evaluate(x, y, batch_size=3, verbose=0), rtol=1e-12)
-    for (params, _, name), g in zip(model._variables(), grads):
-        p = params[name].reshape(-1)
-        numeric = np.zeros(p.size)
-        for i in range(p.size):
-            old = p[i]
-            p[i] = old + 1e-6
-            up = model.evaluate(x, y, batch_size=3, verbose=0)
-            p[i] = old - 1e-6
-            down = model.evaluate(x, y, batch_size=3, verbose=0)
-            p[i] = old
-            numeric[i] = (up - down) / 2e-6
-        np.testing.assert_allclose(g.reshape(-1), numeric, rtol=1e-5, atol=1e-7)
+    _check_model_grads(model, x, y)
