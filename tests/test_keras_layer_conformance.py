@@ -74,21 +74,27 @@ def test_statefulness(cls, rows):
         layer.reset_state()
 
 
-# SimpleRNNTest.test_masking, GRUTest.test_masking: (units, last outputs) unrolled; 2 units' sequences
-MASKED = [(P.SimpleRNN, 4, (0.32951632, 0.61799484), (0.0599281, 0.15122814, 0.15122814, 0.32394567),
-           (0.3969304, 0.3969304, 0.3969304, 0.608085)),
-          (P.GRU, 2, (0.19393763, 0.30818558), (0.03606692, 0.09497581, 0.09497581, 0.19393763),
-           (0.16051409, 0.16051409, 0.16051409, 0.30818558))]
+# SimpleRNNTest.test_masking, GRUTest.test_masking: (units, last outputs unrolled, last outputs with
+# go_backwards); the two sequences of a 2-unit layer
+MASKED = [(P.SimpleRNN, 4, (0.32951632, 0.61799484), (0.07376196, 0.43645123),
+           (0.0599281, 0.15122814, 0.15122814, 0.32394567), (0.3969304, 0.3969304, 0.3969304, 0.608085)),
+          (P.GRU, 2, (0.19393763, 0.30818558), (0.11669192, 0.28380975),
+           (0.03606692, 0.09497581, 0.09497581, 0.19393763), (0.16051409, 0.16051409, 0.16051409, 0.30818558))]
 
 
-@pytest.mark.parametrize("cls,units,last,seq0,seq1", MASKED)
-def test_masking(cls, units, last, seq0, seq1):
-    # SimpleRNNTest.test_masking, GRUTest.test_masking: a masked step keeps the state and output
+@pytest.mark.parametrize("cls,units,last,back,seq0,seq1", MASKED)
+def test_masking(cls, units, last, back, seq0, seq1):
+    # SimpleRNNTest.test_masking, GRUTest.test_masking: a masked step keeps the state and repeats
+    # the output (zero_output_for_mask: zeros there)
     np.testing.assert_allclose(_const(cls, units, unroll=True)(SEQ_243, mask=MASK), _rows(*last, width=units),
                                rtol=1e-5)
-    out = _const(cls, 2, return_sequences=True)(SEQ_243, mask=MASK)
-    np.testing.assert_allclose(out[0], _rows(*seq0, width=2), rtol=1e-5)
-    np.testing.assert_allclose(out[1], _rows(*seq1, width=2), rtol=1e-5)
+    np.testing.assert_allclose(_const(cls, units, go_backwards=True)(SEQ_243, mask=MASK), _rows(*back, width=units),
+                               rtol=1e-5)
+    for zero in (False, True):
+        out = _const(cls, 2, return_sequences=True, zero_output_for_mask=zero)(SEQ_243, mask=MASK)
+        for b, seq in enumerate((seq0, seq1)):
+            want = _rows(*seq, width=2) * (MASK[b][:, None] if zero else 1)
+            np.testing.assert_allclose(out[b], want, rtol=1e-5)
 
 
 # ---------------------------------------------------------------------- gru_test.py
@@ -138,15 +144,6 @@ def test_gru_pass_initial_and_return_state():
         out, state = _const(P.GRU, 2, return_state=True, **kw)(SEQ_243, initial_state=h0)
         np.testing.assert_allclose(out, expected, rtol=1e-5)
         np.testing.assert_allclose(out, state)
-
-
-def test_gru_masking_zero_output_and_backwards():
-    # GRUTest.test_masking (its zero_output_for_mask and go_backwards parts)
-    out = _const(P.GRU, 2, return_sequences=True, zero_output_for_mask=True)(SEQ_243, mask=MASK)
-    np.testing.assert_allclose(out[0], _rows(0.03606692, 0.09497581, 0.0, 0.19393763, width=2), rtol=1e-5)
-    np.testing.assert_allclose(out[1], _rows(0.16051409, 0.0, 0.0, 0.30818558, width=2), rtol=1e-5)
-    np.testing.assert_allclose(_const(P.GRU, 2, go_backwards=True)(SEQ_243, mask=MASK),
-                               _rows(0.11669192, 0.28380975, width=2), rtol=1e-5)
 
 
 def test_gru_legacy_implementation_argument():
