@@ -9,7 +9,7 @@ import pytest
 
 from pyrnn import constraints, optimizers, regularizers
 from pyrnn import layers as P
-from pyrnn.models import Model, Sequential, load_model
+from pyrnn.models import Model, Sequential, from_keras, load_model
 
 F64 = {"dtype": "float64"}
 
@@ -526,3 +526,18 @@ def test_activity_gradients_on_unused_states_central_differences():
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 1))
     _check_model_grads(model, x, y)
+
+
+def test_from_keras_carries_regularizers_and_constraints(keras):
+    K = keras.layers
+    kmodel = keras.Sequential([keras.Input((4, 2)),
+                               K.LSTM(3, kernel_regularizer="l2", activity_regularizer="l1",
+                                      recurrent_constraint=keras.constraints.MaxNorm(0.5, axis=1)),
+                               K.Dense(1, bias_regularizer=keras.regularizers.L1(0.3), bias_initializer="ones")])
+    pmodel = from_keras(kmodel)
+    x = np.random.default_rng(0).random((2, 4, 2)).astype(np.float32)
+    kmodel(x)
+    pmodel(x)
+    np.testing.assert_allclose(sorted(pmodel.losses), _keras_losses(keras, kmodel), rtol=1e-5)
+    con = pmodel.layers[0].get_config()["recurrent_constraint"]
+    assert con["class_name"] == "MaxNorm" and con["config"] == {"max_value": 0.5, "axis": 1}
