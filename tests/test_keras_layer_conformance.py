@@ -406,8 +406,9 @@ def test_dense_correctness():
         layer = P.Dense(units=2, use_bias=False, activation=activation)
         layer.build((1, 2))
         layer.set_weights([np.array([[1.0, -2.0], [3.0, -4.0]])])
-        assert len(layer.get_weights()) == 1
+        assert len(layer.get_weights()) == 1 and layer.bias is None
         np.testing.assert_allclose(layer(np.array([[-1.0, 2.0]])), want)
+    np.testing.assert_array_equal(layer.kernel, [[1.0, -2.0], [3.0, -4.0]])
 
 
 def test_dense_errors():
@@ -440,7 +441,7 @@ def test_embedding_correctness_and_masking():
     # EmbeddingTest.test_correctness, test_masking, test_compute_mask_no_masking
     layer = P.Embedding(input_dim=3, output_dim=2)
     layer.build()
-    layer.set_weights([np.array([[0.0, 0.0], [2.0, 2.0], [3.0, 3.0]])])
+    layer.embeddings[...] = np.array([[0.0, 0.0], [2.0, 2.0], [3.0, 3.0]])  # Keras assigns the variable
     np.testing.assert_allclose(layer(np.array([2, 1, 0])), [[3.0, 3.0], [2.0, 2.0], [0.0, 0.0]])
     layer = P.Embedding(input_dim=3, output_dim=2, mask_zero=True)
     layer.build()

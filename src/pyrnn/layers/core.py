@@ -94,6 +94,15 @@ class Dense(Layer):
         if self.use_bias:
             self.add_weight("bias", (self.units,), self.bias_initializer)
 
+    # Keras's attributes: the live arrays (None before build, or without a bias)
+    @property
+    def kernel(self):
+        return self._params.get("kernel")
+
+    @property
+    def bias(self):
+        return self._params.get("bias")
+
     def call(self, inputs, training=False, mask=None):
         # The core's GEMM, on pyrnn's threads: NumPy's BLAS would start a second pool whose
         # threads spin on the cores the recurrent layers use (2x slower training here).
@@ -212,6 +221,11 @@ class Embedding(Layer):
 
     def build(self, input_shape=None):  # the shape does not matter: Keras builds it with none
         self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer)
+
+    @property
+    def embeddings(self):
+        """Keras's attribute: the live (input_dim, output_dim) array (None before build)."""
+        return self._params.get("embeddings")
 
     def call(self, inputs, training=False, mask=None):
         if inputs.size and (inputs.min() < 0 or inputs.max() >= self.input_dim):
