@@ -541,3 +541,13 @@ def test_from_keras_carries_regularizers_and_constraints(keras):
     np.testing.assert_allclose(sorted(pmodel.losses), _keras_losses(keras, kmodel), rtol=1e-5)
     con = pmodel.layers[0].get_config()["recurrent_constraint"]
     assert con["class_name"] == "MaxNorm" and con["config"] == {"max_value": 0.5, "axis": 1}
+
+
+def test_activity_gradient_with_training_given_positionally():
+    d = P.Dense(2, activity_regularizer=regularizers.L2(0.5), seed=0, **F64)
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    d.build((None, 4))
+    y = d.call(x, True)  # training as the second positional argument
+    g = np.ones_like(y)
+    gx = d.backward(g)
+    np.testing.assert_allclose(gx, (g + 2 * 0.5 * y / 3) @ d.kernel.T, rtol=1e-12)

@@ -132,6 +132,8 @@ def _wrap_call(call):
     params = inspect.signature(call).parameters
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     dropped = () if takes_all else tuple(n for n in ("training", "mask") if n not in params)
+    names = list(params)
+    at = names.index("training") - 1 if "training" in names else None  # its position after self
 
     @functools.wraps(call)
     def wrapper(self, *args, **kwargs):
@@ -144,7 +146,8 @@ def _wrap_call(call):
             outputs = call(self, *args, **kwargs)
         finally:
             self._calling = False
-        self._record_activity(outputs, bool(kwargs.get("training", False)))
+        training = kwargs.get("training", args[at] if at is not None and len(args) > at else False)
+        self._record_activity(outputs, bool(training))
         return outputs
 
     wrapper._pyrnn_wrapped = True
