@@ -97,9 +97,17 @@ def test_in_fit():
     model.compile(optimizer=opt, loss="mse")
     with pytest.raises(ValueError, match="names"):
         model.fit(x, y, epochs=1, verbose=0)
-    model.compile(optimizer=optimizers.SGD(loss_scale_factor=128.0), loss="mse")
-    with pytest.raises(NotImplementedError, match="loss_scale_factor"):
-        model.fit(x, y, epochs=1, verbose=0)
+    # loss_scale_factor: fit scales the gradients, the optimizer divides them back (Keras's step)
+    start = model.get_weights()
+    trained = []
+    for factor in (None, 128.0):
+        model.set_weights(start)
+        model.compile(optimizer=optimizers.SGD(0.1, loss_scale_factor=factor), loss="mse")
+        model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+        trained.append(model.get_weights())
+    for a, b, s in zip(*trained, start):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+        assert not np.allclose(a, s)
 
 
 GOLDEN = {

@@ -206,7 +206,7 @@ def check_size(name: str, value: Any, minimum: int = 1, owner: Optional[str] = N
     ValueError below ``minimum``."""
     prefix = f"{owner}: " if owner else ""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{prefix}{name} must be an int, got {type(value).__name__}")
+        raise TypeError(f"{prefix}{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ValueError(f"{prefix}{name} must be >= {minimum}, got {value}")
     return int(value)

@@ -18,13 +18,15 @@ Example::
 
 from __future__ import annotations
 
+import functools
+import inspect
 import itertools
 import re
 from typing import Any
 
 import numpy as np
 
-from .. import _graph, initializers
+from .. import _graph, constraints, initializers, regularizers
 from .._export import not_exportable
 from .._flat import Binding
 
@@ -99,14 +101,97 @@ def _describe(t):
     return t.describe() if t.node is not None else f"input {t.name!r} of shape {t.shape}"
 
 
+def _wrap_build(build):
+    """Keras's build wrapper: ``build(shape)`` marks the layer built, and a built layer's build
+    does nothing (its weights stay; set_weights before the first call must not be lost)."""
+
+    @functools.wraps(build)
+    def wrapper(self, input_shape=None, *args, **kwargs):
+        if self._building:  # a subclass's build calling super().build
+            return build(self, input_shape, *args, **kwargs)
+        if self.built:
+            return None
+        if input_shape is not None and self.input_shape is None:
+            self.input_shape = _batchless(input_shape)
+        self._building = True
+        try:
+            build(self, input_shape, *args, **kwargs)
+        finally:
+            self._building = False
+        self.built = True
+        return None
+
+    wrapper._pyrnn_wrapped = True
+    return wrapper
+
+
+def _wrap_call(call):
+    """Pass ``training``/``mask`` only when ``call``'s signature takes them (Keras's
+    ``call(self, inputs)`` and ``call(self, inputs, mask=None)`` are valid layers), and record
+    the activity regularizer's loss on the outputs of the outermost call."""
+    params = inspect.signature(call).parameters
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    dropped = () if takes_all else tuple(n for n in ("training", "mask") if n not in params)
+    names = list(params)
+    at = names.index("training") - 1 if "training" in names else None  # its position after self
+
+    @functools.wraps(call)
+    def wrapper(self, *args, **kwargs):
+        for name in dropped:
+            kwargs.pop(name, None)
+        if self.activity_regularizer is None or self._calling:
+            return call(self, *args, **kwargs)
+        self._calling = True
+        try:
+            outputs = call(self, *args, **kwargs)
+        finally:
+            self._calling = False
+        training = kwargs.get("training", args[at] if at is not None and len(args) > at else False)
+        self._record_activity(outputs, bool(training))
+        return outputs
+
+    wrapper._pyrnn_wrapped = True
+    return wrapper
+
+
+def _wrap_backward(backward):
+    """Add the activity regularizer's gradient to dL/d(output) before the layer's backward."""
+
+    @functools.wraps(backward)
+    def wrapper(self, grad, *args, **kwargs):
+        if self._activity_cache is not None and not self._calling:
+            grad = self._activity_gradient(grad)
+        return backward(self, grad, *args, **kwargs)
+
+    wrapper._pyrnn_wrapped = True
+    return wrapper
+
+
+def _flat_arrays(outputs):
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
 @register
 class Layer:
     """Base class: name, trainable, build/call/backward, weights in Keras's order."""
 
     supports_masking = False
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, wrap in (("build", _wrap_build), ("call", _wrap_call), ("backward", _wrap_backward)):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "_pyrnn_wrapped", False):
+                setattr(cls, name, wrap(fn))
+
+    # class-level defaults, so a subclass whose __init__ sets attributes before super().__init__ works
+    _building = False
+    _calling = False
+    _activity_cache = None
+    activity_regularizer = None
+
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, input_dim=None,
-                 batch_input_shape=None, seed=None, **kwargs):
+                 batch_input_shape=None, seed=None, activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
         self.name = name or _unique_name(_snake(type(self).__name__))
@@ -126,6 +211,10 @@ class Layer:
         self.built = False
         self.input_shape = None  # (None, ...) once built
         self._inbound_nodes: list = []  # functional calls (``_graph.Node``), first first
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._activity_losses: list = []
+        self._weight_regularizers: dict = {}  # Keras weight name -> regularizer
+        self._weight_constraints: dict = {}  # Keras weight name -> constraint
 
     # ------------------------------------------------------------------ building
     @property
@@ -150,13 +239,13 @@ class Layer:
         if not self.built:
             self.input_shape = _batchless(input_shape)
             self.build(self.input_shape)
-            self.built = True
 
     def __call__(self, inputs: Any, training: bool = False, mask: Any = None, **kwargs: Any) -> Any:
         if _graph.is_symbolic(inputs) or _graph.is_symbolic(kwargs.get("initial_state")):
             return self._call_symbolic(inputs, mask, **kwargs)
         inputs = self._convert(inputs)
         self._maybe_build(_shapes(inputs))
+        self.clear_losses()  # Keras: an outermost call starts its layers' losses afresh
         return self.call(inputs, training=training, mask=mask, **kwargs)
 
     # layers without parameters (merging, reshaping) compute in their inputs' float dtype
@@ -230,11 +319,12 @@ class Layer:
 
     def call_state(self) -> Any:
         """What ``backward`` needs of the last training call (this layer's and its sublayers')."""
-        return ([getattr(self, a) for a in self._call_state_attrs], [l.call_state() for l in self._sublayers()])
+        attrs = self._call_state_attrs + ("_activity_cache",)
+        return ([getattr(self, a) for a in attrs], [l.call_state() for l in self._sublayers()])
 
     def set_call_state(self, state: Any) -> None:
         own, subs = state
-        for a, v in zip(self._call_state_attrs, own):
+        for a, v in zip(self._call_state_attrs + ("_activity_cache",), own):
             setattr(self, a, v)
         for layer, s in zip(self._sublayers(), subs):
             layer.set_call_state(s)
@@ -334,6 +424,94 @@ class Layer:
     def non_trainable_weights(self):
         return [] if self.trainable else self.get_weights()
 
+    # ------------------------------------------------------------------ regularizers and constraints
+    # Keras weight name -> (its regularizer argument, its constraint argument), in weight order
+    _penalty_args: dict = {}
+
+    def _init_penalties(self, options: dict) -> None:
+        """Look up the regularizer/constraint arguments named in ``_penalty_args`` (ValueError
+        for an unknown name); they act on the Keras-layout weights."""
+        for weight, (reg_arg, con_arg) in self._penalty_args.items():
+            reg, con = regularizers.get(options.get(reg_arg)), constraints.get(options.get(con_arg))
+            if reg is not None:
+                self._weight_regularizers[weight] = reg
+            if con is not None:
+                self._weight_constraints[weight] = con
+
+    def _penalty_config(self) -> dict:
+        config = {}
+        for weight, (reg_arg, con_arg) in self._penalty_args.items():
+            reg, con = self._weight_regularizers.get(weight), self._weight_constraints.get(weight)
+            config[reg_arg] = None if reg is None else regularizers.serialize(reg)
+            config[con_arg] = None if con is None else constraints.serialize(con)
+        return config
+
+    def _walk(self):
+        """This layer and its sublayers, depth first."""
+        yield self
+        for layer in self._sublayers():
+            yield from layer._walk()
+
+    def clear_losses(self) -> None:
+        """Forget the activity losses of earlier calls (this layer's and its sublayers')."""
+        for layer in self._walk():
+            layer._activity_losses = []
+
+    def _record_activity(self, outputs, training):
+        outs = [o for o in _flat_arrays(outputs) if isinstance(o, np.ndarray)]
+        # Keras divides each output's penalty by its batch size
+        self._activity_losses += [self.activity_regularizer(o) / (o.shape[0] if o.ndim and o.shape[0] else 1)
+                                  for o in outs]
+        self._activity_cache = outputs if training else None
+
+    def _activity_gradient(self, grad):
+        outputs, self._activity_cache = self._activity_cache, None
+        many = isinstance(outputs, (list, tuple))
+        grads = list(grad) if many else [grad]
+        for i, o in enumerate(_flat_arrays(outputs)):
+            g = self.activity_regularizer.gradient(o) / o.dtype.type(o.shape[0] if o.ndim and o.shape[0] else 1)
+            grads[i] = g if grads[i] is None else grads[i] + g
+        return grads if many else grads[0]
+
+    def _named_weights(self):
+        return list(zip(self._keras_weight_names(), self.get_weights()))
+
+    def _weight_penalties(self) -> list[float]:
+        regs = self._weight_regularizers
+        if not regs or not self.trainable or not self.built:
+            return []
+        return [float(regs[n](w)) for n, w in self._named_weights() if n in regs]
+
+    @property
+    def losses(self) -> list[float]:
+        """Keras's list: the activity losses of the calls since the last clear, then the weight
+        regularization penalties (on the Keras-layout weights), this layer's and its sublayers'."""
+        out = [float(v) for layer in self._walk() for v in layer._activity_losses]
+        if self.trainable:
+            out += [v for layer in self._walk() for v in layer._weight_penalties()]
+        return out
+
+    def _add_penalty_gradients(self) -> None:
+        """Add the weight regularizers' gradients into this layer's parameter gradients."""
+        regs = self._weight_regularizers
+        if not regs or not self.trainable or not self.built:
+            return
+        named = self._named_weights()
+        self._accumulate_keras_gradients([regs[n].gradient(w) if n in regs else None for n, w in named])
+
+    def _accumulate_keras_gradients(self, grads: list) -> None:
+        """Add gradients given in Keras's weight order and layout (None: none) into ``_grads``."""
+        for n, g in zip(self._keras_weight_names(), grads):
+            if g is not None:
+                self._grads[n] += g
+
+    def _apply_constraints(self) -> None:
+        """Project the Keras-layout weights with their constraints (after an optimizer step)."""
+        cons = self._weight_constraints
+        if not cons or not self.trainable or not self.built:
+            return
+        self.set_weights([cons[n](w) if n in cons else w for n, w in self._named_weights()])
+
     # ------------------------------------------------------------------ export
     def export_description(self) -> Any:
         """What ONNX export needs to write this layer (a description from ``pyrnn._export``);
@@ -347,7 +525,9 @@ class Layer:
             config["seed"] = self.seed
         if self._input_shape_arg is not None:
             config["input_shape"] = list(self._input_shape_arg)
-        return config
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return {**config, **self._penalty_config()}
 
     @classmethod
     def from_config(cls, config: dict) -> Any:

@@ -75,10 +75,8 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
-        _check_unsupported(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                           activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                           bias_constraint=bias_constraint)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self._init_penalties(locals())
         self.units = spine.check_size("units", units, owner="Dense")
         self.activation = activations.get(activation)
         self._linear = self.activation.name == "linear"
@@ -88,11 +86,22 @@ class Dense(Layer):
         self._cache = None
 
     _call_state_attrs = ("_cache",)
+    _penalty_args = {"kernel": ("kernel_regularizer", "kernel_constraint"),
+                     "bias": ("bias_regularizer", "bias_constraint")}
 
     def build(self, input_shape):
         self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
         if self.use_bias:
             self.add_weight("bias", (self.units,), self.bias_initializer)
+
+    # Keras's attributes: the live arrays (None before build, or without a bias)
+    @property
+    def kernel(self):
+        return self._params.get("kernel")
+
+    @property
+    def bias(self):
+        return self._params.get("bias")
 
     def call(self, inputs, training=False, mask=None):
         # The core's GEMM, on pyrnn's threads: NumPy's BLAS would start a second pool whose
@@ -187,17 +196,20 @@ class Embedding(Layer):
     """
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
-                 embeddings_constraint=None, mask_zero=False, input_length=None, **kwargs):
+                 embeddings_constraint=None, mask_zero=False, input_length=None, weights=None, **kwargs):
         super().__init__(**kwargs)
-        _check_unsupported(self, embeddings_regularizer=embeddings_regularizer,
-                           embeddings_constraint=embeddings_constraint)
+        self._init_penalties(locals())
         self.input_dim = spine.check_size("input_dim", input_dim, owner="Embedding")
         self.output_dim = spine.check_size("output_dim", output_dim, owner="Embedding")
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.mask_zero = bool(mask_zero)
         self._ids = None
+        if weights is not None:  # Keras: the layer is built with these embeddings
+            self.build()
+            self.set_weights(weights if isinstance(weights, (list, tuple)) else [weights])
 
     _call_state_attrs = ("_ids",)
+    _penalty_args = {"embeddings": ("embeddings_regularizer", "embeddings_constraint")}
 
     def _convert(self, inputs):
         ids = np.asarray(inputs)
@@ -207,8 +219,13 @@ class Embedding(Layer):
             raise TypeError(f"{self.name}: expected integer ids, got dtype {ids.dtype}")
         return ids
 
-    def build(self, input_shape):
+    def build(self, input_shape=None):  # the shape does not matter: Keras builds it with none
         self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer)
+
+    @property
+    def embeddings(self):
+        """Keras's attribute: the live (input_dim, output_dim) array (None before build)."""
+        return self._params.get("embeddings")
 
     def call(self, inputs, training=False, mask=None):
         if inputs.size and (inputs.min() < 0 or inputs.max() >= self.input_dim):
@@ -308,7 +325,21 @@ class TimeDistributed(Layer):
     def call(self, inputs, training=False, mask=None):
         b, t = inputs.shape[:2]
         self._shape = (b, t) + inputs.shape[2:]
-        y = self.layer.call(inputs.reshape((b * t,) + inputs.shape[2:]), training=training)
+        kwargs = {}
+        if mask is not None:  # Keras: the wrapped layer gets each step's slice of a (batch, time, ...) mask
+            mask = np.asarray(mask)
+            if mask.shape[:2] != (b, t):
+                raise ValueError(f"{self.name}: The `mask` passed to the `TimeDistributed` layer has a shape "
+                                 f"{mask.shape}; expected a mask of shape ({b}, {t}, ...) for inputs of shape "
+                                 f"{inputs.shape}")
+            kwargs["mask"] = mask.reshape((b * t,) + mask.shape[2:])
+        # Keras runs the wrapped layer's call itself, not its __call__: no activity regularization there
+        inner, calling = self.layer, self.layer._calling
+        inner._calling, inner._activity_cache = True, None
+        try:
+            y = inner.call(inputs.reshape((b * t,) + inputs.shape[2:]), training=training, **kwargs)
+        finally:
+            inner._calling = calling
         return y.reshape((b, t) + y.shape[1:])
 
     def backward(self, grad):

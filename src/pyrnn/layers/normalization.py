@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import initializers
-from .base import Layer, _check_unsupported, dropout_mask, register
+from .base import Layer, dropout_mask, register
 
 
 class _Normalization(Layer):
@@ -26,8 +26,7 @@ class _Normalization(Layer):
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                  gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        _check_unsupported(self, beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
-                           beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        self._init_penalties(locals())
         if axis not in (-1, [-1], (-1,)):
             raise NotImplementedError(f"{type(self).__name__}: axis={axis!r} is not supported by pyrnn (the last "
                                       "axis only)")
@@ -39,6 +38,8 @@ class _Normalization(Layer):
         self._cache: Any = None
 
     _call_state_attrs = ("_cache",)
+    _penalty_args = {"gamma": ("gamma_regularizer", "gamma_constraint"),
+                     "beta": ("beta_regularizer", "beta_constraint")}
 
     def build(self, input_shape):
         dim = input_shape[-1]

@@ -24,7 +24,7 @@ from .. import _graph, activations, initializers, nn
 from .. import _recurrent as spine
 from .._export import BidirectionalExport, RecurrentExport
 from .._flat import Binding
-from .base import Layer, _check_unsupported, deserialize, dropout_mask, register, serialize
+from .base import Layer, deserialize, dropout_mask, register, serialize
 
 
 def _graph_source(t):
@@ -49,13 +49,12 @@ class _Recurrent(Layer):
                  kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
                  dropout=0.0, recurrent_dropout=0.0, return_sequences=False, return_state=False,
-                 go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):
-        super().__init__(**kwargs)
+                 go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False, implementation=None,
+                 **kwargs):
+        # ``implementation``: Keras's (legacy) choice between two computations of the same result; ignored
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         owner = type(self).__name__
-        _check_unsupported(self, kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-                           bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
-                           kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
-                           bias_constraint=bias_constraint)
+        self._init_penalties(locals())
         self.units = spine.check_size("units", units, owner=owner)
         self.activation = _activation_name(activation)
         self.recurrent_activation = _activation_name(recurrent_activation)
@@ -78,6 +77,9 @@ class _Recurrent(Layer):
         self.cell = self._make_cell()
 
     _call_state_attrs = ("_cache",)
+    _penalty_args = {"kernel": ("kernel_regularizer", "kernel_constraint"),
+                     "recurrent_kernel": ("recurrent_regularizer", "recurrent_constraint"),
+                     "bias": ("bias_regularizer", "bias_constraint")}
 
     def _make_cell(self):
         """The spine cell; GRU and LSTM take any pair of the gated kernels' activations."""
@@ -140,12 +142,13 @@ class _Recurrent(Layer):
             ws.append(np.stack([b, w.b_hh[idx]]) if self._two_biases else b.copy())
         return ws
 
-    def set_weights(self, weights):
-        u, g = self.units, self.cell.gates
-        shapes = [(self._module.input_size, g * u), (u, g * u)]
-        if self.use_bias:
-            shapes.append((2, g * u) if self._two_biases else (g * u,))
-        ws = self._check_weights(weights, shapes)
+    def _keras_weight_names(self):
+        return ["kernel", "recurrent_kernel"] + (["bias"] if self.use_bias else [])
+
+    def _torch_layout(self, ws):
+        """The module's arrays (PyTorch's layout and gate order) from Keras's list (a linear map:
+        also used for gradients)."""
+        g, u = self.cell.gates, self.units
         idx = self._index()  # a permutation of gate blocks that is its own inverse
         state = {"weight_ih_l0": ws[0].T[idx], "weight_hh_l0": ws[1].T[idx]}
         if self.use_bias:
@@ -153,7 +156,20 @@ class _Recurrent(Layer):
                 state.update(bias_ih_l0=ws[2][0][idx], bias_hh_l0=ws[2][1][idx])
             else:  # Keras's one bias is the input bias; the recurrent one stays 0
                 state.update(bias_ih_l0=ws[2][idx], bias_hh_l0=np.zeros(g * u, self.dtype))
-        self._module.load_state_dict(state)
+        return state
+
+    def set_weights(self, weights):
+        u, g = self.units, self.cell.gates
+        shapes = [(self._module.input_size, g * u), (u, g * u)]
+        if self.use_bias:
+            shapes.append((2, g * u) if self._two_biases else (g * u,))
+        self._module.load_state_dict(self._torch_layout(self._check_weights(weights, shapes)))
+
+    def _accumulate_keras_gradients(self, grads):
+        zeros = [np.zeros_like(w) for w in self.get_weights()]
+        state = self._torch_layout([z if g is None else g for g, z in zip(grads, zeros)])
+        for name in self._trainable_names:
+            self._module.gradient(name)[...] += state[name]
 
     def count_params(self):
         if not self.built:
@@ -490,15 +506,23 @@ class Bidirectional(Layer):
         self.backward_layer = backward_layer
         self.merge_mode = merge_mode
         self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
+        self.stateful = layer.stateful
         for sub in (self.forward_layer, self.backward_layer):
             sub.zero_output_for_mask = self.return_sequences
         self._initial_weights = weights
         self._outputs = None
+        self._with_state = False
 
-    _call_state_attrs = ("_outputs",)
+    _call_state_attrs = ("_outputs", "_with_state")
 
     def _sublayers(self):
         return [self.forward_layer, self.backward_layer]
+
+    @property
+    def _n_states(self):
+        """States per direction: [h] or [h, c]."""
+        return 2 if self.forward_layer.cell.has_cell_state else 1
 
     def build(self, input_shape):
         for sub in self._sublayers():
@@ -507,22 +531,43 @@ class Bidirectional(Layer):
             self.set_weights(self._initial_weights)
             self._initial_weights = None
 
-    def call(self, inputs, training=False, mask=None):
-        y = self.forward_layer.call(inputs, training=training, mask=mask)
-        y_rev = self.backward_layer.call(inputs, training=training, mask=mask)
+    def _split_states(self, states, what):
+        """Keras's split of a flat list of states: the first half forward, the second backward."""
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        n = self._n_states
+        if len(states) != 2 * n:
+            raise ValueError(f"{self.name}: {what} must be {2 * n} arrays (the forward layer's "
+                             f"{'[h, c]' if n == 2 else '[h]'} then the backward layer's), got {len(states)}")
+        return states[:n], states[n:]
+
+    def call(self, inputs, training=False, mask=None, initial_state=None):
+        fw_state = bw_state = None
+        if initial_state is not None:
+            fw_state, bw_state = self._split_states(initial_state, "initial_state")
+        self._with_state = initial_state is not None
+        y = self.forward_layer.call(inputs, training=training, mask=mask, initial_state=fw_state)
+        y_rev = self.backward_layer.call(inputs, training=training, mask=mask, initial_state=bw_state)
+        states = []
+        if self.return_state:  # Keras: [output(s), forward states..., backward states...]
+            states = y[1:] + y_rev[1:]
+            y, y_rev = y[0], y_rev[0]
         if self.return_sequences:
             y_rev = y_rev[:, ::-1]
         self._outputs = (y, y_rev) if training and self.merge_mode == "mul" else None
         mode = self.merge_mode
         if mode == "concat":
-            return np.concatenate([y, y_rev], axis=-1)
-        if mode == "sum":
-            return y + y_rev
-        if mode == "mul":
-            return y * y_rev
-        if mode == "ave":
-            return (y + y_rev) / 2
-        return [y, y_rev]
+            out = [np.concatenate([y, y_rev], axis=-1)]
+        elif mode == "sum":
+            out = [y + y_rev]
+        elif mode == "mul":
+            out = [y * y_rev]
+        elif mode == "ave":
+            out = [(y + y_rev) / 2]
+        else:
+            out = [y, y_rev]
+        if self.return_state or mode is None:
+            return out + states
+        return out[0]
 
     def export_description(self):
         """What ONNX export needs: a ``BidirectionalExport`` of both directions' descriptions."""
@@ -530,9 +575,14 @@ class Bidirectional(Layer):
                                    backward=self.backward_layer.export_description(), merge_mode=self.merge_mode,
                                    return_sequences=self.return_sequences)
 
-    def backward(self, grad):
+    def _split_grad(self, grad):
+        """dL/d(each direction's output) from dL/d(the merged output); None stays None."""
         mode = self.merge_mode
-        if mode == "concat":
+        if mode is None:
+            g, g_rev = grad
+        elif grad is None:
+            g = g_rev = None
+        elif mode == "concat":
             u = self.forward_layer.units
             g, g_rev = grad[..., :u], grad[..., u:]
         elif mode == "sum":
@@ -540,26 +590,71 @@ class Bidirectional(Layer):
         elif mode == "mul":
             y, y_rev = self._outputs
             g, g_rev = grad * y_rev, grad * y
-        elif mode == "ave":
-            g = g_rev = grad / 2
         else:
-            g, g_rev = grad
-        if self.return_sequences:
+            g = g_rev = grad / 2
+        if self.return_sequences and g_rev is not None:
             g_rev = g_rev[:, ::-1]
-        return self.forward_layer.backward(g) + self.backward_layer.backward(g_rev)
+        return g, g_rev
+
+    def backward(self, grad):
+        """``grad`` follows the outputs: [d output (or the two outputs with merge_mode=None),
+        d forward states..., d backward states...] with ``return_state``. After a call with
+        ``initial_state`` it returns [d input, d forward states..., d backward states...]."""
+        fw_sg = bw_sg = None
+        if self.return_state or self.merge_mode is None:
+            grad = list(grad)
+            k = 2 if self.merge_mode is None else 1
+            outs = grad[:k]
+            if self.return_state:
+                fw_sg, bw_sg = self._split_states(grad[k:] + [None] * (k + 2 * self._n_states - len(grad)),
+                                                  "the state gradients")
+            grad = outs if k == 2 else outs[0]
+        g, g_rev = self._split_grad(grad)
+        res = self.forward_layer.backward([g] + fw_sg if self.return_state else g)
+        res_rev = self.backward_layer.backward([g_rev] + bw_sg if self.return_state else g_rev)
+        if not self._with_state:
+            return res + res_rev
+        return [res[0] + res_rev[0]] + list(res[1:]) + list(res_rev[1:])
 
     def compute_mask(self, inputs, mask=None):
-        return mask if self.return_sequences else None
+        out = mask if self.return_sequences else None
+        outs = [out, out] if self.merge_mode is None else [out]
+        if self.return_state:
+            return outs + [None] * (2 * self._n_states)
+        return outs if self.merge_mode is None else out
 
     def compute_output_shape(self, input_shape):
-        shape = self.forward_layer.compute_output_shape(input_shape)
+        shape = tuple(self.forward_layer.compute_output_shape(input_shape))
         if self.merge_mode == "concat":
-            return tuple(shape[:-1]) + (2 * shape[-1],)
-        return tuple(shape)
+            shape = shape[:-1] + (2 * shape[-1],)
+        shapes = [shape, shape] if self.merge_mode is None else [shape]
+        if self.return_state:
+            return shapes + [(input_shape[0], self.forward_layer.units)] * (2 * self._n_states)
+        return shapes if self.merge_mode is None else shape
+
+    def _symbolic_output_shapes(self, shapes, initial_state=None):
+        if isinstance(shapes, list):
+            raise ValueError("Bidirectional takes one input tensor; pass states as initial_state=[...]")
+        if initial_state is not None:
+            for t in [s for half in self._split_states(initial_state, "initial_state") for s in half]:
+                if not _graph.compatible((None, self.forward_layer.units), t.shape):
+                    raise ValueError(f"initial_state must have shape (batch, {self.forward_layer.units}), got "
+                                     f"{t.shape} ({_graph_source(t)})")
+        return self.compute_output_shape(shapes)
 
     def reset_states(self, states=None):
-        for sub in self._sublayers():
-            sub.reset_states()
+        """Stateful layers: forget both directions' states (or set them: forward's, then backward's)."""
+        fw, bw = (None, None) if states is None else self._split_states(states, "states")
+        self.forward_layer.reset_states(fw)
+        self.backward_layer.reset_states(bw)
+
+    reset_state = reset_states
+
+    @property
+    def states(self):
+        """The forward layer's states then the backward layer's (None before a stateful call)."""
+        fw, bw = self.forward_layer.states, self.backward_layer.states
+        return None if fw is None or bw is None else fw + bw
 
     def parameter_bindings(self):
         if not self.trainable:

@@ -136,6 +136,25 @@ class Training:
             return []
         return [b for layer in self.layers for b in layer.parameter_bindings()]
 
+    # ------------------------------------------------------------------ regularization (Keras's model.losses)
+    @property
+    def losses(self) -> list:
+        """Keras's ``model.losses``: the activity regularizers' losses of the last forward pass,
+        then the weight regularization penalties of the trainable layers (all layers, nested
+        ones too). fit/evaluate add their sum to the reported and optimised loss."""
+        if not self.trainable:
+            return [float(v) for layer in self.layers for sub in layer._walk() for v in sub._activity_losses]
+        return [v for layer in self.layers for v in layer.losses]
+
+    def _all_layers(self) -> list:
+        return [sub for layer in self.layers for sub in layer._walk()]
+
+    def _forward_pass(self, xs, training):
+        """The model's outputs for one batch, its layers' activity losses started afresh."""
+        for layer in self.layers:
+            layer.clear_losses()
+        return self._forward_batch(xs, training)
+
     def _variables(self):
         """(params, grads, name) of every trainable parameter: live arrays by name."""
         return [({b.name: b.weight}, {b.name: b.grad}, b.name) for b in self.parameter_bindings()]
@@ -261,10 +280,16 @@ class Training:
     def _gradients(self, xs, ys, sw, flat_g):
         """One forward and backward pass: the losses, and the gradient in ``flat_g``."""
         flat_g.fill(0)
-        outs = self._forward_batch(xs, True)
+        outs = self._forward_pass(xs, True)
         total, parts, grads = self._losses_and_grads(ys, outs, sw)
-        self._backward_batch(grads)
-        return total, parts, outs
+        self._backward_batch(grads)  # the activity regularizers' gradients join here (Layer.backward)
+        if self.trainable:
+            for layer in self._all_layers():
+                layer._add_penalty_gradients()
+        scale = self.optimizer.loss_scale_factor if self.optimizer is not None else None
+        if scale is not None:  # Keras differentiates the scaled loss; the optimizer divides it back
+            flat_g *= flat_g.dtype.type(scale)
+        return total + sum(self.losses), parts, outs
 
     def compute_gradients(self, x: Any, y: Any) -> tuple[float, list[np.ndarray]]:
         """(loss, [gradient of each trainable parameter]) on one batch, without updating anything.
@@ -344,6 +369,7 @@ class Training:
         logs: dict = {}
         for epoch in range(initial_epoch, epochs):
             _, flat_w, flat_g, _ = self._pack()  # re-packs if the trainable set changed
+            constrained = [l for l in self._all_layers() if l._weight_constraints] if self.trainable else []
             self._begin_pass()
             for m in self._metrics:
                 m.reset()
@@ -354,7 +380,9 @@ class Training:
                     for cb in batch_begin:
                         cb.on_train_batch_begin(step, {})
                 loss, losses, outs = self._gradients(xb, yb, swb, flat_g)
-                optimizer.apply_flat(flat_w, flat_g)
+                optimizer.apply_flat(flat_w, flat_g, loss_scaled=True)
+                for layer in constrained:  # Keras: constraints after every optimizer update
+                    layer._apply_constraints()
                 # --- bookkeeping
                 bs = len(xb[0])
                 total += loss * bs
@@ -375,6 +403,9 @@ class Training:
             cbl.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
+        if optimizer.use_ema and optimizer.built and epochs > initial_epoch:
+            # Keras's finalize_variable_values: the trained weights become their moving average
+            optimizer.finalize_variable_values(self._pack()[1])
         cbl.on_train_end(logs)
         return self.history
 
@@ -384,8 +415,9 @@ class Training:
         metrics = [m.fresh() for m in self._metrics]
         total, parts, seen = 0.0, [0.0] * len(self._losses), 0
         for xb, yb, swb in data.epoch(int(batch_size), False, None, steps if isinstance(data, Batches) else None):
-            outs = self._forward_batch(xb, False)
+            outs = self._forward_pass(xb, False)
             loss, losses, _ = self._losses_and_grads(yb, outs, swb, need_grad=False)
+            loss += sum(self.losses)  # Keras's test_step counts the regularization losses too
             bs = len(xb[0])
             total += loss * bs
             parts = [p + v * bs for p, v in zip(parts, losses)]
@@ -415,7 +447,7 @@ class Training:
         self._begin_pass()
         outs: List[list] = [[] for _ in self._output_names]
         for xb, _, _ in data.epoch(int(batch_size or 32), False, None, steps):
-            for acc, out in zip(outs, self._forward_batch(xb, False)):
+            for acc, out in zip(outs, self._forward_pass(xb, False)):
                 acc.append(out)
         shapes = self._output_shapes()
         arrays = [np.concatenate(o) if o else np.zeros((0,) + tuple(s[1:]), np.float32)

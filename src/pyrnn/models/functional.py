@@ -259,7 +259,7 @@ class Model(Training, Saving):
             raise NotImplementedError("calling a functional Model on KerasTensors (a model as a layer) is not "
                                       "supported by pyrnn yet; call its layers instead")
         self._begin_pass()
-        return self._format_outputs(self._forward_batch(self._convert_inputs(x), training))
+        return self._format_outputs(self._forward_pass(self._convert_inputs(x), training))
 
     # ------------------------------------------------------------------ summary
     def summary(self, line_length: Optional[int] = None, print_fn: Any = None) -> None:

@@ -139,7 +139,7 @@ class Sequential(Training, Saving):
                 x = layer.call(x, training=train_here, mask=mask)
                 mask = new_mask
             else:
-                x = layer.call(x, train_here, None)
+                x = layer.call(x, training=train_here, mask=None)
         return x
 
     def __call__(self, x, training=False):
@@ -150,6 +150,8 @@ class Sequential(Training, Saving):
         x = self._convert_x(x)
         self._ensure_built(x)
         layers, uses_mask, _ = self._run_plan()
+        for layer in layers:
+            layer.clear_losses()
         return self._forward(x, training, layers, uses_mask)
 
     def _convert_x(self, x):
