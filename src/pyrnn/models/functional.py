@@ -125,15 +125,6 @@ class Model(Training, Saving):
     def layers(self) -> List[Layer]:
         return list(self._layers)
 
-    def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
-        """The layer called ``name`` (or at position ``index`` of ``layers``)."""
-        if index is not None:
-            return self._layers[index]
-        for layer in self._layers:
-            if layer.name == name:
-                return layer
-        raise ValueError(f"No such layer: {name!r}; the layers are {[l.name for l in self._layers]}")
-
     @property
     def input(self) -> Any:
         return self._inputs_struct
