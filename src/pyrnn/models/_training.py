@@ -150,7 +150,13 @@ class Training:
         """Every trainable parameter as a ``Binding(owner, name)``, in the flat vector's order."""
         if not self.trainable:
             return []
-        return [b for layer in self.layers for b in layer.parameter_bindings()]
+        seen: set = set()  # a layer both in a nested model and in this one is one set of parameters
+        out = []
+        for b in (b for layer in self.layers for b in layer.parameter_bindings()):
+            if (id(b.owner), b.name) not in seen:
+                seen.add((id(b.owner), b.name))
+                out.append(b)
+        return out
 
     def _variables(self):
         """(params, grads, name) of every trainable parameter: live arrays by name."""

@@ -25,7 +25,9 @@ import numpy as np
 
 from .. import _graph
 from ..layers import InputLayer, Layer, deserialize, serialize
+from ..layers.base import register
 from . import _saving
+from ._nested import AsLayer
 from ._saving import Saving
 from ._summary import functional_summary_text
 from ._training import Training
@@ -42,8 +44,14 @@ def _unique(names: List[str]) -> List[str]:
     return out
 
 
-class Model(Training, Saving):
-    """A model from its input and output KerasTensors (each one, a list or a dict)."""
+def _leaves(layer: Any) -> list:
+    return layer._leaf_layers() if isinstance(layer, AsLayer) else [layer]
+
+
+@register
+class Model(AsLayer, Training, Saving):
+    """A model from its input and output KerasTensors (each one, a list or a dict). A model is
+    also a layer: ``model(tensors)`` inside another functional model, or in a ``Sequential``."""
 
     def __init__(self, inputs: Any = None, outputs: Any = None, name: Optional[str] = None, trainable: bool = True,
                  seed: Optional[int] = None) -> None:
@@ -76,10 +84,13 @@ class Model(Training, Saving):
         if dupes:
             raise ValueError(f"Model: layer names must be unique, {dupes} appear more than once")
         self._layers = layers
+        # a node whose layer (or a layer inside it, for a nested model) runs in several nodes
+        # saves what backward needs of its call
         counts: Dict[int, int] = {}
         for node in self._nodes:
-            counts[id(node.layer)] = counts.get(id(node.layer), 0) + 1
-        self._shared = {lid for lid, k in counts.items() if k > 1}
+            for lid in {id(l) for l in _leaves(node.layer)}:
+                counts[lid] = counts.get(lid, 0) + 1
+        self._saved = {id(node) for node in self._nodes if any(counts[id(l)] > 1 for l in _leaves(node.layer))}
         self._input_names = [t.layer.name for t in self.inputs] if not isinstance(inputs, dict) else list(inputs)
         self._output_names = (list(outputs) if isinstance(outputs, dict)
                               else _unique([t.layer.name for t in self.outputs]))
@@ -93,6 +104,7 @@ class Model(Training, Saving):
         self._flat: Any = None
         self._needs: Dict[int, bool] = {}
         self._contexts: Dict[int, Any] = {}
+        self._as_layer = False  # running inside another model: backward returns the inputs' gradients
 
     # ------------------------------------------------------------------ the graph
     def _topological_nodes(self) -> list:
@@ -180,6 +192,7 @@ class Model(Training, Saving):
 
     def _begin_pass(self) -> None:
         """Which nodes backward must run: those with a trainable parameter at or before them."""
+        self._as_layer = False
         needs: Dict[int, bool] = {}
         for node in self._nodes:
             own = bool(node.layer.parameter_bindings()) and self.trainable
@@ -187,11 +200,12 @@ class Model(Training, Saving):
                                          if id(t) not in self._input_ids)
         self._needs = needs
 
-    def _run(self, xs: List[np.ndarray], training: bool) -> Dict[int, Any]:
+    def _run(self, xs: List[np.ndarray], training: bool, in_masks: Optional[list] = None) -> tuple:
+        """(values, masks) of every tensor, by id."""
         values: Dict[int, Any] = {}
         masks: Dict[int, Any] = {}
-        for t, x in zip(self.inputs, xs):
-            values[id(t)], masks[id(t)] = x, None
+        for t, x, m in zip(self.inputs, xs, in_masks or [None] * len(xs)):
+            values[id(t)], masks[id(t)] = x, m
         contexts = {}
         for node in self._nodes:
             layer = node.layer
@@ -212,16 +226,17 @@ class Model(Training, Saving):
             out_masks = out_mask if node.multi and isinstance(out_mask, list) else [out_mask] + [None] * (len(outs) - 1)
             for t, v, m in zip(node.outputs, outs, out_masks):
                 values[id(t)], masks[id(t)] = v, m
-            if training and id(layer) in self._shared:
+            if training and id(node) in self._saved:
                 contexts[id(node)] = layer.call_state()
         self._contexts = contexts
-        return values
+        return values, masks
 
     def _forward_batch(self, xs: List[np.ndarray], training: bool) -> list:
-        values = self._run(xs, training)
+        values, _ = self._run(xs, training)
         return [values[id(t)] for t in self.outputs]
 
-    def _backward_batch(self, grads: list) -> None:
+    def _backward_batch(self, grads: list) -> list:
+        """Backward through the graph; returns the inputs' gradients when running as a layer."""
         acc: Dict[int, Any] = {}
 
         def add(t, g):
@@ -242,13 +257,52 @@ class Model(Training, Saving):
             grad_in = layer.backward(gs if node.multi else gs[0])
             flat = grad_in if isinstance(grad_in, list) else [grad_in]
             for t, g in zip(node.input_tensors, flat):
-                if g is not None and id(t) not in self._input_ids and self._needs.get(id(t.node)):
+                if g is None:
+                    continue
+                if (self._as_layer and id(t) in self._input_ids) or (
+                        id(t) not in self._input_ids and self._needs.get(id(t.node))):
                     add(t, g)
+        return [acc.get(id(t)) for t in self.inputs]
 
-    def __call__(self, x: Any, training: bool = False) -> Any:
+    # ------------------------------------------------------------------ as a layer of another model
+    def _layer_input_shapes(self, given: Any = None) -> list:
+        return [t.shape for t in self.inputs]
+
+    def _layer_output_shapes(self) -> list:
+        return [t.shape for t in self.outputs]
+
+    def _layer_forward(self, xs: list, training: bool, masks: Optional[list]) -> tuple:
+        # the layers before this model may train: backward runs every node, down to the inputs
+        self._as_layer = True
+        self._needs = {id(node): True for node in self._nodes}
+        values, out_masks = self._run(xs, training, masks)
+        return [values[id(t)] for t in self.outputs], [out_masks[id(t)] for t in self.outputs]
+
+    def _layer_backward(self, grads: list) -> list:
+        return self._backward_batch(grads)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes = [(None,) + tuple(s[1:]) for s in self._layer_output_shapes()]
+        return shapes if self._multi_output else shapes[0]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.inputs[0].dtype
+
+    def call_state(self) -> Any:
+        """What backward needs of the last call: each node's layer state."""
+        return {id(n): self._contexts[id(n)] if id(n) in self._contexts else n.layer.call_state()
+                for n in self._nodes}
+
+    def set_call_state(self, state: Any) -> None:
+        self._contexts = dict(state)
+
+    def __call__(self, x: Any, training: bool = False, mask: Any = None) -> Any:
         if _graph.is_symbolic(x):
-            raise NotImplementedError("calling a functional Model on KerasTensors (a model as a layer) is not "
-                                      "supported by pyrnn yet; call its layers instead")
+            if isinstance(self._outputs_struct, dict):
+                raise NotImplementedError(f"model {self.name!r} has a dict of outputs; calling it as a layer "
+                                          "needs a single output or a list")
+            return self._call_symbolic(x, mask)
         self._begin_pass()
         return self._format_outputs(self._forward_batch(self._convert_inputs(x), training))
 
