@@ -196,3 +196,19 @@ def test_nested_models_train_as_keras(keras):
     assert loss == pytest.approx(kloss, rel=1e-4)
     for a, b in zip(mine.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=5e-5)
+
+
+def test_two_models_sharing_layers_train_in_turn():
+    # each binds the shared parameters to its own flat vector; the other must notice and re-bind
+    encoder = _encoder()
+    model = _s2s(encoder)
+    xs, y = _data(6)
+    encoder.compile(keras.optimizers.SGD(0.1), "mse")
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    targets = [np.zeros((6, 4), np.float32)] * 2
+    for fit in (lambda: encoder.fit(xs[0], targets, epochs=1, verbose=0),
+                lambda: model.fit(xs, y, epochs=1, verbose=0), lambda: encoder.fit(xs[0], targets, epochs=1, verbose=0)):
+        before = [w.copy() for w in encoder.get_weights()]
+        fit()
+        assert all(not np.array_equal(a, b) for a, b in zip(before, encoder.get_weights()))
+        np.testing.assert_array_equal(encoder.get_layer("enc_lstm").get_weights()[0], encoder.get_weights()[0])

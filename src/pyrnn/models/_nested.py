@@ -91,7 +91,12 @@ class AsLayer:
     def _convert(self, inputs: Any) -> Any:
         return inputs
 
-    def call(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:
+    def call(self, inputs: Any, training: Any = False, mask: Any = None) -> Any:
+        return self._layer_call(inputs, training, mask)
+
+    def _layer_call(self, inputs: Any, training: Any = False, mask: Any = None) -> Any:
+        """Run the model on arrays as one layer of another model (a subclass's ``call`` is its
+        own forward pass, traced: the graphs call this)."""
         xs = _graph.flatten(inputs)
         masks = None if mask is None else _graph.flatten(mask)
         outs, self._out_masks = self._layer_forward(self._convert_inputs(xs if len(xs) > 1 else xs[0]), training,

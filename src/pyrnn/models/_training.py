@@ -119,6 +119,9 @@ class Training:
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights: list) -> None:
+        if getattr(self, "_untraced", False):
+            raise ValueError(f"{type(self).__name__} has no weights yet: call it on data (fit, predict, model(x)) "
+                             "or model.build(input_shape) first")
         weights = list(weights)
         i = 0
         for layer in self.layers:
@@ -172,7 +175,7 @@ class Training:
         flat = FlatParameters(bindings)
         if self.optimizer is not None and (not self.optimizer.built or self.optimizer._sizes != flat.sizes):
             self.optimizer.build(flat.sizes, flat.dtype)
-        self._flat = (key, flat.weights, flat.grads, flat.sizes)
+        self._flat = (flat.key, flat.weights, flat.grads, flat.sizes)
         return self._flat
 
     # ------------------------------------------------------------------ data

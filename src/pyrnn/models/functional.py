@@ -19,13 +19,14 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 from .. import _graph
-from ..layers import InputLayer, Layer, deserialize, serialize
-from ..layers.base import register
+from ..layers import Input, InputLayer, Layer, deserialize, serialize
+from ..layers.base import _snake, register
 from . import _saving
 from ._nested import AsLayer
 from ._saving import Saving
@@ -44,6 +45,13 @@ def _unique(names: List[str]) -> List[str]:
     return out
 
 
+def _input_dtype(x: Any) -> np.dtype:
+    """The Input dtype a subclassed model traces for array ``x``: integers stay (ids for an
+    Embedding), float64 stays, anything else is float32."""
+    dtype = np.asarray(x).dtype if not hasattr(x, "dtype") else np.dtype(str(x.dtype).replace("torch.", ""))
+    return dtype if dtype.kind in "iu" or dtype == np.float64 else np.dtype(np.float32)
+
+
 def _leaves(layer: Any) -> list:
     return layer._leaf_layers() if isinstance(layer, AsLayer) else [layer]
 
@@ -55,29 +63,59 @@ class Model(AsLayer, Training, Saving):
 
     def __init__(self, inputs: Any = None, outputs: Any = None, name: Optional[str] = None, trainable: bool = True,
                  seed: Optional[int] = None) -> None:
-        if inputs is None or outputs is None:
+        subclassed = type(self).call is not Model.call
+        if (inputs is None or outputs is None) and not subclassed:
             raise TypeError("Model(inputs, outputs): give the Input tensor(s) and the output tensor(s) of the layer "
-                            "calls (subclassing Model is not supported by pyrnn)")
-        self.name = name or "functional"
+                            "calls, or subclass Model and define call(self, inputs, training=None)")
+        self.__dict__["_subclassed"] = subclassed and inputs is None
+        self.__dict__["_tracked"] = []
+        self.name = name or ("functional" if not self._subclassed else _snake(type(self).__name__))
         self.seed = seed
         self.trainable = bool(trainable)
+        self.optimizer: Any = None
+        self.loss: Any = None
+        self._losses: list = []
+        self._metrics: list = []
+        self._weighted_metrics: list = []
+        self.compiled = False
+        self.stop_training = False
+        self.history: Any = None
+        self._flat: Any = None
+        self._needs: Dict[int, bool] = {}
+        self._contexts: Dict[int, Any] = {}
+        self._as_layer = False  # running inside another model: backward returns the inputs' gradients
+        self._pending_compile: Optional[dict] = None
+        if self._subclassed:  # the graph comes from tracing call() on the first inputs
+            self._traced = False
+            self.inputs: List[_graph.KerasTensor] = []
+            self.outputs: List[_graph.KerasTensor] = []
+            self._nodes: list = []
+            self._layers: List[Any] = self._tracked  # grows as __init__ assigns layers
+        else:
+            self._traced = True
+            self._init_graph(inputs, outputs)
+
+    def _init_graph(self, inputs: Any, outputs: Any) -> None:
         self._inputs_struct = inputs
         self._outputs_struct = outputs
-        self.inputs: List[_graph.KerasTensor] = _graph.flatten(inputs)
-        self.outputs: List[_graph.KerasTensor] = _graph.flatten(outputs)
+        self.inputs = _graph.flatten(inputs)
+        self.outputs = _graph.flatten(outputs)
         for what, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
             for t in tensors:
                 if not isinstance(t, _graph.KerasTensor):
-                    raise TypeError(f"Model: {what} must be KerasTensors (from keras.Input and layer calls), "
-                                    f"got {type(t).__name__}")
+                    where = f"{type(self).__name__}.call returned" if self._subclassed else f"Model: {what} are"
+                    raise TypeError(f"{where} a {type(t).__name__}: {what} must be KerasTensors (from keras.Input "
+                                    "and layer calls)")
         for t in self.inputs:
             if not isinstance(t.layer, InputLayer):
                 raise ValueError(f"Model: inputs must come from keras.Input; {t.describe()} is not an Input")
         self._input_ids = {id(t): i for i, t in enumerate(self.inputs)}
         self._nodes = self._topological_nodes()
-        layers: List[Layer] = [t.layer for t in self.inputs]
+        # a subclassed model's layers: in the order its __init__ assigned them (Keras's weight
+        # order), then any other layer its call used; a functional model's: the graph's order
+        layers: List[Any] = list(self._tracked) if self._subclassed else [t.layer for t in self.inputs]
         for node in self._nodes:
-            if node.layer not in layers:
+            if not any(node.layer is l for l in layers):
                 layers.append(node.layer)
         names = [l.name for l in layers]
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -94,17 +132,87 @@ class Model(AsLayer, Training, Saving):
         self._input_names = [t.layer.name for t in self.inputs] if not isinstance(inputs, dict) else list(inputs)
         self._output_names = (list(outputs) if isinstance(outputs, dict)
                               else _unique([t.layer.name for t in self.outputs]))
-        self.optimizer: Any = None
-        self.loss: Any = None
-        self._losses: list = []
-        self._metrics: list = []
-        self.compiled = False
-        self.stop_training = False
-        self.history: Any = None
-        self._flat: Any = None
-        self._needs: Dict[int, bool] = {}
-        self._contexts: Dict[int, Any] = {}
-        self._as_layer = False  # running inside another model: backward returns the inputs' gradients
+
+    # ------------------------------------------------------------------ subclassed models
+    def __setattr__(self, name: str, value: Any) -> None:
+        # a subclass's layers are tracked in assignment order (its weights' order, as in Keras)
+        if isinstance(value, (Layer, AsLayer)) or (isinstance(value, (list, tuple)) and value
+                                                   and all(isinstance(v, (Layer, AsLayer)) for v in value)):
+            if "_tracked" not in self.__dict__:
+                raise TypeError(f"{type(self).__name__}: call super().__init__() at the start of __init__, before "
+                                f"assigning layers (got self.{name} = {type(value).__name__})")
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                if not any(v is t for t in self._tracked):
+                    self._tracked.append(v)
+        object.__setattr__(self, name, value)
+
+    def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
+        """A subclass defines the forward pass here, composing pyrnn layers; pyrnn traces it once
+        on symbolic inputs into the same graph a functional model records."""
+        return self._layer_call(inputs, training, mask)
+
+    def _trace(self, x: Any) -> None:
+        """Run the subclass's ``call`` on Input tensors shaped like ``x`` (arrays or KerasTensors,
+        one, a list or a dict), and keep the recorded graph. ``training`` is a placeholder: the
+        layers given it follow fit/predict's mode; branching on it is an error."""
+        leaves = _graph.flatten(x)
+        for v in leaves:
+            if not isinstance(v, _graph.KerasTensor) and np.ndim(v) < 1:
+                raise TypeError(f"{type(self).__name__}: inputs must be arrays with a batch axis (one, a list or a "
+                                f"dict), got {type(v).__name__} {v!r}")
+        keys = list(x) if isinstance(x, dict) else [None] * len(leaves)
+        dtypes = [v.dtype if isinstance(v, _graph.KerasTensor) else _input_dtype(v) for v in leaves]
+        shapes = [tuple(v.shape[1:]) if isinstance(v, _graph.KerasTensor) else np.shape(v)[1:] for v in leaves]
+
+        def trace(any_length):
+            tensors = []
+            for key, shape, dtype in zip(keys, shapes, dtypes):
+                # the time axis (axis 1 of a float sequence or of integer ids) traced as any length,
+                # so the model takes other lengths (as Keras's does) unless a layer needs it known
+                seq = any_length and len(shape) >= (1 if dtype.kind in "iu" else 2)
+                tensors.append(Input(shape=((None,) + shape[1:]) if seq else shape, dtype=dtype, name=key))
+            inputs = _graph.pack_like(x, tensors) if isinstance(x, (list, tuple, dict)) else tensors[0]
+            return inputs, type(self).call(self, inputs, training=_graph.TRACING)
+
+        try:
+            inputs, outputs = trace(any_length=True)
+        except ValueError:  # e.g. Flatten before Dense: this model needs the exact shapes
+            inputs, outputs = trace(any_length=False)
+        self._init_graph(inputs, outputs)
+        self._traced = True
+        self._flat = None
+        if self._pending_compile is not None:  # compile needed the outputs
+            pending, self._pending_compile = self._pending_compile, None
+            Training.compile(self, **pending)
+
+    def _ensure_traced(self, x: Any) -> None:
+        if not self._subclassed:
+            return
+        leaves = _graph.flatten(x)
+        shapes = [tuple(v.shape) if isinstance(v, _graph.KerasTensor) else np.shape(v) for v in leaves]
+        if not self._traced or len(shapes) != len(self.inputs) or not all(
+                _graph.compatible(t.shape, s) for t, s in zip(self.inputs, shapes)):
+            self._trace(x)  # new input shapes: trace again (same layers, same weights)
+
+    def build(self, input_shape: Any) -> None:
+        """Trace a subclassed model's ``call`` on inputs of this shape (batch first; a list for
+        several inputs), so its weights exist before ``load_weights`` or ``summary``."""
+        many = isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], (list, tuple))
+        shapes = input_shape if many else [input_shape]
+        tensors = [_graph.KerasTensor((None,) + tuple(s[1:]), np.float32) for s in shapes]
+        self._trace(tensors if many else tensors[0])
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        if self._subclassed and not self._traced:  # the outputs are known once call is traced
+            self._pending_compile = dict(inspect.signature(Training.compile).bind(self, *args, **kwargs).arguments)
+            del self._pending_compile["self"]
+            self.compiled = True
+            return
+        Training.compile(self, *args, **kwargs)
+
+    @property
+    def _untraced(self) -> bool:
+        return self._subclassed and not self._traced
 
     # ------------------------------------------------------------------ the graph
     def _topological_nodes(self) -> list:
@@ -166,6 +274,7 @@ class Model(AsLayer, Training, Saving):
 
     # ------------------------------------------------------------------ what the training loop asks
     def _convert_inputs(self, x: Any) -> List[np.ndarray]:
+        self._ensure_traced(x)
         xs = self._structure(x, self._input_names, "x")
         out = []
         for t, v in zip(self.inputs, xs):
@@ -220,7 +329,8 @@ class Model(AsLayer, Training, Saving):
             kwargs = {} if node.initial_state is None else {
                 "initial_state": [values[id(t)] for t in node.initial_state]}
             x = layer._convert(x)
-            out = layer.call(x, training=training, mask=mask, **kwargs)
+            run = layer._layer_call if isinstance(layer, AsLayer) else layer.call  # a subclass's call is traced
+            out = run(x, training=training, mask=mask, **kwargs)
             out_mask = layer.compute_mask(x, mask)
             outs = out if node.multi else [out]
             out_masks = out_mask if node.multi and isinstance(out_mask, list) else [out_mask] + [None] * (len(outs) - 1)
@@ -299,6 +409,7 @@ class Model(AsLayer, Training, Saving):
 
     def __call__(self, x: Any, training: bool = False, mask: Any = None) -> Any:
         if _graph.is_symbolic(x):
+            self._ensure_traced(x)
             if isinstance(self._outputs_struct, dict):
                 raise NotImplementedError(f"model {self.name!r} has a dict of outputs; calling it as a layer "
                                           "needs a single output or a list")
@@ -326,6 +437,9 @@ class Model(AsLayer, Training, Saving):
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
+        if self._subclassed:
+            raise NotImplementedError(f"{type(self).__name__} is a subclassed model: define get_config (and "
+                                      "from_config) to save its architecture, or use save_weights/load_weights")
         where: Dict[int, list] = {id(t): [-1 - i, 0] for i, t in enumerate(self.inputs)}
         nodes = []
         for k, node in enumerate(self._nodes):

@@ -142,12 +142,14 @@ class Sequential(AsLayer, Training, Saving):
             train_here = training and (i >= first or isinstance(layer, (Dropout, AsLayer)) or getattr(layer, "dropout", 0))
             if uses_mask:
                 if isinstance(layer, AsLayer):  # a nested model's output mask is known after its call
-                    x = layer.call(x, training=train_here, mask=mask)
+                    x = layer._layer_call(x, training=train_here, mask=mask)
                     mask = layer.compute_mask(x, mask)
                     continue
                 new_mask = layer.compute_mask(x, mask)
                 x = layer.call(x, training=train_here, mask=mask)
                 mask = new_mask
+            elif isinstance(layer, AsLayer):
+                x = layer._layer_call(x, train_here, None)
             else:
                 x = layer.call(x, train_here, None)
         self._out_masks = [mask]
