@@ -186,11 +186,17 @@ def test_nested_models_train_as_keras(keras):
     keras.utils.set_random_seed(2)
     theirs, mine = _keras_nested(keras), _keras_nested(pyrnn)
     assert [type(l).__name__ for l in mine.layers][2:] == ["Model", "LSTM", "Sequential", "Dense"]
-    mine.set_weights([np.asarray(w) for w in theirs.get_weights()])
     xs, y = _data(6)
+    train_like_keras(keras, theirs, mine, xs, y)
+
+
+def train_like_keras(keras, theirs, mine, xs, y, lr=0.01):
+    """Copy Keras's weights into pyrnn's model (the same order), then predictions and three
+    Adam steps must agree."""
+    mine.set_weights([np.asarray(w) for w in theirs.get_weights()])
     np.testing.assert_allclose(mine.predict(xs, verbose=0), np.asarray(theirs.predict(xs, verbose=0)), atol=2e-6)
-    theirs.compile(keras.optimizers.Adam(0.01), "mse")
-    mine.compile(pyrnn.optimizers.Adam(0.01), "mse")
+    theirs.compile(keras.optimizers.Adam(lr), "mse")
+    mine.compile(pyrnn.optimizers.Adam(lr), "mse")
     for _ in range(3):
         kloss, loss = float(theirs.train_on_batch(xs, y)), mine.train_on_batch(xs, y)
     assert loss == pytest.approx(kloss, rel=1e-4)

@@ -11,6 +11,7 @@ import pytest
 import pyrnn
 from pyrnn import layers as L
 from test_functional_gradients import _check
+from test_nested_models import train_like_keras
 
 F64 = "float64"
 RNG = np.random.default_rng(11)
@@ -178,12 +179,4 @@ def test_trains_as_keras_subclassed_model(keras):
     theirs, mine = KTwo(), PTwo()
     theirs(xs)  # build
     mine.build([(None, 4, 2), (None, 5, 3)])
-    mine.set_weights([np.asarray(w) for w in theirs.get_weights()])  # the same order: __init__'s
-    np.testing.assert_allclose(mine.predict(xs, verbose=0), np.asarray(theirs.predict(xs, verbose=0)), atol=2e-6)
-    theirs.compile(keras.optimizers.Adam(0.02), "mse")
-    mine.compile(pyrnn.optimizers.Adam(0.02), "mse")
-    for _ in range(3):
-        kloss, loss = float(theirs.train_on_batch(xs, y)), mine.train_on_batch(xs, y)
-    assert loss == pytest.approx(kloss, rel=1e-4)
-    for a, b in zip(mine.get_weights(), theirs.get_weights()):
-        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=5e-5)
+    train_like_keras(keras, theirs, mine, xs, y, lr=0.02)  # weights in the same order: __init__'s
