@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .. import _graph
+from .. import _export, _graph
 from ..layers import Input, InputLayer, Layer, deserialize, serialize
 from ..layers.base import _snake, register
 from . import _saving
@@ -492,9 +492,29 @@ class Model(AsLayer, Training, Saving):
                    shape(config["output_kind"], config.get("output_keys"), outs), name=config["name"],
                    seed=config.get("seed"))
 
-    def export_description(self) -> Any:
-        raise NotImplementedError("ONNX export of functional models is not supported by pyrnn yet "
-                                  "(Sequential models export)")
+    def export_description(self) -> Any:  # a GraphExport
+        """What ONNX export needs: a ``pyrnn._export.GraphExport`` of the nodes' descriptions."""
+        if self._untraced:
+            raise ValueError(f"ONNX export: {type(self).__name__} is not traced yet; call it on data or build it first")
+        ids: Dict[int, int] = {}
+        tid = lambda t: ids.setdefault(id(t), len(ids))
+        dtypes = {l.dtype for l in self._layers if not isinstance(l, InputLayer) and l.dtype.kind == "f"}
+        if len(dtypes) > 1:
+            raise TypeError(f"ONNX export: all layers must have one dtype, got {sorted(map(str, dtypes))}")
+        inputs = tuple((tid(t), name, t.shape, t.dtype) for t, name in zip(self.inputs, self._input_names))
+        nodes = []
+        for node in self._nodes:
+            if isinstance(node.layer, AsLayer):
+                raise NotImplementedError(f"ONNX export: layer {node.layer.name!r} is a nested model, which is not "
+                                          "supported; build the model from its layers")
+            nodes.append(_export.NodeExport(node.layer.export_description(),
+                                            tuple(tid(t) for t in _graph.flatten(node.inputs)),
+                                            tuple(tid(t) for t in node.initial_state or []),
+                                            None if node.mask is None else tid(node.mask),
+                                            tuple(tid(t) for t in node.outputs)))
+        outputs = tuple((tid(t), name, t.shape) for t, name in zip(self.outputs, self._output_names))
+        return _export.GraphExport(self.name, inputs, tuple(nodes), outputs, dtypes.pop() if dtypes else
+                                   np.dtype(np.float32))
 
 
 def load_model(filepath: Any, compile: bool = True) -> Any:
