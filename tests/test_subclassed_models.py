@@ -180,3 +180,38 @@ def test_trains_as_keras_subclassed_model(keras):
     theirs(xs)  # build
     mine.build([(None, 4, 2), (None, 5, 3)])
     train_like_keras(keras, theirs, mine, xs, y, lr=0.02)  # weights in the same order: __init__'s
+
+
+def test_a_model_that_needs_exact_shapes_and_one_of_token_ids():
+    class Flat(pyrnn.Model):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.flat, self.d = L.SimpleRNN(3, return_sequences=True), L.Flatten(), L.Dense(1)
+
+        def call(self, x, training=None):
+            return self.d(self.flat(self.rnn(x)))
+
+    model = Flat()
+    x = RNG.random((4, 5, 2)).astype(np.float32)
+    out = model.predict(x, verbose=0)  # Flatten -> Dense needs 5 steps: traced with them
+    assert model.inputs[0].shape == (None, 5, 2)
+    with pytest.raises(ValueError, match=r"Layer 'dense.*' \(Dense\) cannot take the output of layer 'flatten.*' "
+                                         r"\(Flatten\), shape \(None, 21\).*expected shape \(None, 15\)"):
+        model.predict(RNG.random((2, 7, 2)), verbose=0)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), out)  # the graph it had
+
+    class Tokens(pyrnn.Model):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.gru, self.d = L.Embedding(10, 4, mask_zero=True), L.GRU(3), L.Dense(2)
+
+        def call(self, ids, training=None):
+            return self.d(self.gru(self.emb(ids)))
+
+    tokens = Tokens()
+    tokens.compile("adam", "mse")
+    tokens.fit(np.array([[1, 2, 0], [3, 0, 0]]), np.zeros((2, 2)), epochs=1, verbose=0)
+    assert tokens.inputs[0].dtype.kind == "i"
+    # any length: padding at the end (masked) changes nothing
+    np.testing.assert_allclose(tokens.predict(np.array([[1, 2, 0, 0, 0]]), verbose=0),
+                               tokens.predict(np.array([[1, 2]]), verbose=0), rtol=1e-6)

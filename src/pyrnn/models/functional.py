@@ -174,10 +174,16 @@ class Model(AsLayer, Training, Saving):
             inputs = _graph.pack_like(x, tensors) if isinstance(x, (list, tuple, dict)) else tensors[0]
             return inputs, type(self).call(self, inputs, training=_graph.TRACING)
 
+        any_length = self.__dict__.get("_any_length", True)
         try:
-            inputs, outputs = trace(any_length=True)
-        except ValueError:  # e.g. Flatten before Dense: this model needs the exact shapes
-            inputs, outputs = trace(any_length=False)
+            inputs, outputs = trace(any_length)
+        except (ValueError, TypeError):  # e.g. Flatten before Dense: this model needs the exact shapes
+            if not any_length:
+                raise
+            # (an error of the call itself comes again, from the exact shapes)
+            any_length = False
+            inputs, outputs = trace(any_length)
+        self._any_length = any_length  # a model that needed exact shapes keeps needing them
         self._init_graph(inputs, outputs)
         self._traced = True
         self._flat = None
