@@ -107,6 +107,8 @@ def test_save_weights_and_load_weights(tmp_path):
     fresh = Forecaster()
     with pytest.raises(ValueError, match="Forecaster has no weights yet: call it on data .* or model.build"):
         fresh.load_weights(tmp_path / "w.safetensors")
+    with pytest.raises(ValueError, match=r"Forecaster is not built yet: .* before summary\(\)"):
+        fresh.summary()
     fresh.build((None, 5, 3))
     fresh.load_weights(tmp_path / "w.safetensors")
     np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -426,6 +426,9 @@ class Model(AsLayer, Training, Saving):
     # ------------------------------------------------------------------ summary
     def summary(self, line_length: Optional[int] = None, print_fn: Any = None) -> None:
         """Print the layers, output shapes, parameter counts and what each is connected to."""
+        if self._untraced:
+            raise ValueError(f"{type(self).__name__} is not built yet: call it on data or model.build(input_shape) "
+                             "before summary()")
         (print_fn or print)(functional_summary_text(self))
 
     def node_refs(self) -> Dict[int, str]:
