@@ -261,8 +261,6 @@ def test_compile_rejects_what_it_would_ignore():
         model.compile("sgd", "mse", bogus=1)
     with pytest.raises(ValueError, match="loss_weights has 2 entries"):
         model.compile("sgd", "mse", loss_weights=[1.0, 2.0])
-    with pytest.raises(NotImplementedError, match="weighted_metrics"):
-        model.compile("sgd", "mse", weighted_metrics=["mae"])
     with pytest.raises(NotImplementedError, match="jit_compile=True"):
         model.compile("sgd", "mse", jit_compile=True)
     model.compile("sgd", "mse", run_eagerly=True, jit_compile="auto", steps_per_execution=1)

@@ -17,7 +17,9 @@ import numpy as np
 
 from ._recurrent import CellSpec, LayerWeights
 
-SUPPORTED = ("SimpleRNN, GRU, LSTM, Bidirectional, Dense, TimeDistributed(Dense), Embedding, Masking, Dropout")
+SUPPORTED = ("SimpleRNN, GRU, LSTM, Bidirectional, Dense, TimeDistributed(Dense), Embedding, Masking, Dropout; "
+             "in functional models also initial_state/return_state, Add, Subtract, Multiply, Average, Maximum, "
+             "Minimum, Concatenate")
 
 
 def not_exportable(name: str, what: str) -> NotImplementedError:
@@ -96,3 +98,37 @@ class ModelExport:
     ids: bool
     dtype: np.dtype
     output_shape: Any  # callable: Keras input shape (None, ...) -> output shape
+
+
+@dataclass(frozen=True)
+class MergeExport:
+    """An element-wise merge of several tensors (ONNX ``op``: Add, Sub, Mul, Max, Min, Mean) or a
+    ``Concat`` along ``axis``."""
+
+    name: str
+    op: str
+    axis: int = -1
+
+
+@dataclass(frozen=True)
+class NodeExport:
+    """One layer call of a functional graph: its description, the ids of the tensors it reads
+    (inputs, initial states, an explicit mask) and of those it makes."""
+
+    layer: Any
+    inputs: tuple
+    initial_state: tuple
+    mask: Optional[int]
+    outputs: tuple
+
+
+@dataclass(frozen=True)
+class GraphExport:
+    """A functional model: its inputs (tensor id, name, Keras shape, dtype), its nodes in
+    topological order and its outputs (tensor id, name, Keras shape)."""
+
+    name: str
+    inputs: tuple
+    nodes: tuple
+    outputs: tuple
+    dtype: np.dtype

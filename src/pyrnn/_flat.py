@@ -67,14 +67,16 @@ class FlatParameters:
         self.sizes: List[int] = [-(-b.weight.size // _ALIGN) * _ALIGN for b in self.bindings]
         total = sum(self.sizes)
         self.weights, self.grads = _aligned(total, self.dtype), _aligned(total, self.dtype)
-        self.key = self.key_of(self.bindings)
         off = 0
         for b, size in zip(self.bindings, self.sizes):
             shape, n = b.weight.shape, b.weight.size
             b.owner.bind_parameter(b.name, self.weights[off:off + n].reshape(shape),
                                    self.grads[off:off + n].reshape(shape))
             off += size
+        self.key = self.key_of(self.bindings)
 
     @staticmethod
-    def key_of(bindings: Sequence[Binding]) -> Tuple[Tuple[int, str], ...]:
-        return tuple((id(b.owner), b.name) for b in bindings)
+    def key_of(bindings: Sequence[Binding]) -> Tuple[Tuple[int, str, int], ...]:
+        """Which parameters, and where each lives now: a layer shared with another model that
+        bound it to its own flat vector since (a nested model trained alone) changes the key."""
+        return tuple((id(b.owner), b.name, b.weight.__array_interface__["data"][0]) for b in bindings)

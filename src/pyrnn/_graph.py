@@ -56,6 +56,81 @@ class KerasTensor:
     def __array__(self, *args, **kwargs):
         raise TypeError(f"{self!r} is symbolic: call the layer on it, or build a Model and call predict")
 
+    # pyrnn has no autodiff: an operation on a KerasTensor that is not a layer call cannot be
+    # recorded (its gradient would be lost), so it is an error naming the layer to use instead
+    def _no_op(self, what: str, use: str) -> TypeError:
+        return TypeError(f"{what} on {self!r} cannot be traced: pyrnn records only layer calls (it has no autodiff); "
+                         f"use {use}")
+
+    def __add__(self, other):
+        raise self._no_op("`+`", "keras.layers.Add()([a, b])")
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        raise self._no_op("`-`", "keras.layers.Subtract()([a, b])")
+
+    __rsub__ = __sub__
+
+    def __mul__(self, other):
+        raise self._no_op("`*`", "keras.layers.Multiply()([a, b])")
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        raise self._no_op("`/`", "a layer (e.g. keras.layers.Multiply with a reciprocal, or Activation)")
+
+    __rtruediv__ = __truediv__
+
+    def __matmul__(self, other):
+        raise self._no_op("`@`", "keras.layers.Dot or keras.layers.Dense")
+
+    __rmatmul__ = __matmul__
+
+    def __pow__(self, other):
+        raise self._no_op("`**`", "a layer")
+
+    def __neg__(self):
+        raise self._no_op("unary `-`", "keras.layers.Subtract or a Dense layer")
+
+    def __getitem__(self, key):
+        raise self._no_op("indexing", "keras.layers.Reshape, Permute or a layer that picks what you need")
+
+    def __iter__(self):
+        raise self._no_op("iterating", "a layer with several outputs (return_state=True) and unpack its list")
+
+    def __bool__(self):
+        raise TypeError(f"data-dependent control flow on {self!r} (if/while on a tensor's value) cannot be traced: "
+                        "the graph is recorded once; compute every branch with layers (e.g. masks, Multiply)")
+
+    def _compare(self, other):
+        raise self._no_op("a comparison", "a layer (comparisons give no gradient; use masks)")
+
+    __lt__ = __le__ = __gt__ = __ge__ = _compare
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        raise self._no_op(f"numpy.{ufunc.__name__}", "keras.layers.Activation or another layer")
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise self._no_op(f"numpy.{func.__name__}", "a layer (Concatenate, Add, Reshape, GlobalAveragePooling1D, ...)")
+
+
+class _Tracing:
+    """The ``training`` a subclassed model's ``call`` gets while it is traced: layers given it run
+    in fit's or predict's mode; branching on it (``if training:``) is an error, since one trace
+    cannot hold both branches."""
+
+    def __bool__(self):
+        raise TypeError("`if training:` in a subclassed model's call cannot be traced: pyrnn records call once "
+                        "for both modes; pass training=training to the layers instead (Dropout and the recurrent "
+                        "layers follow fit's and predict's mode)")
+
+    def __repr__(self):
+        return "<training: follows fit/predict>"
+
+
+TRACING = _Tracing()
+
 
 def flatten(structure: Any) -> List[Any]:
     """The leaves of a nested list/tuple/dict (dicts in key order), or [structure] for a leaf."""

@@ -969,12 +969,27 @@ class Metric:
         self.reset_state()
 
     def reset_state(self):
-        self.total, self.count = 0.0, 0
+        self.total, self.count = 0.0, 0.0
 
-    def update_state(self, y_true, y_pred):
-        values = np.asarray(self.fn(y_true, y_pred))
-        self.total += float(values.sum())
-        self.count += values.size
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self._add(np.asarray(self.fn(y_true, y_pred), dtype=np.float64), sample_weight)
+
+    def _add(self, values, sample_weight):
+        """Keras's Mean over samples: each sample's value is the mean over its other axes; with
+        ``sample_weight`` (per sample, or per sample and step) the sum of value * weight over
+        the sum of the weights."""
+        rest = lambda a: a.reshape(len(a), -1).mean(axis=1) if a.ndim > 1 else a
+        if sample_weight is None:
+            self.total += float(rest(values).sum())
+            self.count += float(len(values)) if values.ndim else 1.0
+            return
+        sw = np.asarray(sample_weight, dtype=np.float64)
+        values, sw = squeeze_or_expand_to_same_rank(values, sw)
+        if values.ndim > sw.ndim:  # a per-sample weight of a sequence of values
+            values = values.mean(axis=tuple(range(sw.ndim, values.ndim)))
+        sw = np.broadcast_to(sw, values.shape)
+        self.total += float(rest(values * sw).sum())
+        self.count += float(rest(sw).sum())
 
     def result(self):
         return self.total / self.count if self.count else 0.0
@@ -1000,11 +1015,10 @@ class RootMeanSquaredError(Metric):
     def __init__(self, name="root_mean_squared_error"):
         super().__init__(mean_squared_error, name)
 
-    def update_state(self, y_true, y_pred):
+    def update_state(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = _match(y_true, y_pred)
         d = (y_pred - y_true).astype(np.float64)
-        self.total += float((d * d).sum())
-        self.count += d.size
+        self._add(d * d, sample_weight)
 
     def result(self):
         return float(np.sqrt(self.total / self.count)) if self.count else 0.0

@@ -1,4 +1,4 @@
-"""Export to ONNX: ``pyrnn.nn`` modules and Keras-style ``Sequential`` models.
+"""Export to ONNX: ``pyrnn.nn`` modules and Keras-style ``Sequential`` and functional models.
 
 The graphs use ONNX's own ``RNN``, ``GRU`` and ``LSTM`` operators (opset 17), so ONNX Runtime
 and other engines run them with their fused recurrent kernels. Batch and time are dynamic
@@ -29,6 +29,11 @@ What maps to what:
   graph and handled as pyrnn and Keras do: each sequence's unmasked steps are moved to the
   front (any pattern: left or right padding, holes) and run as ``sequence_lens``; masked
   steps repeat the previous output. One input ``input``, one output ``output``.
+- functional ``Model``: the same layers wired as the graph is (several inputs and outputs, named
+  as the model's ``Input`` layers and outputs; token ids int64, an explicit mask input bool),
+  recurrent layers with ``initial_state`` and ``return_state``, and the merges Add, Subtract,
+  Multiply, Average, Maximum, Minimum and Concatenate (masks and-ed as Keras does). Every time
+  axis is dynamic. A nested model or any other layer is a NotImplementedError naming it.
 
 ONNX Runtime's recurrent kernels are float32 only: a float64 model exports (as float64) but
 needs another engine to run.
@@ -281,8 +286,10 @@ def _spread_outputs(g, y, mask, counts, steps, zero_masked):
     return g.op("GatherElements", [padded, index], axis=1)
 
 
-def _keras_recurrent(g, layer: E.RecurrentExport, x, mask):
-    """A SimpleRNN/GRU/LSTM layer on batch-major x [B, T, F] -> [B, T, H] or [B, H]."""
+def _keras_recurrent(g, layer: E.RecurrentExport, x, mask, initial=(), return_state=False):
+    """A SimpleRNN/GRU/LSTM layer on batch-major x [B, T, F] -> [B, T, H] or [B, H]; with
+    ``initial`` ([B, H] names: h, and c for an LSTM) it starts there, and with ``return_state``
+    it returns [output, h, (c)]."""
     TensorProto = g.onnx.TensorProto
     if layer.stateful:
         raise NotImplementedError(f"ONNX export: {layer.name}: stateful=True (an ONNX graph keeps no state "
@@ -294,14 +301,21 @@ def _keras_recurrent(g, layer: E.RecurrentExport, x, mask):
     if mask is not None:
         x, lengths, counts, steps = _compact_masked_steps(g, x, mask)
         seq_lens = g.op("Cast", [lengths], to=TensorProto.INT32)  # a fully masked sequence: length 0, h = 0
+    starts = [g.unsqueeze(s, 0) for s in initial] + ["", ""]  # ONNX's initial_h / initial_c: [1, B, H]
     outs = _recurrent_node(g, layer.cell, g.op("Transpose", [x], perm=[1, 0, 2]), [layer.weights], layer.units,
-                          seq_lens, activations=layer.activations)
+                          seq_lens, starts[0], starts[1], activations=layer.activations)
+    states = [g.squeeze(o, 0) for o in outs[1:]]
+    if mask is not None and initial:
+        # ONNX Runtime gives a zero state, not the initial one, for a sequence of length 0
+        started = g.unsqueeze(g.op("Greater", [lengths, g.scalar(0, np.int64)]), 1)
+        states = [g.op("Where", [started, s, s0]) for s, s0 in zip(states, initial)]
     if layer.return_sequences:
         y = g.time_major_to_batch_major(outs[0])
         if mask is not None:
             y = _spread_outputs(g, y, mask, counts, steps, layer.zero_output_for_mask)
-        return y
-    return g.squeeze(outs[1], 0)
+    else:
+        y = states[0]
+    return [y] + states if return_state else y
 
 
 def _recurrent(g, layer: E.RecurrentExport, x, mask):
@@ -347,9 +361,9 @@ _BUILDERS = {E.DenseExport: _dense, E.EmbeddingExport: _embedding, E.MaskingExpo
              E.IdentityExport: _identity, E.RecurrentExport: _recurrent, E.BidirectionalExport: _bidirectional_layer}
 
 
-def _symbolic(shape):
-    """Keras shape (None, ...) -> ONNX dims: "batch", then "time" for a sequence's unknown length."""
-    return ["batch"] + [("time" if d is None else int(d)) for d in shape[1:]]
+def _symbolic(shape, time="time"):
+    """Keras shape (None, ...) -> ONNX dims: "batch", then ``time`` for a sequence's unknown length."""
+    return ["batch"] + [(time if d is None else int(d)) for d in shape[1:]]
 
 
 def _any_length(input_shape, ids):
@@ -376,6 +390,72 @@ def _sequential_graph(model: E.ModelExport):
     return g.model(f"pyrnn-{model.name}")
 
 
+# ---------------------------------------------------------------------------- functional models
+
+
+def _merge(g, d: E.MergeExport, xs, masks):
+    """A merge node; the output's mask is every input mask and-ed (Keras's compute_mask), which a
+    Concatenate along an axis other than the features cannot have."""
+    y = g.op(d.op, xs, axis=d.axis) if d.op == "Concat" else g.op(d.op, xs)
+    given = [m for m in masks if m is not None]
+    if not given:
+        return y, None
+    if d.op == "Concat" and d.axis != -1:
+        raise NotImplementedError(f"ONNX export: {d.name}: a masked Concatenate(axis={d.axis}) is not supported "
+                                  "(only along the features, axis=-1)")
+    mask = given[0]
+    for m in given[1:]:
+        mask = g.op("And", [mask, m])
+    return y, mask
+
+
+def _output_dims(name, shape):
+    """ONNX dims of an output: "batch", then a name of its own for an unknown size or a time
+    axis (the graph takes any length, whatever length the Input declared)."""
+    return ["batch"] + [f"{name}_{k}" if d is None or (len(shape) >= 3 and k == 1) else int(d)
+                        for k, d in enumerate(shape[1:], 1)]
+
+
+def _functional_graph(model: E.GraphExport):
+    g = _Graph(model.dtype)
+    TensorProto = g.onnx.TensorProto
+    values: dict = {}
+    masks: dict = {}
+    for tid, name, shape, dtype in model.inputs:
+        kind = np.dtype(dtype).kind
+        ids = kind in "iu"
+        elem = TensorProto.INT64 if ids else TensorProto.BOOL if kind == "b" else None
+        values[tid] = g.add_input(name, _symbolic(_any_length(shape, ids or kind == "b"), f"time_{name}"), elem)
+        masks[tid] = None
+    for node in model.nodes:
+        d = node.layer
+        xs, ms = [values[i] for i in node.inputs], [masks[i] for i in node.inputs]
+        mask = values[node.mask] if node.mask is not None else ms[0] if len(ms) == 1 else None
+        initial = [values[i] for i in node.initial_state]
+        if isinstance(d, E.MergeExport):
+            y, out_mask = _merge(g, d, xs, ms)
+            outs, out_masks = [y], [out_mask]
+        elif isinstance(d, E.RecurrentExport):
+            many = len(node.outputs) > 1  # return_state
+            res = _keras_recurrent(g, d, xs[0], mask, initial, return_state=many)
+            outs = res if many else [res]
+            out_masks = [mask if d.return_sequences else None] + [None] * (len(outs) - 1)
+        else:
+            if initial:
+                raise NotImplementedError(f"ONNX export: {d.name}: initial_state is exported for SimpleRNN, GRU "
+                                          "and LSTM layers only")
+            if len(node.outputs) > 1:
+                raise NotImplementedError(f"ONNX export: {d.name}: a layer with several outputs is not supported")
+            build: Any = _BUILDERS[type(d)]
+            y, out_mask = build(g, d, xs[0], mask)
+            outs, out_masks = [y], [out_mask]
+        for tid, v, m in zip(node.outputs, outs, out_masks):
+            values[tid], masks[tid] = v, m
+    for tid, name, shape in model.outputs:
+        g.add_output(values[tid], name, _output_dims(name, shape))
+    return g.model(f"pyrnn-{model.name}")
+
+
 # ---------------------------------------------------------------------------- entry points
 
 
@@ -399,6 +479,8 @@ def to_onnx(obj: Any, *, lengths: bool = False, initial_state: bool = False) -> 
         description = obj.export_description()
         if isinstance(description, E.ModelExport):
             return _sequential_graph(description)
+        if isinstance(description, E.GraphExport):
+            return _functional_graph(description)
     raise TypeError(f"ONNX export takes a pyrnn.nn RNN/GRU/LSTM or a pyrnn.models.Sequential, got "
                     f"{type(obj).__module__}.{type(obj).__name__}")
 

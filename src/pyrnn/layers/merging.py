@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .._export import MergeExport
 from .base import Layer, register
 
 
@@ -88,6 +89,13 @@ class _Merge(Layer):
         self._cache = None
         return [_reduce_to(g, x.shape) for g, x in zip(self._grads_of(grad, inputs, y), inputs)]
 
+    _onnx_op: Optional[str] = None  # the ONNX operator of an element-wise merge
+
+    def export_description(self):
+        if self._onnx_op is None:
+            return super().export_description()
+        return MergeExport(self.name, self._onnx_op, getattr(self, "axis", -1))
+
     def _merge(self, inputs):
         raise NotImplementedError
 
@@ -98,6 +106,8 @@ class _Merge(Layer):
 @register
 class Add(_Merge):
     """The sum of the inputs."""
+
+    _onnx_op = "Add"
 
     def _merge(self, inputs):
         y = inputs[0]
@@ -113,6 +123,8 @@ class Add(_Merge):
 class Subtract(_Merge):
     """inputs[0] - inputs[1] (exactly two inputs)."""
 
+    _onnx_op = "Sub"
+
     _max_inputs = 2
 
     def _merge(self, inputs):
@@ -125,6 +137,8 @@ class Subtract(_Merge):
 @register
 class Multiply(_Merge):
     """The element-wise product of the inputs."""
+
+    _onnx_op = "Mul"
 
     def _merge(self, inputs):
         y = inputs[0]
@@ -146,6 +160,8 @@ class Multiply(_Merge):
 @register
 class Average(_Merge):
     """The mean of the inputs."""
+
+    _onnx_op = "Mean"
 
     def _merge(self, inputs):
         return Add._merge(self, inputs) / self.dtype.type(len(inputs))
@@ -178,6 +194,8 @@ class _Extreme(_Merge):
 class Maximum(_Extreme):
     """The element-wise maximum of the inputs."""
 
+    _onnx_op = "Max"
+
     _pick = staticmethod(np.maximum)
 
 
@@ -185,12 +203,16 @@ class Maximum(_Extreme):
 class Minimum(_Extreme):
     """The element-wise minimum of the inputs."""
 
+    _onnx_op = "Min"
+
     _pick = staticmethod(np.minimum)
 
 
 @register
 class Concatenate(_Merge):
     """The inputs joined along ``axis`` (the other axes must match)."""
+
+    _onnx_op = "Concat"
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

@@ -1,6 +1,7 @@
 """Shape and element-wise layers: ``RepeatVector``, ``Flatten``, ``Reshape``, ``Permute``,
 ``Activation``, ``GlobalAveragePooling1D`` (mask-aware: the mean of the kept steps) and
-``GlobalMaxPooling1D`` (as Keras's: the maximum over every step, masks ignored).
+``GlobalMaxPooling1D`` (as Keras's: the maximum over every step, masks ignored). ``Flatten``,
+``Reshape`` and ``Permute`` drop a mask, as Keras's do.
 
 Example::
 
@@ -172,18 +173,24 @@ class _GlobalPooling1D(_Shaping):
 
 @register
 class GlobalAveragePooling1D(_GlobalPooling1D):
-    """The mean over time; with a mask, the mean of the kept steps (0 where none is kept)."""
+    """The mean over time; with a mask, the mean of the kept steps, masked steps' values never
+    read. As in Keras 3 a sequence with no kept step gives NaN (0 / 0), and its inputs get no
+    gradient."""
 
     supports_masking = True
 
     def call(self, inputs, training=False, mask=None):
         if mask is None:
             weights = np.full(inputs.shape[:2], 1.0 / inputs.shape[1], inputs.dtype)
+            y = np.einsum("bt,btf->bf", weights, inputs)
         else:
-            m = np.asarray(mask, dtype=inputs.dtype)
-            weights = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+            m = np.asarray(mask, dtype=bool)
+            kept = m.sum(axis=1, keepdims=True).astype(inputs.dtype)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                y = np.where(m[:, :, None], inputs, 0).sum(axis=1) / kept
+                weights = np.where(m, 1 / kept, 0).astype(inputs.dtype)
         self._cache = weights if training else None
-        y = np.einsum("bt,btf->bf", weights, inputs).astype(inputs.dtype, copy=False)
+        y = y.astype(inputs.dtype, copy=False)
         return y[:, None] if self.keepdims else y
 
     def backward(self, grad):

@@ -59,8 +59,9 @@ def layer_from_keras_config(class_name, config):
     """
     classes = layer_classes()
     cls = classes.get(class_name)
-    if cls is None or class_name in ("Layer", "InputLayer"):
-        supported = sorted(set(classes) - {"Layer", "InputLayer"})
+    not_layers = {"Layer", "InputLayer", "Model", "Sequential"}  # models deserialize as layers, not from Keras
+    if cls is None or class_name in not_layers:
+        supported = sorted(set(classes) - not_layers)
         raise ValueError(f"Keras layer class {class_name!r} ({config.get('name')}) is not supported by pyrnn; "
                          f"supported: {', '.join(supported)}")
     accepted = _accepted_arguments(cls)

@@ -17,9 +17,10 @@ class Metrics:
         {'mae': ...}
     """
 
-    def __init__(self, identifiers: Optional[List[Any]], loss: Any):
+    def __init__(self, identifiers: Optional[List[Any]], loss: Any, weighted: bool = False):
         self.identifiers = list(identifiers or [])
         self.loss = loss
+        self.weighted = weighted  # compile(weighted_metrics=...): updated with the sample weights
         self._metrics: Optional[list] = None
 
     def __bool__(self) -> bool:
@@ -27,15 +28,19 @@ class Metrics:
 
     def fresh(self) -> Metrics:
         """The same metrics with no state (evaluate's)."""
-        return Metrics(self.identifiers, self.loss)
+        return Metrics(self.identifiers, self.loss, self.weighted)
 
-    def update(self, y: Any, y_pred: Any) -> None:
+    def update(self, y: Any, y_pred: Any, sample_weight: Any = None) -> None:
         if not self.identifiers:
             return
         if self._metrics is None:
             self._metrics = [losses_module.get_metric(m, self.loss, y, y_pred) for m in self.identifiers]
+        sw = sample_weight if self.weighted else None
         for m in self._metrics:
-            m.update_state(y, y_pred)
+            if sw is None:
+                m.update_state(y, y_pred)
+            else:
+                m.update_state(y, y_pred, sample_weight=sw)
 
     def reset(self) -> None:
         for m in self._metrics or []:

@@ -89,6 +89,7 @@ class Saving:
                                           "loss": [None if l is None else losses_module.serialize(l)
                                                    for l in self._losses],
                                           "metrics": [m.serializable() for m in self._metrics],
+                                          "weighted_metrics": [m.serializable() for m in self._weighted_metrics],
                                           "loss_weights": self._loss_weights})
             state = self.optimizer.get_state()
             meta["optimizer_state"] = json.dumps({"iterations": state["iterations"], "sizes": state["sizes"]})
@@ -108,13 +109,15 @@ def load_model(choose, filepath, compile=True):
     model.set_weights(_io.weights_list(tensors))
     if compile and "compile" in meta:
         c = json.loads(meta["compile"])
-        loss, metrics = c["loss"], c["metrics"]
+        loss, metrics, weighted = c["loss"], c["metrics"], c.get("weighted_metrics")
         if isinstance(loss, list):  # one per output
             loss = [None if l is None else losses_module.get(l) for l in loss]
-            loss, metrics = (loss[0], metrics[0]) if len(loss) == 1 else (loss, metrics)
+            if len(loss) == 1:
+                loss, metrics, weighted = loss[0], metrics[0], weighted and weighted[0]
         else:
             loss = losses_module.get(loss)
         model.compile(optimizer=optimizers_module.get(c["optimizer"]), loss=loss, metrics=metrics,
+                      weighted_metrics=weighted or None,
                       loss_weights=c.get("loss_weights") if isinstance(c["loss"], list) and len(c["loss"]) > 1
                       else None)
         model._pack()

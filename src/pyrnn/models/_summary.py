@@ -10,6 +10,11 @@ def _bytes(n):
         n /= 1024
 
 
+def _type(layer):
+    """The type column: a nested model shows Keras's "Functional" / "Sequential"."""
+    return getattr(layer, "_summary_class", type(layer).__name__)
+
+
 def _table(model, header, widths, rows):
     w = widths
     line = lambda l, m, r: l + m.join("━" * (k + 2) for k in w) + r
@@ -34,7 +39,7 @@ def summary_text(model):
             shown = str(tuple(shape))
         else:
             shown = "?"
-        rows.append((f"{layer.name} ({type(layer).__name__})", shown, f"{layer.count_params():,}"))
+        rows.append((f"{layer.name} ({_type(layer)})", shown, f"{layer.count_params():,}"))
     out = _table(model, ("Layer (type)", "Output Shape", "Param #"), (32, 26, 14), rows)
     return "\n".join(out + _totals(model))
 
@@ -52,7 +57,7 @@ def functional_summary_text(model):
         first = id(layer) not in seen
         seen.add(id(layer))
         connected = ", ".join(refs[id(t)] for t in node.parents) or "-"
-        rows.append((f"{layer.name} ({type(layer).__name__})", str(shapes[0] if len(shapes) == 1 else shapes),
+        rows.append((f"{layer.name} ({_type(layer)})", str(shapes[0] if len(shapes) == 1 else shapes),
                      f"{layer.count_params():,}" if first else "0", connected))
     out = _table(model, ("Layer (type)", "Output Shape", "Param #", "Connected to"), (28, 24, 10, 30), rows)
     return "\n".join(out + _totals(model))

@@ -41,6 +41,17 @@ def _per_output(value: Any, names: List[str], what: str, default: Any = None) ->
     return [value] * len(names)
 
 
+def _metrics_per_output(metrics: Any, names: List[str], what: str) -> List[list]:
+    """A list of metric identifiers per output: ``metrics`` is a list for every output, or a
+    dict by output name / a list of lists in output order."""
+    if isinstance(metrics, dict) or (len(names) > 1 and isinstance(metrics, (list, tuple)) and metrics
+                                     and all(isinstance(m, (list, tuple)) or m is None for m in metrics)):
+        per = _per_output(metrics, names, what)
+    else:
+        per = [metrics] * len(names)
+    return [[m] if isinstance(m, str) or callable(m) else list(m or []) for m in per]
+
+
 class Training:
     """Mixin of both model classes: everything that runs the loss, and the loop."""
 
@@ -60,13 +71,11 @@ class Training:
         """Set the optimizer, the loss (one for all outputs, or a list/dict with one per output,
         None for an output that is not trained), ``loss_weights`` (list/dict: the total loss is
         their weighted sum) and metrics (a list for every output, or a list of lists/dict per
-        output). ``weighted_metrics`` is not supported (NotImplementedError); the execution
+        output). ``weighted_metrics`` (the same forms) are averaged with the sample weights
+        (``sample_weight``/``class_weight`` of fit and evaluate); the execution
         options are accepted at the values that match how pyrnn runs."""
         if loss is None:
             raise ValueError("compile: a loss is required, e.g. loss='mean_squared_error'")
-        if weighted_metrics is not None:
-            raise NotImplementedError(f"compile: weighted_metrics={weighted_metrics!r} is not supported by pyrnn "
-                                      "(weight samples with fit(sample_weight=...))")
         given = {"run_eagerly": run_eagerly, "steps_per_execution": steps_per_execution, "jit_compile": jit_compile,
                  "auto_scale_loss": auto_scale_loss}
         for option, value in given.items():
@@ -80,14 +89,11 @@ class Training:
             raise ValueError("compile: every output's loss is None; nothing to train")
         weights = _per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights", 0.0)
         self._loss_weights = [float(w) for w in weights]
-        if isinstance(metrics, dict) or (len(names) > 1 and isinstance(metrics, (list, tuple)) and metrics
-                                         and all(isinstance(m, (list, tuple)) or m is None for m in metrics)):
-            per = _per_output(metrics, names, "metrics")
-        else:
-            per = [metrics] * len(names)
-        per = [[m] if isinstance(m, str) or callable(m) else list(m or []) for m in per]
-        self._compiled_args = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights}
-        self._metrics = [Metrics(m, l) for m, l in zip(per, self._losses)]
+        self._compiled_args = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights,
+                               "weighted_metrics": weighted_metrics}
+        self._metrics = [Metrics(m, l) for m, l in zip(_metrics_per_output(metrics, names, "metrics"), self._losses)]
+        self._weighted_metrics = [Metrics(m, l, weighted=True) for m, l in zip(
+            _metrics_per_output(weighted_metrics, names, "weighted_metrics"), self._losses)]
         self.loss = self._losses[0] if len(names) == 1 else self._losses
         self.optimizer = optimizers_module.get(optimizer)
         self.compiled = True
@@ -97,12 +103,25 @@ class Training:
         if not self.compiled:
             raise RuntimeError("You must call compile() before fit() or evaluate()")
 
+    def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Any:
+        """The layer called ``name`` (or at position ``index`` of ``layers``)."""
+        layers = self.layers
+        if index is not None:
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name!r}; the layers are {[l.name for l in layers]}")
+
     # ------------------------------------------------------------------ weights (the layers')
     def get_weights(self) -> list[np.ndarray]:
         """Every layer's weights, in order: exactly Keras's list for the same model."""
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights: list) -> None:
+        if getattr(self, "_untraced", False):
+            raise ValueError(f"{type(self).__name__} has no weights yet: call it on data (fit, predict, model(x)) "
+                             "or model.build(input_shape) first")
         weights = list(weights)
         i = 0
         for layer in self.layers:
@@ -134,7 +153,13 @@ class Training:
         """Every trainable parameter as a ``Binding(owner, name)``, in the flat vector's order."""
         if not self.trainable:
             return []
-        return [b for layer in self.layers for b in layer.parameter_bindings()]
+        seen: set = set()  # a layer both in a nested model and in this one is one set of parameters
+        out = []
+        for b in (b for layer in self.layers for b in layer.parameter_bindings()):
+            if (id(b.owner), b.name) not in seen:
+                seen.add((id(b.owner), b.name))
+                out.append(b)
+        return out
 
     # ------------------------------------------------------------------ regularization (Keras's model.losses)
     @property
@@ -169,7 +194,7 @@ class Training:
         flat = FlatParameters(bindings)
         if self.optimizer is not None and (not self.optimizer.built or self.optimizer._sizes != flat.sizes):
             self.optimizer.build(flat.sizes, flat.dtype)
-        self._flat = (key, flat.weights, flat.grads, flat.sizes)
+        self._flat = (flat.key, flat.weights, flat.grads, flat.sizes)
         return self._flat
 
     # ------------------------------------------------------------------ data
@@ -309,13 +334,33 @@ class Training:
         return names if len(names) > 1 else [None]
 
     def _logs(self, total, parts, seen, metrics):
+        """The logs: the loss, each output's loss, then the metrics and the weighted metrics
+        (``metrics`` holds both, one Metrics per output each) named as Keras names them: a
+        weighted metric whose name an unweighted one took becomes ``weighted_<name>``."""
         logs = {"loss": total / max(seen, 1)}
         for name, part in zip(self._log_names(), parts):
             if name is not None and len(parts) > 1:
                 logs[f"{name}_loss"] = part / max(seen, 1)
-        for name, m in zip(self._log_names(), metrics):
-            logs.update({(k if name is None else f"{name}_{k}"): v for k, v in m.results().items()})
+        taken: set = set()
+        for name, m in zip(self._log_names() * 2, metrics):
+            prefix = "" if name is None else f"{name}_"
+            for k, v in m.results().items():
+                key = prefix + k
+                if key in taken and m.weighted:
+                    key = prefix + "weighted_" + k
+                taken.add(key)
+                logs[key] = v
         return logs
+
+    def _all_metrics(self) -> list:
+        """The metrics, then the weighted metrics: one Metrics per output each."""
+        return self._metrics + self._weighted_metrics
+
+    @staticmethod
+    def _update_metrics(metrics, ys, outs, sw):
+        n = len(ys)
+        for i, m in enumerate(metrics):
+            m.update(ys[i % n], outs[i % n], sw)
 
     # ------------------------------------------------------------------ fit
     def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, epochs: int = 1,
@@ -371,7 +416,8 @@ class Training:
             _, flat_w, flat_g, _ = self._pack()  # re-packs if the trainable set changed
             constrained = [l for l in self._all_layers() if l._weight_constraints] if self.trainable else []
             self._begin_pass()
-            for m in self._metrics:
+            metrics = self._all_metrics()
+            for m in metrics:
                 m.reset()
             cbl.on_epoch_begin(epoch, {})
             total, parts, seen = 0.0, [0.0] * len(self._losses), 0
@@ -388,15 +434,14 @@ class Training:
                 total += loss * bs
                 parts = [p + v * bs for p, v in zip(parts, losses)]
                 seen += bs
-                for m, yo, out in zip(self._metrics, yb, outs):
-                    m.update(yo, out)
+                self._update_metrics(metrics, yb, outs, swb)
                 if batch_end:
-                    logs = self._logs(total, parts, seen, self._metrics)
+                    logs = self._logs(total, parts, seen, metrics)
                     for cb in batch_end:
                         cb.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
-            logs = self._logs(total, parts, seen, self._metrics)
+            logs = self._logs(total, parts, seen, metrics)
             if val is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
                 result = self._evaluate(val, validation_batch_size or batch_size, validation_steps)
                 logs.update({"val_" + k: v for k, v in result.items()})
@@ -412,7 +457,7 @@ class Training:
     # ------------------------------------------------------------------ evaluate / predict
     def _evaluate(self, data, batch_size, steps=None):
         self._begin_pass()
-        metrics = [m.fresh() for m in self._metrics]
+        metrics = [m.fresh() for m in self._all_metrics()]
         total, parts, seen = 0.0, [0.0] * len(self._losses), 0
         for xb, yb, swb in data.epoch(int(batch_size), False, None, steps if isinstance(data, Batches) else None):
             outs = self._forward_pass(xb, False)
@@ -422,8 +467,7 @@ class Training:
             total += loss * bs
             parts = [p + v * bs for p, v in zip(parts, losses)]
             seen += bs
-            for m, yo, out in zip(metrics, yb, outs):
-                m.update(yo, out)
+            self._update_metrics(metrics, yb, outs, swb)
         return self._logs(total, parts, seen, metrics)
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, verbose: Any = "auto",

@@ -19,13 +19,16 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .. import _graph
-from ..layers import InputLayer, Layer, deserialize, serialize
+from .. import _export, _graph
+from ..layers import Input, InputLayer, Layer, deserialize, serialize
+from ..layers.base import _snake, register
 from . import _saving
+from ._nested import AsLayer
 from ._saving import Saving
 from ._summary import functional_summary_text
 from ._training import Training
@@ -42,57 +45,180 @@ def _unique(names: List[str]) -> List[str]:
     return out
 
 
-class Model(Training, Saving):
-    """A model from its input and output KerasTensors (each one, a list or a dict)."""
+def _input_dtype(x: Any) -> np.dtype:
+    """The Input dtype a subclassed model traces for array ``x``: integers stay (ids for an
+    Embedding), float64 stays, anything else is float32."""
+    dtype = np.asarray(x).dtype if not hasattr(x, "dtype") else np.dtype(str(x.dtype).replace("torch.", ""))
+    return dtype if dtype.kind in "iu" or dtype == np.float64 else np.dtype(np.float32)
+
+
+def _leaves(layer: Any) -> list:
+    return layer._leaf_layers() if isinstance(layer, AsLayer) else [layer]
+
+
+@register
+class Model(AsLayer, Training, Saving):
+    """A model from its input and output KerasTensors (each one, a list or a dict). A model is
+    also a layer: ``model(tensors)`` inside another functional model, or in a ``Sequential``."""
 
     def __init__(self, inputs: Any = None, outputs: Any = None, name: Optional[str] = None, trainable: bool = True,
                  seed: Optional[int] = None) -> None:
-        if inputs is None or outputs is None:
+        subclassed = type(self).call is not Model.call
+        if (inputs is None or outputs is None) and not subclassed:
             raise TypeError("Model(inputs, outputs): give the Input tensor(s) and the output tensor(s) of the layer "
-                            "calls (subclassing Model is not supported by pyrnn)")
-        self.name = name or "functional"
+                            "calls, or subclass Model and define call(self, inputs, training=None)")
+        self.__dict__["_subclassed"] = subclassed and inputs is None
+        self.__dict__["_tracked"] = []
+        self.name = name or ("functional" if not self._subclassed else _snake(type(self).__name__))
         self.seed = seed
         self.trainable = bool(trainable)
-        self._inputs_struct = inputs
-        self._outputs_struct = outputs
-        self.inputs: List[_graph.KerasTensor] = _graph.flatten(inputs)
-        self.outputs: List[_graph.KerasTensor] = _graph.flatten(outputs)
-        for what, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
-            for t in tensors:
-                if not isinstance(t, _graph.KerasTensor):
-                    raise TypeError(f"Model: {what} must be KerasTensors (from keras.Input and layer calls), "
-                                    f"got {type(t).__name__}")
-        for t in self.inputs:
-            if not isinstance(t.layer, InputLayer):
-                raise ValueError(f"Model: inputs must come from keras.Input; {t.describe()} is not an Input")
-        self._input_ids = {id(t): i for i, t in enumerate(self.inputs)}
-        self._nodes = self._topological_nodes()
-        layers: List[Layer] = [t.layer for t in self.inputs]
-        for node in self._nodes:
-            if node.layer not in layers:
-                layers.append(node.layer)
-        names = [l.name for l in layers]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"Model: layer names must be unique, {dupes} appear more than once")
-        self._layers = layers
-        counts: Dict[int, int] = {}
-        for node in self._nodes:
-            counts[id(node.layer)] = counts.get(id(node.layer), 0) + 1
-        self._shared = {lid for lid, k in counts.items() if k > 1}
-        self._input_names = [t.layer.name for t in self.inputs] if not isinstance(inputs, dict) else list(inputs)
-        self._output_names = (list(outputs) if isinstance(outputs, dict)
-                              else _unique([t.layer.name for t in self.outputs]))
         self.optimizer: Any = None
         self.loss: Any = None
         self._losses: list = []
         self._metrics: list = []
+        self._weighted_metrics: list = []
         self.compiled = False
         self.stop_training = False
         self.history: Any = None
         self._flat: Any = None
         self._needs: Dict[int, bool] = {}
         self._contexts: Dict[int, Any] = {}
+        self._as_layer = False  # running inside another model: backward returns the inputs' gradients
+        self._pending_compile: Optional[dict] = None
+        if self._subclassed:  # the graph comes from tracing call() on the first inputs
+            self._traced = False
+            self.inputs: List[_graph.KerasTensor] = []
+            self.outputs: List[_graph.KerasTensor] = []
+            self._nodes: list = []
+            self._layers: List[Any] = self._tracked  # grows as __init__ assigns layers
+        else:
+            self._traced = True
+            self._init_graph(inputs, outputs)
+
+    def _init_graph(self, inputs: Any, outputs: Any) -> None:
+        self._inputs_struct = inputs
+        self._outputs_struct = outputs
+        self.inputs = _graph.flatten(inputs)
+        self.outputs = _graph.flatten(outputs)
+        for what, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
+            for t in tensors:
+                if not isinstance(t, _graph.KerasTensor):
+                    where = f"{type(self).__name__}.call returned" if self._subclassed else f"Model: {what} are"
+                    raise TypeError(f"{where} a {type(t).__name__}: {what} must be KerasTensors (from keras.Input "
+                                    "and layer calls)")
+        for t in self.inputs:
+            if not isinstance(t.layer, InputLayer):
+                raise ValueError(f"Model: inputs must come from keras.Input; {t.describe()} is not an Input")
+        self._input_ids = {id(t): i for i, t in enumerate(self.inputs)}
+        self._nodes = self._topological_nodes()
+        # a subclassed model's layers: in the order its __init__ assigned them (Keras's weight
+        # order), then any other layer its call used; a functional model's: the graph's order
+        layers: List[Any] = list(self._tracked) if self._subclassed else [t.layer for t in self.inputs]
+        for node in self._nodes:
+            if not any(node.layer is l for l in layers):
+                layers.append(node.layer)
+        names = [l.name for l in layers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"Model: layer names must be unique, {dupes} appear more than once")
+        self._layers = layers
+        # a node whose layer (or a layer inside it, for a nested model) runs in several nodes
+        # saves what backward needs of its call
+        counts: Dict[int, int] = {}
+        for node in self._nodes:
+            for lid in {id(l) for l in _leaves(node.layer)}:
+                counts[lid] = counts.get(lid, 0) + 1
+        self._saved = {id(node) for node in self._nodes if any(counts[id(l)] > 1 for l in _leaves(node.layer))}
+        self._input_names = [t.layer.name for t in self.inputs] if not isinstance(inputs, dict) else list(inputs)
+        self._output_names = (list(outputs) if isinstance(outputs, dict)
+                              else _unique([t.layer.name for t in self.outputs]))
+
+    # ------------------------------------------------------------------ subclassed models
+    def __setattr__(self, name: str, value: Any) -> None:
+        # a subclass's layers are tracked in assignment order (its weights' order, as in Keras)
+        if isinstance(value, (Layer, AsLayer)) or (isinstance(value, (list, tuple)) and value
+                                                   and all(isinstance(v, (Layer, AsLayer)) for v in value)):
+            if "_tracked" not in self.__dict__:
+                raise TypeError(f"{type(self).__name__}: call super().__init__() at the start of __init__, before "
+                                f"assigning layers (got self.{name} = {type(value).__name__})")
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                if not any(v is t for t in self._tracked):
+                    self._tracked.append(v)
+        object.__setattr__(self, name, value)
+
+    def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
+        """A subclass defines the forward pass here, composing pyrnn layers; pyrnn traces it once
+        on symbolic inputs into the same graph a functional model records."""
+        return self._layer_call(inputs, training, mask)
+
+    def _trace(self, x: Any) -> None:
+        """Run the subclass's ``call`` on Input tensors shaped like ``x`` (arrays or KerasTensors,
+        one, a list or a dict), and keep the recorded graph. ``training`` is a placeholder: the
+        layers given it follow fit/predict's mode; branching on it is an error."""
+        leaves = _graph.flatten(x)
+        for v in leaves:
+            if not isinstance(v, _graph.KerasTensor) and np.ndim(v) < 1:
+                raise TypeError(f"{type(self).__name__}: inputs must be arrays with a batch axis (one, a list or a "
+                                f"dict), got {type(v).__name__} {v!r}")
+        keys = list(x) if isinstance(x, dict) else [None] * len(leaves)
+        dtypes = [v.dtype if isinstance(v, _graph.KerasTensor) else _input_dtype(v) for v in leaves]
+        shapes = [tuple(v.shape[1:]) if isinstance(v, _graph.KerasTensor) else np.shape(v)[1:] for v in leaves]
+
+        def trace(any_length):
+            tensors = []
+            for key, shape, dtype in zip(keys, shapes, dtypes):
+                # the time axis (axis 1 of a float sequence or of integer ids) traced as any length,
+                # so the model takes other lengths (as Keras's does) unless a layer needs it known
+                seq = any_length and len(shape) >= (1 if dtype.kind in "iu" else 2)
+                tensors.append(Input(shape=((None,) + shape[1:]) if seq else shape, dtype=dtype, name=key))
+            inputs = _graph.pack_like(x, tensors) if isinstance(x, (list, tuple, dict)) else tensors[0]
+            return inputs, type(self).call(self, inputs, training=_graph.TRACING)
+
+        any_length = self.__dict__.get("_any_length", True)
+        try:
+            inputs, outputs = trace(any_length)
+        except (ValueError, TypeError):  # e.g. Flatten before Dense: this model needs the exact shapes
+            if not any_length:
+                raise
+            # (an error of the call itself comes again, from the exact shapes)
+            any_length = False
+            inputs, outputs = trace(any_length)
+        self._any_length = any_length  # a model that needed exact shapes keeps needing them
+        self._init_graph(inputs, outputs)
+        self._traced = True
+        self._flat = None
+        if self._pending_compile is not None:  # compile needed the outputs
+            pending, self._pending_compile = self._pending_compile, None
+            Training.compile(self, **pending)
+
+    def _ensure_traced(self, x: Any) -> None:
+        if not self._subclassed:
+            return
+        leaves = _graph.flatten(x)
+        shapes = [tuple(v.shape) if isinstance(v, _graph.KerasTensor) else np.shape(v) for v in leaves]
+        if not self._traced or len(shapes) != len(self.inputs) or not all(
+                _graph.compatible(t.shape, s) for t, s in zip(self.inputs, shapes)):
+            self._trace(x)  # new input shapes: trace again (same layers, same weights)
+
+    def build(self, input_shape: Any) -> None:
+        """Trace a subclassed model's ``call`` on inputs of this shape (batch first; a list for
+        several inputs), so its weights exist before ``load_weights`` or ``summary``."""
+        many = isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], (list, tuple))
+        shapes = input_shape if many else [input_shape]
+        tensors = [_graph.KerasTensor((None,) + tuple(s[1:]), np.float32) for s in shapes]
+        self._trace(tensors if many else tensors[0])
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        if self._subclassed and not self._traced:  # the outputs are known once call is traced
+            self._pending_compile = dict(inspect.signature(Training.compile).bind(self, *args, **kwargs).arguments)
+            del self._pending_compile["self"]
+            self.compiled = True
+            return
+        Training.compile(self, *args, **kwargs)
+
+    @property
+    def _untraced(self) -> bool:
+        return self._subclassed and not self._traced
 
     # ------------------------------------------------------------------ the graph
     def _topological_nodes(self) -> list:
@@ -125,15 +251,6 @@ class Model(Training, Saving):
     def layers(self) -> List[Layer]:
         return list(self._layers)
 
-    def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
-        """The layer called ``name`` (or at position ``index`` of ``layers``)."""
-        if index is not None:
-            return self._layers[index]
-        for layer in self._layers:
-            if layer.name == name:
-                return layer
-        raise ValueError(f"No such layer: {name!r}; the layers are {[l.name for l in self._layers]}")
-
     @property
     def input(self) -> Any:
         return self._inputs_struct
@@ -163,6 +280,7 @@ class Model(Training, Saving):
 
     # ------------------------------------------------------------------ what the training loop asks
     def _convert_inputs(self, x: Any) -> List[np.ndarray]:
+        self._ensure_traced(x)
         xs = self._structure(x, self._input_names, "x")
         out = []
         for t, v in zip(self.inputs, xs):
@@ -189,6 +307,7 @@ class Model(Training, Saving):
 
     def _begin_pass(self) -> None:
         """Which nodes backward must run: those with a trainable parameter at or before them."""
+        self._as_layer = False
         needs: Dict[int, bool] = {}
         for node in self._nodes:
             own = bool(node.layer.parameter_bindings()) and self.trainable
@@ -196,11 +315,12 @@ class Model(Training, Saving):
                                          if id(t) not in self._input_ids)
         self._needs = needs
 
-    def _run(self, xs: List[np.ndarray], training: bool) -> Dict[int, Any]:
+    def _run(self, xs: List[np.ndarray], training: bool, in_masks: Optional[list] = None) -> tuple:
+        """(values, masks) of every tensor, by id."""
         values: Dict[int, Any] = {}
         masks: Dict[int, Any] = {}
-        for t, x in zip(self.inputs, xs):
-            values[id(t)], masks[id(t)] = x, None
+        for t, x, m in zip(self.inputs, xs, in_masks or [None] * len(xs)):
+            values[id(t)], masks[id(t)] = x, m
         contexts = {}
         for node in self._nodes:
             layer = node.layer
@@ -215,22 +335,24 @@ class Model(Training, Saving):
             kwargs = {} if node.initial_state is None else {
                 "initial_state": [values[id(t)] for t in node.initial_state]}
             x = layer._convert(x)
-            out = layer.call(x, training=training, mask=mask, **kwargs)
+            run = layer._layer_call if isinstance(layer, AsLayer) else layer.call  # a subclass's call is traced
+            out = run(x, training=training, mask=mask, **kwargs)
             out_mask = layer.compute_mask(x, mask)
             outs = out if node.multi else [out]
             out_masks = out_mask if node.multi and isinstance(out_mask, list) else [out_mask] + [None] * (len(outs) - 1)
             for t, v, m in zip(node.outputs, outs, out_masks):
                 values[id(t)], masks[id(t)] = v, m
-            if training and id(layer) in self._shared:
+            if training and id(node) in self._saved:
                 contexts[id(node)] = layer.call_state()
         self._contexts = contexts
-        return values
+        return values, masks
 
     def _forward_batch(self, xs: List[np.ndarray], training: bool) -> list:
-        values = self._run(xs, training)
+        values, _ = self._run(xs, training)
         return [values[id(t)] for t in self.outputs]
 
-    def _backward_batch(self, grads: list) -> None:
+    def _backward_batch(self, grads: list) -> list:
+        """Backward through the graph; returns the inputs' gradients when running as a layer."""
         acc: Dict[int, Any] = {}
 
         def add(t, g):
@@ -251,19 +373,62 @@ class Model(Training, Saving):
             grad_in = layer.backward(gs if node.multi else gs[0])
             flat = grad_in if isinstance(grad_in, list) else [grad_in]
             for t, g in zip(node.input_tensors, flat):
-                if g is not None and id(t) not in self._input_ids and self._needs.get(id(t.node)):
+                if g is None:
+                    continue
+                if (self._as_layer and id(t) in self._input_ids) or (
+                        id(t) not in self._input_ids and self._needs.get(id(t.node))):
                     add(t, g)
+        return [acc.get(id(t)) for t in self.inputs]
 
-    def __call__(self, x: Any, training: bool = False) -> Any:
+    # ------------------------------------------------------------------ as a layer of another model
+    def _layer_input_shapes(self, given: Any = None) -> list:
+        return [t.shape for t in self.inputs]
+
+    def _layer_output_shapes(self) -> list:
+        return [t.shape for t in self.outputs]
+
+    def _layer_forward(self, xs: list, training: bool, masks: Optional[list]) -> tuple:
+        # the layers before this model may train: backward runs every node, down to the inputs
+        self._as_layer = True
+        self._needs = {id(node): True for node in self._nodes}
+        values, out_masks = self._run(xs, training, masks)
+        return [values[id(t)] for t in self.outputs], [out_masks[id(t)] for t in self.outputs]
+
+    def _layer_backward(self, grads: list) -> list:
+        return self._backward_batch(grads)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes = [(None,) + tuple(s[1:]) for s in self._layer_output_shapes()]
+        return shapes if self._multi_output else shapes[0]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.inputs[0].dtype
+
+    def call_state(self) -> Any:
+        """What backward needs of the last call: each node's layer state."""
+        return {id(n): self._contexts[id(n)] if id(n) in self._contexts else n.layer.call_state()
+                for n in self._nodes}
+
+    def set_call_state(self, state: Any) -> None:
+        self._contexts = dict(state)
+
+    def __call__(self, x: Any, training: bool = False, mask: Any = None) -> Any:
         if _graph.is_symbolic(x):
-            raise NotImplementedError("calling a functional Model on KerasTensors (a model as a layer) is not "
-                                      "supported by pyrnn yet; call its layers instead")
+            self._ensure_traced(x)
+            if isinstance(self._outputs_struct, dict):
+                raise NotImplementedError(f"model {self.name!r} has a dict of outputs; calling it as a layer "
+                                          "needs a single output or a list")
+            return self._call_symbolic(x, mask)
         self._begin_pass()
         return self._format_outputs(self._forward_pass(self._convert_inputs(x), training))
 
     # ------------------------------------------------------------------ summary
     def summary(self, line_length: Optional[int] = None, print_fn: Any = None) -> None:
         """Print the layers, output shapes, parameter counts and what each is connected to."""
+        if self._untraced:
+            raise ValueError(f"{type(self).__name__} is not built yet: call it on data or model.build(input_shape) "
+                             "before summary()")
         (print_fn or print)(functional_summary_text(self))
 
     def node_refs(self) -> Dict[int, str]:
@@ -281,6 +446,9 @@ class Model(Training, Saving):
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
+        if self._subclassed:
+            raise NotImplementedError(f"{type(self).__name__} is a subclassed model: define get_config (and "
+                                      "from_config) to save its architecture, or use save_weights/load_weights")
         where: Dict[int, list] = {id(t): [-1 - i, 0] for i, t in enumerate(self.inputs)}
         nodes = []
         for k, node in enumerate(self._nodes):
@@ -333,9 +501,29 @@ class Model(Training, Saving):
                    shape(config["output_kind"], config.get("output_keys"), outs), name=config["name"],
                    seed=config.get("seed"))
 
-    def export_description(self) -> Any:
-        raise NotImplementedError("ONNX export of functional models is not supported by pyrnn yet "
-                                  "(Sequential models export)")
+    def export_description(self) -> Any:  # a GraphExport
+        """What ONNX export needs: a ``pyrnn._export.GraphExport`` of the nodes' descriptions."""
+        if self._untraced:
+            raise ValueError(f"ONNX export: {type(self).__name__} is not traced yet; call it on data or build it first")
+        ids: Dict[int, int] = {}
+        tid = lambda t: ids.setdefault(id(t), len(ids))
+        dtypes = {l.dtype for l in self._layers if not isinstance(l, InputLayer) and l.dtype.kind == "f"}
+        if len(dtypes) > 1:
+            raise TypeError(f"ONNX export: all layers must have one dtype, got {sorted(map(str, dtypes))}")
+        inputs = tuple((tid(t), name, t.shape, t.dtype) for t, name in zip(self.inputs, self._input_names))
+        nodes = []
+        for node in self._nodes:
+            if isinstance(node.layer, AsLayer):
+                raise NotImplementedError(f"ONNX export: layer {node.layer.name!r} is a nested model, which is not "
+                                          "supported; build the model from its layers")
+            nodes.append(_export.NodeExport(node.layer.export_description(),
+                                            tuple(tid(t) for t in _graph.flatten(node.inputs)),
+                                            tuple(tid(t) for t in node.initial_state or []),
+                                            None if node.mask is None else tid(node.mask),
+                                            tuple(tid(t) for t in node.outputs)))
+        outputs = tuple((tid(t), name, t.shape) for t, name in zip(self.outputs, self._output_names))
+        return _export.GraphExport(self.name, inputs, tuple(nodes), outputs, dtypes.pop() if dtypes else
+                                   np.dtype(np.float32))
 
 
 def load_model(filepath: Any, compile: bool = True) -> Any:

@@ -26,16 +26,21 @@ import numpy as np
 
 from .. import _graph
 from ..layers import InputLayer, Layer
+from ..layers.base import register
 from ..layers.core import Dropout, Embedding, Masking
 from . import _saving
+from ._nested import AsLayer
 from ._saving import Saving
 from ._summary import summary_text
 from ._training import Training
 
 
-class Sequential(Training, Saving):
+@register
+class Sequential(AsLayer, Training, Saving):
     """A linear stack of layers with Keras's API. ``trainable=False`` freezes every layer (the
-    optimizer then updates nothing); layers keep their own ``trainable`` too."""
+    optimizer then updates nothing); layers keep their own ``trainable`` too. A model (functional
+    or Sequential) can be one of the layers, and a Sequential can be called on KerasTensors
+    inside a functional model."""
 
     def __init__(self, layers: Optional[list] = None, name: Optional[str] = None, seed: Optional[int] = None,
                  trainable: bool = True) -> None:
@@ -67,8 +72,10 @@ class Sequential(Training, Saving):
             if not isinstance(layer.layer, InputLayer):
                 raise TypeError("Sequential.add takes layers (or an Input), not the output of a layer call")
             layer = layer.layer
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add expects a Layer, got {type(layer).__name__}")
+        if not isinstance(layer, (Layer, AsLayer)):
+            raise TypeError(f"Sequential.add expects a Layer (or a model), got {type(layer).__name__}")
+        if isinstance(layer, AsLayer) and layer._multi_output:
+            raise ValueError(f"{layer.name}: a model with several outputs cannot be a layer of a Sequential")
         if getattr(layer, "return_state", False):
             raise ValueError(f"{layer.name}: return_state=True gives several outputs; Sequential needs one")
         if isinstance(layer, InputLayer):
@@ -130,23 +137,27 @@ class Sequential(Training, Saving):
                 break
         return layers, uses_mask, first
 
-    def _forward(self, x, training, layers, uses_mask, first=0):
-        mask = None
+    def _forward(self, x, training, layers, uses_mask, first=0, mask=None):
         for i, layer in enumerate(layers):
-            train_here = training and (i >= first or isinstance(layer, Dropout) or getattr(layer, "dropout", 0))
+            train_here = training and (i >= first or isinstance(layer, (Dropout, AsLayer)) or getattr(layer, "dropout", 0))
             if uses_mask:
+                if isinstance(layer, AsLayer):  # a nested model's output mask is known after its call
+                    x = layer._layer_call(x, training=train_here, mask=mask)
+                    mask = layer.compute_mask(x, mask)
+                    continue
                 new_mask = layer.compute_mask(x, mask)
                 x = layer.call(x, training=train_here, mask=mask)
                 mask = new_mask
+            elif isinstance(layer, AsLayer):
+                x = layer._layer_call(x, train_here, None)
             else:
                 x = layer.call(x, training=train_here, mask=None)
+        self._out_masks = [mask]
         return x
 
-    def __call__(self, x, training=False):
-        if _graph.is_symbolic(x):  # Sequential inside a functional model: its layers, in turn
-            for layer in self.layers:
-                x = layer(x)
-            return x
+    def __call__(self, x, training=False, mask=None):
+        if _graph.is_symbolic(x):  # inside a functional model: one node, this model its layer
+            return self._call_symbolic(x, mask)
         x = self._convert_x(x)
         self._ensure_built(x)
         layers, uses_mask, _ = self._run_plan()
@@ -158,7 +169,7 @@ class Sequential(Training, Saving):
         layers = self.layers
         if layers and isinstance(layers[0], Embedding):
             return layers[0]._convert(x)
-        dtype = layers[0].dtype if layers else np.float32
+        dtype = self.dtype
         if type(x) is np.ndarray and x.dtype == dtype:
             return x
         return np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=dtype)
@@ -187,7 +198,10 @@ class Sequential(Training, Saving):
         return [self.output_shape]
 
     def _output_dtypes(self):
-        return [self.layers[-1].dtype if self.layers else np.float32]
+        if not self.layers:
+            return [np.float32]
+        last = self.layers[-1]
+        return last._output_dtypes() if isinstance(last, AsLayer) else [last.dtype]
 
     def _begin_pass(self):
         self._plan = self._run_plan()
@@ -201,6 +215,37 @@ class Sequential(Training, Saving):
         g = grads[0]
         for layer in layers[first:][::-1]:
             g = layer.backward(g)
+        return g
+
+    # ------------------------------------------------------------------ as a layer of another model
+    def _layer_input_shapes(self, given=None):
+        if not self.built and given is not None and len(given) == 1:
+            self.build(tuple(given[0]))
+        return [self._input_shape]  # None while not built
+
+    def _layer_output_shapes(self):
+        return [self.output_shape]
+
+    def _layer_forward(self, xs, training, masks):
+        layers, uses_mask, _ = self._run_plan()
+        mask = None if masks is None else masks[0]
+        self._plan = (layers, uses_mask, 0)  # backward down to the input: the layers before may train
+        out = self._forward(xs[0], training, layers, uses_mask or mask is not None, 0, mask)
+        return [out], self._out_masks
+
+    def _layer_backward(self, grads):
+        return [self._backward_batch(grads)]
+
+    @property
+    def dtype(self):
+        return self.layers[0].dtype if self.layers else np.dtype(np.float32)
+
+    def call_state(self):
+        return [layer.call_state() for layer in self.layers]
+
+    def set_call_state(self, state):
+        for layer, s in zip(self.layers, state):
+            layer.set_call_state(s)
 
     @staticmethod
     def _format_outputs(arrays):
