@@ -218,3 +218,31 @@ def test_two_models_sharing_layers_train_in_turn():
         fit()
         assert all(not np.array_equal(a, b) for a, b in zip(before, encoder.get_weights()))
         np.testing.assert_array_equal(encoder.get_layer("enc_lstm").get_weights()[0], encoder.get_weights()[0])
+
+
+def test_regularizers_inside_a_nested_model_count_in_the_outer_one():
+    """Penalties, activity losses and constraints of a nested model's layers are the outer model's
+    (Keras's model.losses walks nested models): the same as the layers wired flat."""
+    def build(nested):
+        inner_in = keras.Input((3,))
+        dense = L.Dense(4, kernel_regularizer="l2", activity_regularizer="l1", kernel_constraint="non_neg", seed=0)
+        inner = keras.Model(inner_in, dense(inner_in))
+        x = keras.Input((3,))
+        y = inner(x) if nested else dense(x)
+        return keras.Model(x, L.Dense(1, seed=1)(y))
+    x, y = RNG.random((6, 3)).astype(np.float32), RNG.random((6, 1)).astype(np.float32)
+    results = []
+    for nested in (True, False):
+        model = build(nested)
+        model.compile("sgd", "mse")
+        model.predict(x, verbose=0)
+        model.train_on_batch(x, y)
+        losses = model.losses
+        assert len(losses) == 2 and all(v > 0 for v in losses)  # the activity loss, then the kernel's L2
+        results.append((losses, [w.copy() for w in model.get_weights()], model.evaluate(x, y, verbose=0)))
+    (l1, w1, e1), (l2, w2, e2) = results
+    np.testing.assert_allclose(l1, l2, rtol=1e-6)
+    np.testing.assert_allclose(e1, e2, rtol=1e-6)
+    for a, b in zip(w1, w2):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert (w1[0] >= 0).all()  # NonNeg applied after the step

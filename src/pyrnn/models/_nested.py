@@ -115,6 +115,16 @@ class AsLayer:
         for layer in self.layers:
             layer.zero_grads()
 
+    def _walk(self) -> Any:
+        """The layers this model runs, nested ones opened, depth first (as a Layer's sublayers:
+        regularization penalties, activity losses and constraints reach them through this)."""
+        for layer in self.layers:
+            yield from layer._walk()
+
+    def clear_losses(self) -> None:
+        for layer in self._walk():
+            layer._activity_losses = []
+
     def _leaf_layers(self) -> List[Any]:
         """Every layer this model runs, nested models opened (whose calls must be saved per node)."""
         out: List[Any] = []
