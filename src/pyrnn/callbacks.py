@@ -310,9 +310,10 @@ class TerminateOnNaN(Callback):
 
 
 class ModelCheckpoint(_Monitor):
-    """Saves the model (or only its weights, for paths ending in ``.weights.safetensors`` or with
-    ``save_weights_only``) after every epoch, or only when ``monitor`` improved with
-    ``save_best_only``. ``filepath`` may use ``{epoch}`` and log names, e.g. ``ckpt-{epoch:02d}.pyrnn``."""
+    """Saves the model (``.keras``; only its weights for paths ending in ``.weights.h5`` or
+    ``.weights.safetensors``, or with ``save_weights_only``) after every epoch, or only when
+    ``monitor`` improved with ``save_best_only``. ``filepath`` may use ``{epoch}`` and log names,
+    e.g. ``ckpt-{epoch:02d}.keras``."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
@@ -337,7 +338,7 @@ class ModelCheckpoint(_Monitor):
             self.best = current
         elif self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
-        if self.save_weights_only or path.endswith(".weights.safetensors"):
+        if self.save_weights_only or path.endswith((".weights.h5", ".weights.safetensors")):
             self.model.save_weights(path)
         else:
             self.model.save(path)
