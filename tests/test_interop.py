@@ -453,7 +453,8 @@ def test_keras_errors(tmp_path):
     kmodel.save_weights(path)
     other = Sequential([L.Input((4, 3)), L.GRU(5), L.Dense(2)])
     before = other.get_weights()
-    with pytest.raises(ValueError, match=r"k.weights.h5': layer 'gru\w*' \(GRU, Keras group 'layers/gru'\).*another architecture"):
+    with pytest.raises(ValueError,
+                       match=r"k.weights.h5': layer 'gru\w*' \(GRU, Keras group 'layers/gru'\).*another architecture"):
         other.load_weights(path)
     wider = Sequential([L.Input((4, 3)), L.LSTM(6), L.Dense(2)])
     with pytest.raises(ValueError, match=r"expects weights of shapes"):
