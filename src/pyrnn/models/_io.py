@@ -31,6 +31,7 @@ ZIP_SIGNATURE = b"PK\x03\x04"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 CONFIG_JSON, METADATA_JSON, WEIGHTS_MEMBER = "config.json", "metadata.json", "model.weights.h5"
 OPTIMIZER_MEMBER = "pyrnn.optimizer.safetensors"  # pyrnn's optimizer state; Keras ignores other members
+TRAINING_MEMBER = "pyrnn.training.json"  # BackupAndRestore's epoch, step and RNG states
 
 
 def file_format(filepath, supported, what):
@@ -240,7 +241,7 @@ def load_keras_archive(filepath):
                                  f"a zip archive of {sorted(names)}")
             config_text, weights = zf.read(CONFIG_JSON), zf.read(WEIGHTS_MEMBER)
             meta_text = zf.read(METADATA_JSON) if METADATA_JSON in names else b"{}"
-            extra = {OPTIMIZER_MEMBER: zf.read(OPTIMIZER_MEMBER)} if OPTIMIZER_MEMBER in names else {}
+            extra = {m: zf.read(m) for m in (OPTIMIZER_MEMBER, TRAINING_MEMBER) if m in names}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
         raise ValueError(f"{path!r}: expected {expected}, found a corrupt or truncated zip archive ({e})") from e
     try:

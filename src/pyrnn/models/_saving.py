@@ -106,13 +106,7 @@ class Saving:
         ignores), or pyrnn's ``.safetensors`` model file."""
         ext = _io.file_format(filepath, (_io.KERAS, _io.SAFETENSORS), "save")
         if ext == _io.KERAS:
-            extra = {}
-            if self.compiled and self.optimizer.built:
-                extra[_io.OPTIMIZER_MEMBER] = _io.safetensors_bytes(*_optimizer_tensors(self.optimizer.get_state()))
-            metadata = {"keras_version": KERAS_FORMAT_VERSION, "saved_by": f"pyrnn {_pyrnn_version()}",
-                        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
-            _io.save_keras_archive(filepath, _keras.model_config(self), metadata, _keras.weights_tree(self),
-                                   overwrite, extra)
+            self._save_keras(filepath, overwrite)
             return
         tensors = self._weight_tensors()
         meta = {"format": "pyrnn-model", "config": json.dumps(self.get_config())}
@@ -127,6 +121,35 @@ class Saving:
             for k, v in state["slots"].items():
                 tensors[f"optimizer/{k}"] = v
         _io.save_safetensors(filepath, tensors, meta, overwrite)
+
+
+    def _save_keras(self, filepath, overwrite=True, extra=None):
+        extra = dict(extra or {})
+        if self.compiled and self.optimizer.built:
+            extra[_io.OPTIMIZER_MEMBER] = _io.safetensors_bytes(*_optimizer_tensors(self.optimizer.get_state()))
+        metadata = {"keras_version": KERAS_FORMAT_VERSION, "saved_by": f"pyrnn {_pyrnn_version()}",
+                    "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+        _io.save_keras_archive(filepath, _keras.model_config(self), metadata, _keras.weights_tree(self),
+                               overwrite, extra)
+
+    def _save_training_state(self, filepath, state: dict) -> None:
+        """A ``.keras`` file with the optimizer state and ``state`` (JSON) as a member: one file,
+        written atomically, so a backup is whole or the previous one (BackupAndRestore)."""
+        self._save_keras(filepath, True, {_io.TRAINING_MEMBER: json.dumps(state).encode()})
+
+    def _load_training_state(self, filepath) -> dict:
+        """Weights and optimizer state from ``_save_training_state``'s file; returns its ``state``."""
+        path = os.fspath(filepath)
+        _, _, tree, extra = _io.load_keras_archive(filepath)
+        if _io.TRAINING_MEMBER not in extra:
+            raise ValueError(f"{path!r}: expected a BackupAndRestore backup, found a .keras file without "
+                             f"{_io.TRAINING_MEMBER}")
+        _keras.set_weights_from_tree(self, tree, path)
+        self._pack()
+        if _io.OPTIMIZER_MEMBER in extra:
+            _restore_optimizer(self, _optimizer_state(_io.safetensors_load_bytes(extra[_io.OPTIMIZER_MEMBER], path)),
+                               path)
+        return json.loads(extra[_io.TRAINING_MEMBER])
 
 
 def _pyrnn_version():
