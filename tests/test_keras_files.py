@@ -63,6 +63,34 @@ def _as_list(y):
     return y if isinstance(y, list) else [y]
 
 
+def test_functional_compile_config_round_trips(tmp_path):
+    model = _functional()
+    model.compile(optimizer="rmsprop", loss=["mse", "categorical_crossentropy"], loss_weights=[0.3, 1.0],
+                  metrics=[["mae"], ["accuracy"]])
+    ys = [RNG.random((4, 1)).astype(np.float32), np.eye(2, dtype=np.float32)[RNG.integers(0, 2, 4)]]
+    model.fit([X, TOKENS], ys, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    again = load_model(tmp_path / "m.keras")
+    assert again.evaluate([X, TOKENS], ys, verbose=0) == model.evaluate([X, TOKENS], ys, verbose=0)
+    assert again.train_on_batch([X, TOKENS], ys) == model.train_on_batch([X, TOKENS], ys)
+
+
+def test_keras_config_errors_name_the_file(tmp_path, keras):
+    kmodel = keras.Sequential([keras.Input((6, 3)), keras.layers.Conv1D(2, 2)])
+    kmodel.save(tmp_path / "conv.keras")
+    with pytest.raises(ValueError, match=r"conv.keras'?: Keras layer class 'Conv1D' .*not supported"):
+        load_model(tmp_path / "conv.keras")
+    with zipfile.ZipFile(tmp_path / "conv.keras") as zf:
+        config = json.loads(zf.read("config.json"))
+        weights = zf.read("model.weights.h5")
+    del config["config"]["layers"]
+    with zipfile.ZipFile(tmp_path / "cut.keras", "w") as zf:
+        zf.writestr("config.json", json.dumps(config))
+        zf.writestr("model.weights.h5", weights)
+    with pytest.raises(ValueError, match=r"cut.keras'?: the Keras model config is malformed \(no 'layers'\)"):
+        load_model(tmp_path / "cut.keras")
+
+
 def test_compiled_keras_file_resumes_training_exactly(tmp_path):
     """Optimizer state (pyrnn's member of the zip) and compile arguments come back: training
     after loading equals training on."""

@@ -214,8 +214,12 @@ def model_from_config(serialized, classes, where):
         if kind == "Sequential":
             return _sequential_from_config(classes[kind], config, where)
         return _functional_from_config(classes[kind], config, where)
-    except (KeyError, IndexError, TypeError) as e:
-        raise ValueError(f"{where}: the Keras model config is malformed ({type(e).__name__}: {e})") from e
+    except (KeyError, IndexError) as e:
+        raise ValueError(f"{where}: the Keras model config is malformed (no {e})") from e
+    except (ValueError, TypeError, NotImplementedError) as e:  # a layer pyrnn cannot build: say which file
+        if str(e).startswith(where):
+            raise
+        raise type(e)(f"{where}: {e}") from e
 
 
 def _keras_input(config):
