@@ -9,6 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from pyrnn import callbacks
 from pyrnn import layers as L
 from pyrnn.models import Model, Sequential, from_keras, load_model
 from pyrnn.models import _keras as keras_layout
@@ -279,3 +280,16 @@ def test_from_keras_functional_is_the_loader_path(keras):
     for a, b in zip(_as_list(model.predict([X, TOKENS], verbose=0)), _as_list(kmodel.predict([X, TOKENS],
                                                                                             verbose=0))):
         np.testing.assert_allclose(a, b, atol=2e-6)
+
+
+def test_model_checkpoint_writes_keras_files(tmp_path):
+    model = Sequential([L.Input((6, 3)), L.GRU(2), L.Dense(1)])
+    model.compile("sgd", "mse")
+    cbs = [callbacks.ModelCheckpoint(str(tmp_path / "w-{epoch}.weights.h5"), monitor="loss"),
+           callbacks.ModelCheckpoint(str(tmp_path / "m-{epoch}.keras"), monitor="loss")]
+    model.fit(X, np.zeros((4, 1)), epochs=2, verbose=0, callbacks=cbs)
+    assert (tmp_path / "w-2.weights.h5").read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
+    assert zipfile.is_zipfile(tmp_path / "m-2.keras")
+    again = Sequential([L.Input((6, 3)), L.GRU(2), L.Dense(1)])
+    again.load_weights(tmp_path / "w-2.weights.h5")
+    np.testing.assert_array_equal(again.predict(X, verbose=0), load_model(tmp_path / "m-2.keras").predict(X, verbose=0))
