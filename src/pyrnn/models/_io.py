@@ -20,8 +20,6 @@ from typing import Callable, Dict, List, Optional
 import h5py
 import numpy as np
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import load as _st_load
-from safetensors.numpy import save as _st_save
 from safetensors.numpy import save_file
 
 KERAS, WEIGHTS_H5, SAFETENSORS = ".keras", ".weights.h5", ".safetensors"
@@ -30,8 +28,7 @@ _DESCRIPTIONS = {KERAS: "a Keras 3 .keras zip archive", WEIGHTS_H5: "a Keras 3 .
 ZIP_SIGNATURE = b"PK\x03\x04"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 CONFIG_JSON, METADATA_JSON, WEIGHTS_MEMBER = "config.json", "metadata.json", "model.weights.h5"
-OPTIMIZER_MEMBER = "pyrnn.optimizer.safetensors"  # pyrnn's optimizer state; Keras ignores other members
-TRAINING_MEMBER = "pyrnn.training.json"  # BackupAndRestore's epoch, step and RNG states
+TRAINING_MEMBER = "pyrnn.training.json"  # BackupAndRestore's epoch, step and RNG states; Keras ignores it
 
 
 def file_format(filepath, supported, what):
@@ -115,18 +112,6 @@ def load_safetensors(filepath):
         raise ValueError(f"{os.fspath(filepath)!r}: expected {_DESCRIPTIONS[SAFETENSORS]}, found a corrupt or "
                          f"truncated one ({e})") from e
     return tensors, metadata
-
-
-def safetensors_bytes(tensors, metadata):
-    return _st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=metadata)
-
-
-def safetensors_load_bytes(data, filepath):
-    try:
-        return _st_load(data)
-    except SafetensorError as e:
-        raise ValueError(f"{os.fspath(filepath)!r}: member {OPTIMIZER_MEMBER} is not a readable safetensors "
-                         f"blob ({e})") from e
 
 
 def weights_list(tensors):
@@ -241,7 +226,7 @@ def load_keras_archive(filepath):
                                  f"a zip archive of {sorted(names)}")
             config_text, weights = zf.read(CONFIG_JSON), zf.read(WEIGHTS_MEMBER)
             meta_text = zf.read(METADATA_JSON) if METADATA_JSON in names else b"{}"
-            extra = {m: zf.read(m) for m in (OPTIMIZER_MEMBER, TRAINING_MEMBER) if m in names}
+            extra = {TRAINING_MEMBER: zf.read(TRAINING_MEMBER)} if TRAINING_MEMBER in names else {}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
         raise ValueError(f"{path!r}: expected {expected}, found a corrupt or truncated zip archive ({e})") from e
     try:

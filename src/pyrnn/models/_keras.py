@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import inspect
 import re
-import warnings
 from typing import Any, Dict, List
+
+import numpy as np
 
 from .. import _graph
 from .. import losses as losses_module
@@ -439,11 +440,15 @@ def keras_layer_order(model):
 
 
 def weights_tree(model):
-    """The model's weights in Keras's HDF5 layout (``model.weights.h5`` / ``.weights.h5``)."""
+    """The model's weights in Keras's HDF5 layout (``model.weights.h5`` / ``.weights.h5``), with
+    the optimizer's variables when it has them."""
     order = keras_layer_order(model)
     groups = {key: layer_tree(layer, layer.get_weights())
               for key, layer in zip(group_keys([type(l).__name__ for l in order]), order)}
-    return H5Group(model.name, [], {"layers": H5Group(None, [], groups)})
+    root = H5Group(model.name, [], {"layers": H5Group(None, [], groups)})
+    if model.compiled and model.optimizer.built:
+        root.children["optimizer"] = optimizer_tree(model)
+    return root
 
 
 def set_weights_from_tree(model, root: H5Group, filepath, layer_order=None):
@@ -470,8 +475,80 @@ def set_weights_from_tree(model, root: H5Group, filepath, layer_order=None):
         layer.set_weights(arrays)
 
 
-def warn_optimizer_state(filepath):
-    warnings.warn(f"{filepath}: the file holds Keras's optimizer variables; pyrnn restores the iteration count "
-                  "and starts the other optimizer slots from zero (their layout is Keras's, not pyrnn's)",
-                  stacklevel=3)
+# ------------------------------------------------------------------------------- optimizer variables
+def _trainable_mask(layer):
+    """Which of ``layer.get_weights()`` Keras counts among its trainable variables."""
+    n = len(layer.get_weights())
+    if not layer.trainable:
+        return [False] * n
+    if isinstance(layer, (SimpleRNN, GRU, LSTM)):
+        return [True] * n
+    if isinstance(layer, (Bidirectional, TimeDistributed, RNN)):
+        return [t for sub in layer._sublayers() for t in _trainable_mask(sub)]
+    return [name in layer._trainable_names for name in layer._keras_weight_names()]
+
+
+def _keras_trainables(model, vector=None):
+    """Keras's ``model.trainable_variables`` (its order and layouts), of the parameters or, given
+    ``vector`` (a flat vector laid out as the model's parameters, e.g. an optimizer slot), of it:
+    the parameters are swapped for it while the layers' ``get_weights`` translate."""
+    _, flat_w, _, _ = model._pack()
+    saved = flat_w.copy()
+    try:
+        if vector is not None:
+            flat_w[...] = vector
+        return [w for layer in keras_layer_order(model)
+                for w, t in zip(layer.get_weights(), _trainable_mask(layer)) if t]
+    finally:
+        flat_w[...] = saved
+
+
+def _from_keras_trainables(model, arrays):
+    """The inverse: a flat vector laid out as the model's parameters from Keras-layout arrays."""
+    _, flat_w, _, _ = model._pack()
+    saved = flat_w.copy()
+    it = iter(arrays)
+    try:
+        for layer in keras_layer_order(model):
+            ws = layer.get_weights()
+            layer.set_weights([next(it) if t else w for w, t in zip(ws, _trainable_mask(layer))])
+        return flat_w.copy()
+    finally:
+        flat_w[...] = saved
+
+
+def optimizer_tree(model):
+    """The optimizer's variables as Keras saves them (``optimizer/vars``): iteration, learning rate,
+    then each slot group per trainable variable, in Keras's layouts."""
+    opt = model.optimizer
+    head = [np.asarray(v.numpy()) for v in opt.variables[:1 + (opt._lr_var is not None)]]
+    per_slot = {slot: _keras_trainables(model, opt._slots[slot]) for group in opt._variable_groups() for slot in group}
+    n = len(_keras_trainables(model))
+    slots = [per_slot[slot][i] for group in opt._variable_groups() for i in range(n) for slot in group]
+    return H5Group(opt.name, head + slots)
+
+
+def set_optimizer_from_tree(model, group: H5Group, filepath):
+    """Restore the optimizer's state from Keras's ``optimizer/vars`` (after compile and ``_pack``)."""
+    opt = model.optimizer
+    shapes = [w.shape for w in _keras_trainables(model)]
+    groups = opt._variable_groups()
+    n_head = 1 + (opt._lr_var is not None)
+    want = [()] * n_head + [s for g in groups for s in shapes for _ in g]
+    found = [a.shape for a in group.vars]
+    if found != want:
+        raise ValueError(f"{filepath!r}: the optimizer variables ({type(opt).__name__}) have shapes {found}, the "
+                         f"compiled model's optimizer expects {want}")
+    it = iter(group.vars[n_head:])
+    per_slot: Dict[str, list] = {slot: [] for g in groups for slot in g}
+    for g in groups:
+        for _ in shapes:
+            for slot in g:
+                per_slot[slot].append(next(it))
+    vectors = {slot: _from_keras_trainables(model, arrays) for slot, arrays in per_slot.items()}
+    for slot, vec in vectors.items():
+        opt._slots[slot][...] = vec
+    opt.iterations = int(group.vars[0])
+    if n_head == 2:
+        opt.learning_rate = float(group.vars[1])
 

@@ -101,9 +101,9 @@ class Saving:
                                    self.compute_output_shape)
 
     def save(self, filepath: Union[str, os.PathLike], overwrite: bool = True) -> None:
-        """Save architecture, weights and compile arguments: a Keras 3 ``.keras`` file
-        (``keras.saving.load_model`` reads it; the optimizer state travels in a pyrnn member Keras
-        ignores), or pyrnn's ``.safetensors`` model file."""
+        """Save architecture, weights, compile arguments and optimizer state: a Keras 3 ``.keras``
+        file (``keras.saving.load_model`` reads it, the optimizer state in Keras's layout too), or
+        pyrnn's ``.safetensors`` model file."""
         ext = _io.file_format(filepath, (_io.KERAS, _io.SAFETENSORS), "save")
         if ext == _io.KERAS:
             self._save_keras(filepath, overwrite)
@@ -124,16 +124,13 @@ class Saving:
 
 
     def _save_keras(self, filepath, overwrite=True, extra=None):
-        extra = dict(extra or {})
-        if self.compiled and self.optimizer.built:
-            extra[_io.OPTIMIZER_MEMBER] = _io.safetensors_bytes(*_optimizer_tensors(self.optimizer.get_state()))
         metadata = {"keras_version": KERAS_FORMAT_VERSION, "saved_by": f"pyrnn {_pyrnn_version()}",
                     "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
         _io.save_keras_archive(filepath, _keras.model_config(self), metadata, _keras.weights_tree(self),
                                overwrite, extra)
 
     def _save_training_state(self, filepath, state: dict) -> None:
-        """A ``.keras`` file with the optimizer state and ``state`` (JSON) as a member: one file,
+        """A ``.keras`` file (with the optimizer state) and ``state`` (JSON) as a member: one file,
         written atomically, so a backup is whole or the previous one (BackupAndRestore)."""
         self._save_keras(filepath, True, {_io.TRAINING_MEMBER: json.dumps(state).encode()})
 
@@ -145,10 +142,7 @@ class Saving:
             raise ValueError(f"{path!r}: expected a BackupAndRestore backup, found a .keras file without "
                              f"{_io.TRAINING_MEMBER}")
         _keras.set_weights_from_tree(self, tree, path)
-        self._pack()
-        if _io.OPTIMIZER_MEMBER in extra:
-            _restore_optimizer(self, _optimizer_state(_io.safetensors_load_bytes(extra[_io.OPTIMIZER_MEMBER], path)),
-                               path)
+        _restore_optimizer(self, tree, path)
         return json.loads(extra[_io.TRAINING_MEMBER])
 
 
@@ -185,24 +179,12 @@ def _set_weight_list(model, arrays, filepath):
     model.set_weights(arrays)
 
 
-def _optimizer_tensors(state):
-    tensors = {f"slot/{k}": v for k, v in state["slots"].items()}
-    tensors["iterations"] = np.array([state["iterations"]], np.int64)
-    tensors["sizes"] = np.array(state["sizes"], np.int64)
-    return tensors, {"format": "pyrnn-optimizer"}
-
-
-def _optimizer_state(tensors):
-    return {"iterations": int(tensors["iterations"][0]), "sizes": [int(s) for s in tensors["sizes"]],
-            "slots": {k[len("slot/"):]: v for k, v in tensors.items() if k.startswith("slot/")}}
-
-
-def _restore_optimizer(model, state, filepath):
-    sizes = model.optimizer._sizes
-    if state["sizes"] != sizes:
-        raise ValueError(f"{os.fspath(filepath)!r}: the optimizer state is for parameters of sizes {state['sizes']}, "
-                         f"the model's are {sizes}")
-    model.optimizer.set_state(state)
+def _restore_optimizer(model, tree, filepath):
+    """The optimizer's state from a Keras weights tree (nothing when the file has none)."""
+    model._pack()
+    group = tree.children.get("optimizer")
+    if group is not None and group.vars:
+        _keras.set_optimizer_from_tree(model, group, os.fspath(filepath))
 
 
 def load_model(classes, filepath, compile=True):
@@ -213,7 +195,7 @@ def load_model(classes, filepath, compile=True):
     path = os.fspath(filepath)
     if ext == _io.SAFETENSORS:
         return _load_safetensors_model(classes, filepath, compile)
-    config, _, tree, extra = _io.load_keras_archive(filepath)
+    config, _, tree, _ = _io.load_keras_archive(filepath)
     model = _keras.model_from_config(config, classes, repr(path))
     order = None
     if model._keras_class != "Sequential":
@@ -221,13 +203,7 @@ def load_model(classes, filepath, compile=True):
     _keras.set_weights_from_tree(model, tree, path, order)
     if compile and config.get("compile_config"):
         _keras.compile_from_config(model, config["compile_config"], path)
-        model._pack()
-        if _io.OPTIMIZER_MEMBER in extra:
-            _restore_optimizer(model, _optimizer_state(_io.safetensors_load_bytes(extra[_io.OPTIMIZER_MEMBER], path)),
-                               path)
-        elif "optimizer" in tree.children and tree.children["optimizer"].vars:
-            model.optimizer.iterations = int(tree.children["optimizer"].vars[0])
-            _keras.warn_optimizer_state(path)
+        _restore_optimizer(model, tree, path)
     return model
 
 
@@ -251,5 +227,9 @@ def _load_safetensors_model(classes, filepath, compile):
         model._pack()
         state = json.loads(meta["optimizer_state"])
         state["slots"] = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}
-        _restore_optimizer(model, state, filepath)
+        sizes = model.optimizer._sizes
+        if state["sizes"] != sizes:
+            raise ValueError(f"{os.fspath(filepath)!r}: the optimizer state is for parameters of sizes "
+                             f"{state['sizes']}, the model's are {sizes}")
+        model.optimizer.set_state(state)
     return model
