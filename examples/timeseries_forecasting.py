@@ -65,7 +65,7 @@ model = keras.Model(inputs=inputs, outputs=outputs)
 model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001), loss="mse")
 model.summary()
 
-checkpoint = os.path.join(tempfile.mkdtemp(), "model_checkpoint.weights")
+checkpoint = os.path.join(tempfile.mkdtemp(), "model_checkpoint.weights.h5")
 callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=0, patience=5),
              keras.callbacks.ModelCheckpoint(monitor="val_loss", filepath=checkpoint, save_weights_only=True,
                                              save_best_only=True)]

@@ -210,7 +210,9 @@ def test_dropout_only_in_training():
     assert set(np.unique(y)) <= {0.0, 2.0}
 
 
-def test_save_load_weights_and_model_resume_exactly(tmp_path):
+@pytest.mark.parametrize("model_file,weights_file", [("m.keras", "w.weights.h5"),
+                                                     ("m.safetensors", "w.weights.safetensors")])
+def test_save_load_weights_and_model_resume_exactly(tmp_path, model_file, weights_file):
     rng = np.random.default_rng(2)
     x, y = rng.random((64, 5, 1)), rng.random((64, 1))
 
@@ -224,9 +226,9 @@ def test_save_load_weights_and_model_resume_exactly(tmp_path):
 
     first = make()
     first.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
-    first.save(tmp_path / "m.pyrnn")
-    first.save_weights(tmp_path / "w.weights.safetensors")
-    resumed = load_model(tmp_path / "m.pyrnn")
+    first.save(tmp_path / model_file)
+    first.save_weights(tmp_path / weights_file)
+    resumed = load_model(tmp_path / model_file)
     assert resumed.optimizer.iterations == 8
     np.testing.assert_array_equal(resumed.predict(x, verbose=0), first.predict(x, verbose=0))
     resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=16, verbose=0, shuffle=False)
@@ -234,24 +236,25 @@ def test_save_load_weights_and_model_resume_exactly(tmp_path):
         np.testing.assert_array_equal(a, b)
 
     other = _tutorial_model(seed=9)
-    other.load_weights(tmp_path / "w.weights.safetensors")
+    other.load_weights(tmp_path / weights_file)
     for a, b in zip(other.get_weights(), first.get_weights()):
         np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError):
-        load_model(tmp_path / "w.weights.safetensors")
+    with pytest.raises(ValueError, match="extension|use load_weights"):
+        load_model(tmp_path / weights_file)
 
 
 @pytest.mark.parametrize("layer", [
     lambda: Bidirectional(LSTM(4, return_sequences=True), merge_mode="sum"),
     lambda: GRU(4, reset_after=False, return_sequences=True, go_backwards=True),
     lambda: TimeDistributed(Dense(3, activation="relu"))])
-def test_save_load_architectures(tmp_path, layer):
+@pytest.mark.parametrize("filename", ["m.keras", "m.safetensors"])
+def test_save_load_architectures(tmp_path, layer, filename):
     model = Sequential([Input((6, 2)), layer(), Dense(1)])
     model.compile("rmsprop", "huber")
     x = np.random.default_rng(0).random((8, 6, 2))
     model.fit(x, np.zeros((8, 6, 1)), epochs=1, verbose=0)
-    model.save(tmp_path / "m.pyrnn")
-    again = load_model(tmp_path / "m.pyrnn")
+    model.save(tmp_path / filename)
+    again = load_model(tmp_path / filename)
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
@@ -305,10 +308,10 @@ def test_callbacks_in_fit(tmp_path):
     h = model.fit(x, y, epochs=3, verbose=0, callbacks=[sched])
     assert h.history["learning_rate"] == pytest.approx([0.01, 0.02, 0.03])
 
-    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "best.pyrnn"), monitor="val_loss", save_best_only=True)
+    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "best.keras"), monitor="val_loss", save_best_only=True)
     model.fit(x, y, epochs=3, verbose=0, validation_split=0.25, callbacks=[ckpt])
-    assert (tmp_path / "best.pyrnn").exists() and ckpt.best is not None
-    best = load_model(tmp_path / "best.pyrnn")
+    assert (tmp_path / "best.keras").exists() and ckpt.best is not None
+    best = load_model(tmp_path / "best.keras")
     assert best.evaluate(x[30:], y[30:], verbose=0) == pytest.approx(ckpt.best, rel=1e-5)
 
     nan_x = x.copy()

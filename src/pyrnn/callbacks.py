@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -310,9 +311,10 @@ class TerminateOnNaN(Callback):
 
 
 class ModelCheckpoint(_Monitor):
-    """Saves the model (or only its weights, for paths ending in ``.weights.safetensors`` or with
-    ``save_weights_only``) after every epoch, or only when ``monitor`` improved with
-    ``save_best_only``. ``filepath`` may use ``{epoch}`` and log names, e.g. ``ckpt-{epoch:02d}.pyrnn``."""
+    """Saves the model (``.keras``; only its weights for paths ending in ``.weights.h5`` or
+    ``.weights.safetensors``, or with ``save_weights_only``) after every epoch, or only when
+    ``monitor`` improved with ``save_best_only``. ``filepath`` may use ``{epoch}`` and log names,
+    e.g. ``ckpt-{epoch:02d}.keras``."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
@@ -337,10 +339,114 @@ class ModelCheckpoint(_Monitor):
             self.best = current
         elif self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
-        if self.save_weights_only or path.endswith(".weights.safetensors"):
+        if self.save_weights_only or path.endswith((".weights.h5", ".weights.safetensors")):
             self.model.save_weights(path)
         else:
             self.model.save(path)
+
+
+def _rng_state(rng):
+    """A Generator's state, or NumPy's global RandomState's (``np.random``), as JSON."""
+    if isinstance(rng, np.random.Generator):
+        return {"generator": rng.bit_generator.state}
+    name, keys, pos, has_gauss, gauss = rng.get_state()
+    return {"global": [name, keys.tolist(), int(pos), int(has_gauss), float(gauss)]}
+
+
+def _set_rng_state(rng, state):
+    if "generator" in state:
+        rng.bit_generator.state = state["generator"]
+    else:
+        name, keys, pos, has_gauss, gauss = state["global"]
+        rng.set_state((name, np.array(keys, np.uint32), pos, has_gauss, gauss))
+
+
+def _layers_with_rngs(model):
+    """{path: layer} of every layer and sub-layer (a Bidirectional's directions, an RNN's stack...)."""
+    out = {}
+
+    def walk(layer, prefix):
+        out[prefix] = layer
+        for i, sub in enumerate(layer._sublayers()):
+            walk(sub, f"{prefix}/{i}")
+    for layer in model.layers:
+        walk(layer, layer.name)
+    return out
+
+
+class BackupAndRestore(Callback):
+    """Backs up the training state in ``backup_dir`` at the end of every epoch (``save_freq=
+    "epoch"``) or every ``save_freq`` batches, and restores it when ``fit`` starts again (as
+    Keras 3's): weights, optimizer state, the epoch and, beyond Keras, the batches done in it and
+    the RNG states (the shuffling and every layer's dropout draws), so a fit killed and restarted
+    with the same arguments ends with the weights an uninterrupted one reaches (array data).
+    A backup is one ``.keras`` file (the state in a member) written to a temporary file and moved
+    into place, so a crash while writing leaves the previous backup. ``delete_checkpoint``: remove
+    ``backup_dir`` when ``fit`` ends (not when it is killed).
+
+    Example::
+
+        >>> model.fit(x, y, epochs=10, callbacks=[callbacks.BackupAndRestore("/tmp/backup", save_freq=50)])
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("Empty `backup_dir` argument passed")
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(f"Invalid value for argument `save_freq`. Received: save_freq={save_freq!r}. Expected "
+                             "either 'epoch' or an integer value >= 1.")
+        if double_checkpoint:
+            raise NotImplementedError("BackupAndRestore: double_checkpoint is not supported by pyrnn (its backups "
+                                      "are written atomically, so the previous one survives a crash anyway)")
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq, self.delete_checkpoint = save_freq, delete_checkpoint
+        self._path = os.path.join(self.backup_dir, "latest.keras")
+        self._epoch = 0
+        self._batches_done = 0  # in the current epoch
+        self._since_save = 0
+        self._epoch_rng = None
+
+    def on_train_begin(self, logs=None):
+        self._since_save = 0
+        if not os.path.exists(self._path):
+            return
+        state = self.model._load_training_state(self._path)
+        _set_rng_state(self.model._fit_rng, state["epoch_rng"])
+        layers = _layers_with_rngs(self.model)
+        for path, layer_state in state["layer_rngs"].items():
+            if path in layers:
+                layer = layers[path]
+                layer._rng = np.random.default_rng()
+                _set_rng_state(layer._rng, layer_state)
+        self.model._resume = (int(state["epoch"]), int(state["batch"]))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._batches_done = epoch, 0
+        self._epoch_rng = _rng_state(self.model._fit_rng)  # before this epoch's shuffle: a resume redraws it
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches_done = batch + 1
+        if self.save_freq != "epoch":
+            self._since_save += 1
+            if self._since_save >= self.save_freq:
+                self._since_save = 0
+                self._save(self._epoch, self._batches_done, self._epoch_rng)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch + 1, 0, _rng_state(self.model._fit_rng))
+
+    def _save(self, epoch, batch, epoch_rng):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        layer_rngs = {path: _rng_state(layer._rng) for path, layer in _layers_with_rngs(self.model).items()
+                      if layer._rng is not None}
+        self.model._save_training_state(self._path, {"epoch": epoch, "batch": batch, "epoch_rng": epoch_rng,
+                                                     "layer_rngs": layer_rngs})
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and os.path.exists(self.backup_dir):
+            shutil.rmtree(self.backup_dir)
 
 
 class CSVLogger(Callback):
@@ -373,6 +479,11 @@ class CSVLogger(Callback):
             self._file = None
 
 
+def _overrides(cb, hook):
+    """Whether ``cb`` does something in ``hook``: a subclass's method, or a LambdaCallback's function."""
+    return getattr(type(cb), hook) is not getattr(Callback, hook) or hook in vars(cb)
+
+
 class CallbackList:
     """Calls every callback's hook; batch hooks only on callbacks that override them (fast path)."""
 
@@ -381,10 +492,8 @@ class CallbackList:
         for cb in self.callbacks:
             cb.set_model(model)
             cb.set_params(params)
-        self._batch_end = [cb for cb in self.callbacks
-                           if type(cb).on_train_batch_end is not Callback.on_train_batch_end]
-        self._batch_begin = [cb for cb in self.callbacks
-                             if type(cb).on_train_batch_begin is not Callback.on_train_batch_begin]
+        self._batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_train_batch_end")]
+        self._batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_train_batch_begin")]
 
     def __getattr__(self, hook):
         if not hook.startswith("on_"):

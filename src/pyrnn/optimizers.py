@@ -353,12 +353,7 @@ class Optimizer:
             out.append(Variable(self._lr_var, "learning_rate", f"{self.name}/learning_rate", dtype=self._lr_var.dtype))
         if not self.built:
             return out
-        groups = []
-        if self.use_ema:
-            groups.append(("average",))
-        if self.gradient_accumulation_steps:
-            groups.append(("gradient_accumulator",))
-        groups += list(self._slot_groups or [(n,) for n in self._slot_names])
+        groups = self._variable_groups()
         shapes = self._var_shapes or [(s,) for s in self._sizes]
         names = self._var_names or [f"variable_{i}" for i in range(len(self._sizes))]
         for group in groups:
@@ -369,6 +364,15 @@ class Optimizer:
                     name = f"{names[i].replace('/', '_')}_{_KERAS_SLOT_NAMES.get(slot, slot)}"
                     out.append(Variable(view, name, f"{self.name}/{name}", dtype=view.dtype))
         return out
+
+    def _variable_groups(self):
+        """The slots as Keras creates them, in order: groups whose slots alternate per variable."""
+        groups = []
+        if self.use_ema:
+            groups.append(("average",))
+        if self.gradient_accumulation_steps:
+            groups.append(("gradient_accumulator",))
+        return groups + list(self._slot_groups or [(n,) for n in self._slot_names])
 
     # --------------------------------------------------------------- one step
     def _clip(self, g):

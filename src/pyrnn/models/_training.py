@@ -408,9 +408,15 @@ class Training:
         optimizer = self.optimizer
         self.stop_training = False
         rng = np.random.default_rng(self.seed) if self.seed is not None else np.random
+        self._fit_rng = rng  # BackupAndRestore saves and restores its state
         for layer in self.layers:
             layer.zero_grads()
+        self._resume = None
         cbl.on_train_begin({})
+        skip = 0  # batches of the first epoch a restored backup already trained on
+        if self._resume is not None:  # set by BackupAndRestore: (epoch, batches done in it)
+            initial_epoch, skip = self._resume
+            self._resume = None
         logs: dict = {}
         for epoch in range(initial_epoch, epochs):
             _, flat_w, flat_g, _ = self._pack()  # re-packs if the trainable set changed
@@ -422,6 +428,9 @@ class Training:
             cbl.on_epoch_begin(epoch, {})
             total, parts, seen = 0.0, [0.0] * len(self._losses), 0
             for step, (xb, yb, swb) in enumerate(data.epoch(batch_size, shuffle, rng, steps_per_epoch)):
+                if skip:
+                    skip -= 1
+                    continue
                 if batch_begin:
                     for cb in batch_begin:
                         cb.on_train_batch_begin(step, {})

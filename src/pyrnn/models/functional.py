@@ -61,6 +61,8 @@ class Model(AsLayer, Training, Saving):
     """A model from its input and output KerasTensors (each one, a list or a dict). A model is
     also a layer: ``model(tensors)`` inside another functional model, or in a ``Sequential``."""
 
+    _keras_class = "Functional"  # Keras's class name, in .keras configs
+
     def __init__(self, inputs: Any = None, outputs: Any = None, name: Optional[str] = None, trainable: bool = True,
                  seed: Optional[int] = None) -> None:
         subclassed = type(self).call is not Model.call
@@ -529,4 +531,4 @@ class Model(AsLayer, Training, Saving):
 def load_model(filepath: Any, compile: bool = True) -> Any:
     """Rebuild a model saved with ``model.save`` (a functional Model or a Sequential): layers,
     weights and, compiled, the optimizer state."""
-    return _saving.load_model(lambda config: Model if "nodes" in config else Sequential, filepath, compile)
+    return _saving.load_model({"Sequential": Sequential, "Functional": Model}, filepath, compile)

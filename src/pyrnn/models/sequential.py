@@ -263,4 +263,4 @@ class Sequential(AsLayer, Training, Saving):
 
 def load_model(filepath: Any, compile: bool = True) -> Sequential:
     """Rebuild a model saved with ``model.save``: layers, weights and, compiled, the optimizer state."""
-    return _saving.load_model(lambda config: Sequential, filepath, compile)
+    return _saving.load_model({"Sequential": Sequential}, filepath, compile)
