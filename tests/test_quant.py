@@ -19,9 +19,14 @@ ISAS = pyrnn.supported_isas()
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+KERNELS = _core._int8_kernels()  # every int8 GEMM kernel this CPU runs, forced one by one below
+AVX2_CHOICE = "avx_vnni" if "avx_vnni" in KERNELS else "avx2"  # what PYRNN_ISA=avx2 runs
+
+
 def test_int8_isa_is_reported():
-    assert _core.int8_isa() in ("scalar", "avx2", "avx512_vnni")
-    expected = {"scalar": "scalar", "avx2": "avx2"}.get(pyrnn.isa())
+    assert _core.int8_isa() in ("scalar", "avx2", "avx_vnni", "avx512_vnni")
+    assert "scalar" in KERNELS
+    expected = {"scalar": "scalar", "avx2": AVX2_CHOICE}.get(pyrnn.isa())
     if expected:
         assert _core.int8_isa() == expected
 
@@ -48,7 +53,7 @@ def _gemm_cases():
         yield SIZES[(i + 7) % 9], s, SIZES[(i + 2) % 9]
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", ISAS + KERNELS)
 def test_int8_gemm_accumulators_exact(isa):
     rng = np.random.default_rng(0)
     for M, N, K in _gemm_cases():
@@ -58,7 +63,7 @@ def test_int8_gemm_accumulators_exact(isa):
         np.testing.assert_array_equal(_core._int8_gemm(isa, u, w), rq.int8_gemm_acc(u, q), err_msg=f"{isa} {M}x{N}x{K}")
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", ISAS + KERNELS)
 def test_int8_gemm_extremes_do_not_saturate(isa):
     # 255 * 127 * 2 overflows int16 (vpmaddubsw saturates): the avx2 kernel must split.
     for K in (4, 64, 65, 1024):
@@ -66,6 +71,22 @@ def test_int8_gemm_extremes_do_not_saturate(isa):
         q = np.stack([np.full(K, 127, np.int8), np.full(K, -127, np.int8), np.resize(np.int8([127, -127]), K)])
         w = _core.Int8Weights(q, np.ones(3, np.float32))
         np.testing.assert_array_equal(_core._int8_gemm(isa, u, w), rq.int8_gemm_acc(u, q))
+
+
+def test_avx_vnni_is_chosen_for_avx2_when_the_cpu_has_it():
+    flags = open("/proc/cpuinfo").read().split() if os.path.exists("/proc/cpuinfo") else []
+    if "avx_vnni" not in flags or "avx2" not in pyrnn.supported_isas():
+        pytest.skip("this CPU has no AVX-VNNI")
+    assert "avx_vnni" in KERNELS   # built with -mavxvnni and detected by cpuid
+    r = subprocess.run([sys.executable, "-c", "from pyrnn import _core; print(_core.int8_isa())"],
+                       env={**os.environ, "PYRNN_ISA": "avx2"}, capture_output=True, text=True, timeout=120, cwd=HERE)
+    assert r.stdout.strip() == "avx_vnni", r.stderr
+
+
+def test_unknown_int8_kernel_is_an_error():
+    with pytest.raises(ValueError, match="unsupported ISA 'nope'"):
+        _core._int8_gemm("nope", np.zeros((1, 4), np.uint8), _core.Int8Weights(np.zeros((1, 4), np.int8),
+                                                                                 np.ones(1, np.float32)))
 
 
 def test_weights_reject_minus_128():
@@ -204,7 +225,7 @@ def test_outputs_identical_across_isas():
         assert r.returncode == 0, r.stderr
         results[isa] = json.loads(r.stdout)
     names = {isa: results[isa]["int8_isa"] for isa in ISAS}
-    assert names.get("scalar", "scalar") == "scalar" and names.get("avx2", "avx2") == "avx2"
+    assert names.get("scalar", "scalar") == "scalar" and names.get("avx2", AVX2_CHOICE) == AVX2_CHOICE
     first = results[ISAS[0]]
     for isa in ISAS[1:]:
         assert results[isa]["LSTM"] == first["LSTM"], isa
