@@ -133,6 +133,58 @@ def test_layer_matches_reference(mode, I, H, B, T):
     np.testing.assert_allclose(hn[0], ref_h, atol=2e-5)
 
 
+@pytest.mark.parametrize("I,H,P,B,T", [(1, 2, 1, 1, 3), (7, 15, 4, 3, 5), (17, 33, 16, 16, 4), (20, 64, 17, 5, 6)])
+def test_lstm_projection_matches_reference(I, H, P, B, T):
+    qm = _model("LSTM", I, H, proj_size=P).quantize("int8")
+    rng = np.random.default_rng(I + H + P)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    h0 = (0.5 * rng.standard_normal((1, B, P))).astype(np.float32)
+    c0 = (0.5 * rng.standard_normal((1, B, H))).astype(np.float32)
+    out, (hn, cn) = qm(x, (h0, c0))
+    assert out.shape == (T, B, P) and hn.shape == (1, B, P) and cn.shape == (1, B, H)
+    p = qm.layer_quantized(0)
+    assert p["q_hr"].shape == (P, H) and p["q_hh"].shape == (4 * H, P)
+    ref_out, ref_h, ref_c = rq.lstm_forward(x, h0[0], c0[0], p["q_ih"], p["s_ih"], p["q_hh"], p["s_hh"], p["bias_x"],
+                                            q_hr=p["q_hr"], s_hr=p["s_hr"])
+    np.testing.assert_allclose(out, ref_out, atol=2e-5)
+    np.testing.assert_allclose(hn[0], ref_h, atol=2e-5)
+    np.testing.assert_allclose(cn[0], ref_c, atol=2e-5)
+
+
+@pytest.mark.parametrize("I,H,B,T", [(1, 1, 1, 3), (7, 15, 3, 5), (17, 16, 16, 4), (33, 65, 17, 3)])
+def test_gru_reset_before_matches_reference(I, H, B, T):
+    qm = _model("GRU", I, H, reset_after=False).quantize("int8")
+    assert "reset_after=False" in repr(qm)
+    rng = np.random.default_rng(I * 7 + H)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    h0 = (0.5 * rng.standard_normal((1, B, H))).astype(np.float32)
+    out, hn = qm(x, h0)
+    p = qm.layer_quantized(0)
+    ref_out, ref_h = rq.gru_forward(x, h0[0], p["q_ih"], p["s_ih"], p["q_hh"], p["s_hh"], p["bias_x"], p["bias_hn"],
+                                    reset_after=False)
+    ref_after, _ = rq.gru_forward(x, h0[0], p["q_ih"], p["s_ih"], p["q_hh"], p["s_hh"], p["bias_x"], p["bias_hn"])
+    np.testing.assert_allclose(out, ref_out, atol=2e-5)
+    np.testing.assert_allclose(hn[0], ref_h, atol=2e-5)
+    if H > 1:  # the other variant is really another function of the same weights
+        assert np.abs(ref_after - ref_out).max() > 1e-3
+
+
+@pytest.mark.parametrize("dtype,bound", [("int8", 0.05), ("bfloat16", 0.02)])
+@pytest.mark.parametrize("mode,kw", [("LSTM", {"proj_size": 12}), ("GRU", {"reset_after": False}),
+                                     ("LSTM", {"proj_size": 7, "num_layers": 2, "bidirectional": True}),
+                                     ("GRU", {"reset_after": False, "num_layers": 2, "bidirectional": True})])
+def test_variants_error_against_float32(dtype, bound, mode, kw):
+    m = _model(mode, 24, 48, **kw)
+    x = np.random.default_rng(3).standard_normal((20, 5, 24)).astype(np.float32)
+    lengths = [20, 3, 0, 11, 19]
+    ref, ref_state = m(x, lengths=lengths)
+    out, state = m.quantize(dtype)(x, lengths=lengths)
+    assert out.shape == ref.shape
+    assert np.abs(out - ref).max() <= bound
+    ref_h, h = (ref_state[0], state[0]) if mode == "LSTM" else (ref_state, state)
+    assert ref_h.shape == h.shape and np.abs(ref_h - h).max() <= 2 * bound
+
+
 # Documented in pyrnn.reference_quant: max |out_int8 - out_float32| for torch-initialised weights
 # and unit-scale inputs.
 ERROR_BOUND = 0.05
@@ -192,10 +244,6 @@ def test_training_a_quantized_copy_is_an_error():
 def test_unsupported_options():
     with pytest.raises(ValueError, match="dtype"):
         _model("LSTM", 4, 8).quantize("int4")
-    with pytest.raises(ValueError, match="proj_size"):
-        pyrnn.nn.LSTM(4, 8, proj_size=2).quantize("int8")
-    with pytest.raises(ValueError, match="reset_after"):
-        pyrnn.nn.GRU(4, 8, reset_after=False).quantize("int8")
     with pytest.raises(ValueError):
         pyrnn.nn.RNN(4, 8).quantize("int8")
 
@@ -253,19 +301,24 @@ def test_error_not_above_torch_dynamic_int8():
     assert ours <= theirs
 
 
-@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
-def test_cells_step_like_the_layer(mode):
+@pytest.mark.parametrize("dtype", ["int8", "bfloat16"])
+@pytest.mark.parametrize("mode,kw", [("LSTM", {}), ("GRU", {}), ("GRU", {"reset_after": False})])
+def test_cells_step_like_the_layer(mode, kw, dtype):
+    # Streaming: one quantized cell call per step carries the state exactly as the layer's loop.
     cell_cls, layer_cls = (pyrnn.nn.LSTMCell, pyrnn.nn.LSTM) if mode == "LSTM" else (pyrnn.nn.GRUCell, pyrnn.nn.GRU)
-    cell = cell_cls(5, 17, seed=3)
-    layer = layer_cls(5, 17)
+    cell = cell_cls(5, 17, seed=3, **kw)
+    layer = layer_cls(5, 17, **kw)
     layer.load_state_dict({f"{k}_l0": v for k, v in cell.state_dict().items()})
-    qc, ql = cell.quantize("int8"), layer.quantize("int8")
+    qc, ql = cell.quantize(dtype), layer.quantize(dtype)
     x = np.random.default_rng(4).standard_normal((6, 3, 5)).astype(np.float32)
     out, _ = ql(x)
-    state = None
+    state = fstate = None
     for t in range(6):
         state = qc(x[t], state)
+        fstate = cell(x[t], fstate)
         np.testing.assert_array_equal(state[0] if mode == "LSTM" else state, out[t])
+        h, fh = (state[0], fstate[0]) if mode == "LSTM" else (state, fstate)
+        assert np.abs(h - fh).max() <= ERROR_BOUND  # against the float cell, step by step
     single = qc(x[0, 0])
     assert (single[0] if mode == "LSTM" else single).shape == (17,)
     with pytest.raises(RuntimeError, match=r"quantize\('int8'\)"):
