@@ -7,21 +7,28 @@ implemented in NumPy by ``pyrnn.reference_quant``). It is inference-only: ``trai
 ``backward`` raise.
 """
 
+import warnings
 from typing import Any, Optional
 
 import numpy as np
 
 from . import _core
+from . import _recurrent as spine
 from . import reference_quant as _rq
 
-__all__ = ["QuantizedRNN", "QuantizedCell", "QUANTIZE_DTYPES"]
+__all__ = ["QuantizedRNN", "QuantizedCell", "QuantizedLinear", "QuantizedEmbedding", "QUANTIZE_DTYPES",
+           "InferenceOnlyError", "quantize_model", "quantize_layer"]
 
 QUANTIZE_DTYPES = ("int8", "bfloat16")
 
 
-def _inference_only(what: str) -> RuntimeError:
-    return RuntimeError(f"{what}: this module is an inference-only quantized copy (quantize()); "
-                        "train the float module and call quantize('int8') (or 'bfloat16') on it again")
+class InferenceOnlyError(ValueError, RuntimeError):
+    """Training (train(), backward, fit, a forward that needs gradients) on a quantized copy."""
+
+
+def _inference_only(what: str) -> InferenceOnlyError:
+    return InferenceOnlyError(f"{what}: this is an inference-only quantized copy (quantize()); "
+                              "train the float model and call quantize('int8') (or 'bfloat16') on it again")
 
 
 def check_dtype(dtype: Any, what: str = "quantize", argument: str = "dtype") -> str:
@@ -41,9 +48,9 @@ def _check_module(module: Any, dtype: str) -> str:
 
 def _pack(w: Any, dtype: str) -> tuple:
     """(q, scale, packed): int8 per row (scale float32), or bfloat16 (q the float32 weights, no scale)."""
+    w = np.ascontiguousarray(w, np.float32)
     if dtype == "bfloat16":
-        q = np.ascontiguousarray(w, np.float32)
-        return q, None, _core.Bf16Weights(q)
+        return w, None, _core.Bf16Weights(w)
     q, s = _rq.quantize_weights(w)
     return q, s, _core.Int8Weights(q, s)
 
@@ -243,3 +250,107 @@ class QuantizedCell:
 
     def __repr__(self) -> str:
         return f"Quantized{self.mode}Cell({self.input_size}, {self.hidden_size}, dtype={self.dtype!r})"
+
+
+class QuantizedLinear:
+    """``x @ W.T`` for a Dense layer in the scheme: W [N, K] per output row (Keras's per output
+    channel of the (K, N) kernel), x per row at each call (int8), or both rounded to bfloat16."""
+
+    def __init__(self, w: Any, dtype: str) -> None:
+        self.dtype = check_dtype(dtype)
+        self.q, self.scale, self._packed = _pack(w, dtype)
+
+    def __call__(self, x: Any) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.float32)
+        return (_core.bf16_linear if self.dtype == "bfloat16" else _core.int8_linear)(x, self._packed)
+
+
+class QuantizedEmbedding:
+    """An embedding table quantized per row (Keras's int8 Embedding: symmetric per row), or
+    rounded to bfloat16; lookups return the dequantized rows in float32."""
+
+    def __init__(self, table: Any, dtype: str) -> None:
+        self.dtype = check_dtype(dtype)
+        if dtype == "bfloat16":
+            self.q, self.scale = _rq.to_bfloat16(table), None
+        else:
+            self.q, self.scale = _rq.quantize_weights(table)
+
+    def __call__(self, ids: Any) -> np.ndarray:
+        if self.scale is None:
+            return self.q[ids]
+        return (self.q[ids].astype(np.float32) * self.scale[ids][..., None]).astype(np.float32)
+
+
+# ------------------------------------------------------------------ Keras-style models (model.quantize)
+
+def quantize_layer(layer: Any, mode: str) -> None:
+    """``layer.quantize(mode)``: the layer keeps its float weights and runs inference through a
+    quantized copy of them (``layer._quantized``); NotImplementedError for a layer without one."""
+    check_dtype(mode, f"{layer.name}.quantize", "mode")
+    if not layer.built:
+        raise ValueError(f"{layer.name}: cannot quantize a layer that is not built; build the model "
+                         "(an Input, input_shape, or one call) first")
+    if layer._quantized is not None:
+        raise ValueError(f"{layer.name}: already quantized with mode {layer._quantized.dtype!r}, got mode={mode!r}")
+    if layer.dtype != np.float32:
+        raise NotImplementedError(f"{layer.name}: quantize() needs a float32 layer, got dtype {layer.dtype}")
+    layer._quantized = layer._quantized_copy(mode)
+
+
+def _leaves(layers: list) -> list:
+    out = []
+    for layer in layers:
+        subs = layer._sublayers()
+        out += _leaves(subs) if subs else [layer]
+    return out
+
+
+def quantize_model(model: Any, mode: Any, **kwargs: Any) -> None:
+    """Keras 3's ``model.quantize(mode)``, in place: every Dense, Embedding, LSTM and GRU layer
+    (also inside Bidirectional / TimeDistributed) runs inference through a quantized copy of its
+    weights; other layers with weights are left in float32 with a warning, as Keras does. The
+    model then predicts; training it (fit, train_on_batch, compute_gradients) is an error, and so is
+    saving it (save, get_config): save the float model and quantize after loading."""
+    if kwargs:
+        raise ValueError(f"quantize: unrecognized keyword arguments passed to {type(model).__name__}: {kwargs}")
+    check_dtype(mode, "quantize", "mode")
+    if not model.built:
+        raise ValueError(f"quantize: the model {model.name!r} is not built; give it an Input (or input_shape), "
+                         "or call it once, before quantize()")
+    for layer in _leaves(model.layers):
+        if not layer.get_weights():
+            continue  # nothing to quantize (Input, Dropout, merging, ...)
+        try:
+            layer.quantize(mode)
+        except NotImplementedError as e:
+            warnings.warn(str(e), stacklevel=2)
+
+
+def for_inference(layer: Any, training: bool) -> Any:
+    """The layer's quantized copy (None if it has none); an error when training it."""
+    q = layer._quantized
+    if q is not None and training:
+        raise _inference_only(f"{layer.name}: training")
+    return q
+
+
+def check_not_quantized(layer: Any, what: str) -> None:
+    """ValueError when ``what`` (saving a config) meets a quantized layer."""
+    if layer._quantized is not None:
+        raise ValueError(f"{what}: layer {layer.name!r} is quantized ({layer._quantized.dtype!r}); pyrnn does not "
+                         "save quantized layers. Save the float model (before quantize()) and call "
+                         "quantize() after loading it")
+
+
+def layer_forward(q: QuantizedRNN, name: str, x: Any, h0: Any, c0: Any, training: bool,
+                  lengths: Optional[Any] = None) -> spine.ForwardResult:
+    """A Keras recurrent layer's one-direction call through its quantized copy: time-major x
+    [T, B, I] (rows with ``lengths``: right-padded), states [B, H]; a ForwardResult without workspace."""
+    if training:
+        raise _inference_only(f"{name}: training")
+    hx = h0[None] if c0 is None else (h0[None], c0[None])
+    out, state = q.forward(x, hx, lengths=lengths)
+    if c0 is None:
+        return spine.ForwardResult(out, state[0], None, None)
+    return spine.ForwardResult(out, state[0][0], state[1][0], None)
