@@ -126,7 +126,8 @@ class Dense(Layer):
         return quantized.QuantizedLinear(self._params["kernel"].T, mode)
 
     def export_description(self):
-        return DenseExport(self.name, self._params["kernel"], self._params.get("bias"), self.activation.name)
+        return DenseExport(self.name, self._params["kernel"], self._params.get("bias"), self.activation.name,
+                           None if self._quantized is None else self._quantized.dtype)
 
     def compute_mask(self, inputs, mask=None):
         return mask
@@ -239,7 +240,10 @@ class Embedding(Layer):
         return tuple(input_shape) + (self.output_dim,)
 
     def export_description(self):
-        return EmbeddingExport(self.name, self._params["embeddings"], self.mask_zero)
+        table = self._params["embeddings"]
+        if self._quantized is not None:  # the values the quantized layer looks up
+            table = self._quantized(np.arange(self.input_dim))
+        return EmbeddingExport(self.name, table, self.mask_zero)
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,

@@ -336,7 +336,8 @@ class _Recurrent(Layer):
         return RecurrentExport(name=self.name, cell=self.cell, units=self.units,
                                weights=self._module.layer_weights(0), activations=self._core_activations,
                                return_sequences=self.return_sequences, go_backwards=self.go_backwards,
-                               zero_output_for_mask=self.zero_output_for_mask, stateful=self.stateful)
+                               zero_output_for_mask=self.zero_output_for_mask, stateful=self.stateful,
+                               quantized=None if self._quantized is None else self._quantized.dtype)
     def compute_output_shape(self, input_shape):
         if self.return_sequences:
             return (input_shape[0], input_shape[1], self.units)
