@@ -367,3 +367,30 @@ def test_bf16_error_against_float32(mode, kw):
             np.testing.assert_allclose(out_l[:n, b:b + 1], qm(x[:n, b:b + 1])[0], atol=1e-6)
     with pytest.raises(RuntimeError, match="quantize"):
         qm.train()
+
+
+def test_core_rejects_misused_extra_weights():
+    lstm = pyrnn.nn.LSTM(3, 4).quantize("int8").layer_quantized(0)
+    gru = pyrnn.nn.GRU(3, 4, reset_after=False).quantize("int8").layer_quantized(0)
+    x, h = np.zeros((2, 1, 3), np.float32), np.zeros((1, 4), np.float32)
+    with pytest.raises(ValueError, match="w_hn .* needs mode 'GRU'"):
+        _core.int8_layer_forward("LSTM", x, lstm["w_ih"], lstm["w_hh"], lstm["bias_x"], None, h, h, None,
+                                 w_hn=gru["w_hn"])
+    with pytest.raises(ValueError, match="w_hr .* needs mode 'LSTM'"):
+        _core.int8_layer_forward("GRU", x, gru["w_ih"], gru["w_hh"], gru["bias_x"], gru["bias_hn"], h, None, None,
+                                 w_hn=gru["w_hn"], w_hr=gru["w_hn"])
+    with pytest.raises(TypeError, match="w_hn: expected packed weights"):
+        _core.int8_layer_forward("GRU", x, gru["w_ih"], gru["w_hh"], gru["bias_x"], gru["bias_hn"], h, None, None,
+                                 w_hn=np.zeros((4, 4), np.int8))
+    with pytest.raises(ValueError, match="weights must have 3\\*H rows"):  # reset-before rows without w_hn
+        _core.int8_layer_forward("GRU", x, gru["w_ih"], gru["w_hh"], gru["bias_x"], gru["bias_hn"], h, None, None)
+    with pytest.raises(ValueError, match="x: expected shape"):
+        _core.int8_linear(np.zeros((2, 5), np.float32), lstm["w_ih"])
+
+
+@pytest.mark.parametrize("bad", [5, None, "INT8", "float8"])
+def test_quantize_dtype_must_be_named(bad):
+    with pytest.raises(ValueError, match=r"dtype must be one of 'int8', 'bfloat16', got"):
+        pyrnn.nn.GRU(3, 4).quantize(bad)
+    with pytest.raises(ValueError, match=r"dtype must be one of 'int8', 'bfloat16', got"):
+        pyrnn.nn.LSTMCell(3, 4).quantize(bad)

@@ -138,3 +138,17 @@ def test_gradients_and_bad_arguments_are_errors():
             q(_x((3, 2, 5)))
     rnn = rt.convert(torch.nn.RNN(4, 6), dtype="int8")  # no quantized Elman RNN: the float twin
     assert isinstance(rnn, rt.RNN)
+
+
+def test_twins_and_nested_models_convert():
+    torch.manual_seed(5)
+    model = torch.nn.Sequential(torch.nn.Sequential(rt.convert(torch.nn.GRU(3, 5))), torch.nn.Identity())
+    x = _x((4, 2, 3), 9)
+    with torch.no_grad():
+        ref = model[0][0](x)[0]
+    rt.convert(model, dtype="int8")
+    assert isinstance(model[0][0], _quantized.QuantizedRNN) and "QuantizedGRU(3, 5" in repr(model)
+    with torch.no_grad():
+        assert 0 < (model[0][0](x)[0] - ref).abs().max().item() <= ERROR_BOUND
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        rt.convert(torch.nn.LSTM(2, 2), dtype=8)
