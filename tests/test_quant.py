@@ -394,3 +394,14 @@ def test_quantize_dtype_must_be_named(bad):
         pyrnn.nn.GRU(3, 4).quantize(bad)
     with pytest.raises(ValueError, match=r"dtype must be one of 'int8', 'bfloat16', got"):
         pyrnn.nn.LSTMCell(3, 4).quantize(bad)
+
+
+@pytest.mark.parametrize("M", [0, 1, 511, 512, 513, 1100])  # the core quantizes rows in chunks of 512
+def test_int8_linear_equals_the_reference(M):
+    rng = np.random.default_rng(M)
+    w = rng.uniform(-0.5, 0.5, (19, 37)).astype(np.float32)
+    x = rng.standard_normal((M, 37)).astype(np.float32)
+    q, s = rq.quantize_weights(w)
+    np.testing.assert_array_equal(_core.int8_linear(x, _core.Int8Weights(q, s)), rq.int8_linear(x, q, s))
+    np.testing.assert_allclose(_core.bf16_linear(x, _core.Bf16Weights(w)), rq.bf16_linear(x, w), rtol=1e-5,
+                               atol=1e-5)
