@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""int8 inference benchmark (issue 17): pyrnn float32 vs pyrnn int8 vs torch's dynamic int8 (and pyrnn bfloat16).
+"""int8 inference benchmark (issue 17): pyrnn float32 vs pyrnn int8 vs torch's dynamic int8 vs ONNX Runtime
+running pyrnn's int8 ONNX export (DynamicQuantizeLSTM), and pyrnn bfloat16 vs torch bfloat16.
 
     python bench/bench_quant.py                       # every case
     python bench/bench_quant.py --cases lstm-b1 --rounds 3 --repeat 6 --threads 2
@@ -9,6 +10,9 @@ time is the median of --repeat runs taken in --rounds blocks with the three libr
 (after one warm-up each), so a slow spell of a shared machine falls on all alike. The error
 columns are max |out - out_float32| against pyrnn's float32 output on the same inputs. torch's
 quantize_dynamic quantizes the activations per tensor; pyrnn's per row (pyrnn.reference_quant).
+ort-q: a Sequential([LSTM]) with the same weights, quantize("int8"), exported to ONNX (the LSTM
+becomes com.microsoft DynamicQuantizeLSTM, which quantizes activations per tensor) and run by
+onnxruntime with --threads intra-op threads. torch-bf16: the float module cast to bfloat16.
 """
 
 from __future__ import annotations
@@ -27,7 +31,28 @@ CASES = {  # name: (I, H, B, T)
     "lstm-large": (1024, 1024, 64, 50),
     "lstm-mid": (256, 256, 64, 100),
     "lstm-b1": (128, 128, 1, 200),
+    "tiny": (8, 16, 2, 5),  # a smoke test of the script, not a measurement
 }
+
+
+def _ort_int8(m, I, H, T, threads):
+    """An onnxruntime session of pyrnn's int8 ONNX export of a Sequential([LSTM]) with m's weights."""
+    import tempfile
+
+    import onnxruntime as ort
+
+    from pyrnn import layers, models
+
+    model = models.Sequential([layers.Input((T, I)), layers.LSTM(H, return_sequences=True)])
+    sd = m.state_dict()  # Keras's LSTM gate order i, f, c, o is torch's i, f, g, o; one bias = b_ih + b_hh
+    model.set_weights([sd["weight_ih_l0"].T, sd["weight_hh_l0"].T, sd["bias_ih_l0"] + sd["bias_hh_l0"]])
+    model.quantize("int8")
+    with tempfile.TemporaryDirectory() as d:
+        model.export(f"{d}/q.onnx")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        return ort.InferenceSession(f"{d}/q.onnx", opts, providers=["CPUExecutionProvider"])
 
 
 def main() -> None:
@@ -48,7 +73,8 @@ def main() -> None:
           f"median of {args.repeat} runs in {args.rounds} interleaved rounds"
           + (f", torch {torch.__version__} (engine {torch.backends.quantized.engine})" if torch else ""))
     header = f"{'case':<11} {'f32 ms':>8} {'int8 ms':>8} {'torch-q ms':>10} {'f32/int8':>8} {'int8/torch-q':>12} " \
-             f"{'err int8':>9} {'err torch-q':>11} {'bf16 ms':>8} {'err bf16':>9}"
+             f"{'err int8':>9} {'err torch-q':>11} {'ort-q ms':>9} {'err ort-q':>9} {'bf16 ms':>8} {'err bf16':>9} " \
+             f"{'torch-bf16 ms':>13} {'err torch-bf16':>14}"
     print(header)
     for name in args.cases.split(","):
         I, H, B, T = CASES[name]
@@ -72,6 +98,25 @@ def main() -> None:
 
             fns["torch-q"] = run_tq
             errs["torch-q"] = float(np.abs(run_tq()[0].numpy() - ref).max())
+            tb = torch.nn.LSTM(I, H).eval()
+            tb.load_state_dict(tm.state_dict())
+            tb = tb.to(torch.bfloat16)
+            xb = xt.to(torch.bfloat16)
+
+            def run_tb(tb=tb, xb=xb):
+                with torch.inference_mode():
+                    return tb(xb)
+
+            fns["torch-bf16"] = run_tb
+            errs["torch-bf16"] = float(np.abs(run_tb()[0].float().numpy() - ref).max())
+        try:
+            sess = _ort_int8(m, I, H, T, args.threads)
+        except ImportError:
+            sess = None
+        if sess is not None:
+            feed = {sess.get_inputs()[0].name: np.ascontiguousarray(x.transpose(1, 0, 2))}
+            fns["ort-q"] = lambda sess=sess, feed=feed: sess.run(None, feed)
+            errs["ort-q"] = float(np.abs(sess.run(None, feed)[0].transpose(1, 0, 2) - ref).max())
         samples: dict = {k: [] for k in fns}
         per_round = -(-args.repeat // args.rounds)
         for _ in range(args.rounds):
@@ -82,10 +127,13 @@ def main() -> None:
                     fn()
                     samples[lib].append(1e3 * (time.perf_counter() - t0))
         med = {k: statistics.median(v) for k, v in samples.items()}
-        tq_ms = med.get("torch-q", float("nan"))
+        nan = float("nan")
+        tq_ms = med.get("torch-q", nan)
         print(f"{name:<11} {med['f32']:>8.2f} {med['int8']:>8.2f} {tq_ms:>10.2f} {med['f32'] / med['int8']:>8.2f} "
-              f"{med['int8'] / tq_ms:>12.2f} {errs['int8']:>9.4f} {errs.get('torch-q', float('nan')):>11.4f} "
-              f"{med['bf16']:>8.2f} {errs['bf16']:>9.4f}",
+              f"{med['int8'] / tq_ms:>12.2f} {errs['int8']:>9.4f} {errs.get('torch-q', nan):>11.4f} "
+              f"{med.get('ort-q', nan):>9.2f} {errs.get('ort-q', nan):>9.4f} "
+              f"{med['bf16']:>8.2f} {errs['bf16']:>9.4f} {med.get('torch-bf16', nan):>13.2f} "
+              f"{errs.get('torch-bf16', nan):>14.4f}",
               flush=True)
 
 

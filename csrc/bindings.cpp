@@ -656,30 +656,47 @@ struct LayerFn;
 template <>
 struct LayerFn<pyrnn::int8::Weights> {
   template <class... A> static void layer_forward(A... a) { pyrnn::int8::layer_forward(a...); }
+  template <class... A> static void linear(A... a) { pyrnn::int8::linear(a...); }
 };
 template <>
 struct LayerFn<pyrnn::bf16::Weights> {
   template <class... A> static void layer_forward(A... a) { pyrnn::bf16::layer_forward(a...); }
+  template <class... A> static void linear(A... a) { pyrnn::bf16::linear(a...); }
 };
+
+// Optional packed weights (None or W).
+template <class W>
+const W* optional_weights(const py::object& obj, const char* name) {
+  if (obj.is_none()) return nullptr;
+  if (!py::isinstance<W>(obj)) throw py::type_error(std::string(name) + ": expected packed weights of the layer's kind or None");
+  return &obj.cast<const W&>();
+}
 
 template <class W>
 py::tuple quant_layer_forward(const std::string& mode, const py::array& x, const W& w_ih, const W& w_hh,
                               const py::array& bias_x, const py::object& bias_hn, const py::array& h0,
-                              const py::object& c0, const py::object& lengths) {
+                              const py::object& c0, const py::object& lengths, const py::object& w_hn_obj,
+                              const py::object& w_hr_obj) {
         const bool lstm = mode == "LSTM";
         if (!lstm && mode != "GRU") throw std::invalid_argument("int8_layer_forward: mode must be 'LSTM' or 'GRU'");
+        const W* w_hn = optional_weights<W>(w_hn_obj, "w_hn");
+        const W* w_hr = optional_weights<W>(w_hr_obj, "w_hr");
+        if (w_hn && lstm) throw std::invalid_argument("int8_layer_forward: w_hn (GRU reset before) needs mode 'GRU'");
+        if (w_hr && !lstm) throw std::invalid_argument("int8_layer_forward: w_hr (the projection) needs mode 'LSTM'");
         const int G = lstm ? 4 : 3;
         const F32Array xa = int8_arg<F32Array>(x, "x", {-1, -1, w_ih.K});
-        const int T = static_cast<int>(xa.shape(0)), B = static_cast<int>(xa.shape(1)), H = w_hh.K;
-        if (w_ih.N != G * H || w_hh.N != G * H)
-          throw std::invalid_argument("int8_layer_forward: weights must have " + std::to_string(G) + "*H rows");
+        const int T = static_cast<int>(xa.shape(0)), B = static_cast<int>(xa.shape(1));
+        const int H = w_hr ? w_hr->K : w_hn ? w_hn->N : w_hh.K, S = w_hr ? w_hr->N : H;
+        if (w_ih.N != G * H || w_hh.N != (w_hn ? 2 : G) * H || w_hh.K != S || (w_hn && w_hn->K != H))
+          throw std::invalid_argument("int8_layer_forward: weights must have " + std::to_string(G) + "*H rows (w_hh " +
+                                      (w_hn ? "2*H" : std::to_string(G) + "*H") + " rows of " + std::to_string(S) + ")");
         const F32Array ba = int8_arg<F32Array>(bias_x, "bias_x", {G * H});
         std::vector<float> bhn(H, 0.0f);
         if (!bias_hn.is_none()) {
           const F32Array b = int8_arg<F32Array>(bias_hn, "bias_hn", {H});
           std::copy(b.data(), b.data() + H, bhn.begin());
         }
-        const F32Array ha = int8_arg<F32Array>(h0, "h0", {B, H});
+        const F32Array ha = int8_arg<F32Array>(h0, "h0", {B, S});
         F32Array ca;
         if (lstm) {
           if (c0.is_none()) throw std::invalid_argument("int8_layer_forward: LSTM needs c0");
@@ -691,7 +708,7 @@ py::tuple quant_layer_forward(const std::string& mode, const py::array& x, const
           for (int b = 0; b < B; ++b)
             if (la.data()[b] < 0 || la.data()[b] > T) throw std::invalid_argument("lengths must lie in [0, T]");
         }
-        F32Array out({T, B, H}), hn({B, H});
+        F32Array out({T, B, S}), hn({B, S});
         py::object cn = py::none();
         F32Array cna;
         if (lstm) {
@@ -702,10 +719,23 @@ py::tuple quant_layer_forward(const std::string& mode, const py::array& x, const
           Compute compute;
           LayerFn<W>::layer_forward(lstm, T, B, w_ih.K, H, w_ih, w_hh, ba.data(), bhn.data(), xa.data(), ha.data(),
                                      lstm ? ca.data() : nullptr, lengths.is_none() ? nullptr : la.data(),
-                                     out.mutable_data(), hn.mutable_data(), lstm ? cna.mutable_data() : nullptr);
+                                     out.mutable_data(), hn.mutable_data(), lstm ? cna.mutable_data() : nullptr,
+                                     w_hn, w_hr);
         }
         return py::make_tuple(out, hn, cn);
       }
+
+template <class W>
+F32Array quant_linear(const py::array& x, const W& w) {
+  const F32Array xa = int8_arg<F32Array>(x, "x", {-1, w.K});
+  const int M = static_cast<int>(xa.shape(0));
+  F32Array y({M, w.N});
+  {
+    Compute compute;
+    LayerFn<W>::linear(M, xa.data(), w, y.mutable_data());
+  }
+  return y;
+}
 
 void bind_int8(py::module_& m) {
   using pyrnn::int8::Weights;
@@ -735,7 +765,7 @@ void bind_int8(py::module_& m) {
              return Weights(q.data(), s.data(), static_cast<int>(q.shape(0)), static_cast<int>(q.shape(1)));
            }));
   m.def("int8_isa", [] { return std::string(pyrnn::int8::active().name); },
-        "The int8 kernels in use: 'avx512_vnni' (PYRNN_ISA=avx512 on a CPU with AVX512-VNNI), 'avx2' or 'scalar'.");
+        "The int8 kernels in use: 'avx512_vnni' (the avx512 choice on a CPU with AVX512-VNNI), 'avx_vnni' (AVX-VNNI), 'avx2' or 'scalar'.");
   m.def("_int8_quantize_rows", [](const py::array& x) {
         const F32Array xa = int8_arg<F32Array>(x, "x", {-1, -1});
         const int M = static_cast<int>(xa.shape(0)), K = static_cast<int>(xa.shape(1));
@@ -769,8 +799,22 @@ void bind_int8(py::module_& m) {
         return out;
       }, py::arg("isa"), py::arg("a"), py::arg("w"),
       "Raw int32 products sum_k a[m, k] * q[n, k] of the int8 GEMM micro-kernel of one ISA ('avx512' = VNNI when present), for tests.");
+  m.def("_int8_kernels", [] {
+        py::list names;  // every int8 kernel this CPU and build can run (for tests that force each)
+        for (const char* n : {"scalar", "avx2_maddubs", "avx_vnni", "avx512_vnni"}) {
+          try {
+            pyrnn::int8::table_for(n);
+            names.append(n);
+          } catch (const std::invalid_argument&) {
+          }
+        }
+        return names;
+      }, "The int8 GEMM kernels this CPU and build can run, by name (for _int8_gemm).");
+  m.def("int8_linear", &quant_linear<Weights>, py::arg("x"), py::arg("w"),
+        "x [M, K] . W^T through the int8 scheme (per-row dynamic activations), float32 [M, N].");
   m.def("int8_layer_forward", &quant_layer_forward<Weights>, py::arg("mode"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"),
         py::arg("bias_x"), py::arg("bias_hn"), py::arg("h0"), py::arg("c0"), py::arg("lengths"),
+        py::arg("w_hn") = py::none(), py::arg("w_hr") = py::none(),
         "One int8 LSTM/GRU layer in one direction (quant/int8.h): x [T, B, I] -> (out [T, B, H], h_n [B, H], c_n or None).");
   using B16 = pyrnn::bf16::Weights;
   py::class_<B16>(m, "Bf16Weights", "Weights rounded to bfloat16 and packed for the bf16 kernels (quant/bf16.h).")
@@ -816,8 +860,11 @@ void bind_int8(py::module_& m) {
         return out;
       }, py::arg("isa"), py::arg("a"), py::arg("w"),
       "a @ W.T with a rounded to bf16, by the bf16 GEMM micro-kernel of one ISA, for tests.");
+  m.def("bf16_linear", &quant_linear<B16>, py::arg("x"), py::arg("w"),
+        "x [M, K] . W^T with x and W rounded to bf16, float32 [M, N].");
   m.def("bf16_layer_forward", &quant_layer_forward<B16>, py::arg("mode"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"),
         py::arg("bias_x"), py::arg("bias_hn"), py::arg("h0"), py::arg("c0"), py::arg("lengths"),
+        py::arg("w_hn") = py::none(), py::arg("w_hr") = py::none(),
         "One bfloat16 LSTM/GRU layer in one direction (quant/bf16.h), as int8_layer_forward.");
 }
 

@@ -62,7 +62,7 @@ status=0
   "$SRC/tests/test_core.py" "$SRC/tests/test_lengths.py" "$SRC/tests/test_cells.py" \
   "$SRC/tests/test_projection.py" "$SRC/tests/test_hardening.py" "$SRC/tests/test_property.py" \
   "$SRC/tests/test_microkernels.py" "$SRC/tests/test_scratch_sizes.py" "$SRC/tests/test_recurrent_dropout.py" \
-  "$SRC/tests/test_quant.py") \
+  "$SRC/tests/test_quant.py" "$SRC/tests/test_quant_models.py") \
   2>&1 | tee "$LOGS/pytest.log" || status=$?  # (pipefail: pytest's status)
 unset LD_PRELOAD
 

@@ -19,9 +19,14 @@ ISAS = pyrnn.supported_isas()
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+KERNELS = _core._int8_kernels()  # every int8 GEMM kernel this CPU runs, forced one by one below
+AVX2_CHOICE = "avx_vnni" if "avx_vnni" in KERNELS else "avx2"  # what PYRNN_ISA=avx2 runs
+
+
 def test_int8_isa_is_reported():
-    assert _core.int8_isa() in ("scalar", "avx2", "avx512_vnni")
-    expected = {"scalar": "scalar", "avx2": "avx2"}.get(pyrnn.isa())
+    assert _core.int8_isa() in ("scalar", "avx2", "avx_vnni", "avx512_vnni")
+    assert "scalar" in KERNELS
+    expected = {"scalar": "scalar", "avx2": AVX2_CHOICE}.get(pyrnn.isa())
     if expected:
         assert _core.int8_isa() == expected
 
@@ -48,7 +53,7 @@ def _gemm_cases():
         yield SIZES[(i + 7) % 9], s, SIZES[(i + 2) % 9]
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", ISAS + KERNELS)
 def test_int8_gemm_accumulators_exact(isa):
     rng = np.random.default_rng(0)
     for M, N, K in _gemm_cases():
@@ -58,7 +63,7 @@ def test_int8_gemm_accumulators_exact(isa):
         np.testing.assert_array_equal(_core._int8_gemm(isa, u, w), rq.int8_gemm_acc(u, q), err_msg=f"{isa} {M}x{N}x{K}")
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", ISAS + KERNELS)
 def test_int8_gemm_extremes_do_not_saturate(isa):
     # 255 * 127 * 2 overflows int16 (vpmaddubsw saturates): the avx2 kernel must split.
     for K in (4, 64, 65, 1024):
@@ -66,6 +71,22 @@ def test_int8_gemm_extremes_do_not_saturate(isa):
         q = np.stack([np.full(K, 127, np.int8), np.full(K, -127, np.int8), np.resize(np.int8([127, -127]), K)])
         w = _core.Int8Weights(q, np.ones(3, np.float32))
         np.testing.assert_array_equal(_core._int8_gemm(isa, u, w), rq.int8_gemm_acc(u, q))
+
+
+def test_avx_vnni_is_chosen_for_avx2_when_the_cpu_has_it():
+    flags = open("/proc/cpuinfo").read().split() if os.path.exists("/proc/cpuinfo") else []
+    if "avx_vnni" not in flags or "avx2" not in pyrnn.supported_isas():
+        pytest.skip("this CPU has no AVX-VNNI")
+    assert "avx_vnni" in KERNELS   # built with -mavxvnni and detected by cpuid
+    r = subprocess.run([sys.executable, "-c", "from pyrnn import _core; print(_core.int8_isa())"],
+                       env={**os.environ, "PYRNN_ISA": "avx2"}, capture_output=True, text=True, timeout=120, cwd=HERE)
+    assert r.stdout.strip() == "avx_vnni", r.stderr
+
+
+def test_unknown_int8_kernel_is_an_error():
+    with pytest.raises(ValueError, match="unsupported ISA 'nope'"):
+        _core._int8_gemm("nope", np.zeros((1, 4), np.uint8), _core.Int8Weights(np.zeros((1, 4), np.int8),
+                                                                                 np.ones(1, np.float32)))
 
 
 def test_weights_reject_minus_128():
@@ -110,6 +131,58 @@ def test_layer_matches_reference(mode, I, H, B, T):
     # across a quantization step at a later time: far below the scheme's own error.
     np.testing.assert_allclose(out, ref_out, atol=2e-5)
     np.testing.assert_allclose(hn[0], ref_h, atol=2e-5)
+
+
+@pytest.mark.parametrize("I,H,P,B,T", [(1, 2, 1, 1, 3), (7, 15, 4, 3, 5), (17, 33, 16, 16, 4), (20, 64, 17, 5, 6)])
+def test_lstm_projection_matches_reference(I, H, P, B, T):
+    qm = _model("LSTM", I, H, proj_size=P).quantize("int8")
+    rng = np.random.default_rng(I + H + P)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    h0 = (0.5 * rng.standard_normal((1, B, P))).astype(np.float32)
+    c0 = (0.5 * rng.standard_normal((1, B, H))).astype(np.float32)
+    out, (hn, cn) = qm(x, (h0, c0))
+    assert out.shape == (T, B, P) and hn.shape == (1, B, P) and cn.shape == (1, B, H)
+    p = qm.layer_quantized(0)
+    assert p["q_hr"].shape == (P, H) and p["q_hh"].shape == (4 * H, P)
+    ref_out, ref_h, ref_c = rq.lstm_forward(x, h0[0], c0[0], p["q_ih"], p["s_ih"], p["q_hh"], p["s_hh"], p["bias_x"],
+                                            q_hr=p["q_hr"], s_hr=p["s_hr"])
+    np.testing.assert_allclose(out, ref_out, atol=2e-5)
+    np.testing.assert_allclose(hn[0], ref_h, atol=2e-5)
+    np.testing.assert_allclose(cn[0], ref_c, atol=2e-5)
+
+
+@pytest.mark.parametrize("I,H,B,T", [(1, 1, 1, 3), (7, 15, 3, 5), (17, 16, 16, 4), (33, 65, 17, 3)])
+def test_gru_reset_before_matches_reference(I, H, B, T):
+    qm = _model("GRU", I, H, reset_after=False).quantize("int8")
+    assert "reset_after=False" in repr(qm)
+    rng = np.random.default_rng(I * 7 + H)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    h0 = (0.5 * rng.standard_normal((1, B, H))).astype(np.float32)
+    out, hn = qm(x, h0)
+    p = qm.layer_quantized(0)
+    ref_out, ref_h = rq.gru_forward(x, h0[0], p["q_ih"], p["s_ih"], p["q_hh"], p["s_hh"], p["bias_x"], p["bias_hn"],
+                                    reset_after=False)
+    ref_after, _ = rq.gru_forward(x, h0[0], p["q_ih"], p["s_ih"], p["q_hh"], p["s_hh"], p["bias_x"], p["bias_hn"])
+    np.testing.assert_allclose(out, ref_out, atol=2e-5)
+    np.testing.assert_allclose(hn[0], ref_h, atol=2e-5)
+    if H > 1:  # the other variant is really another function of the same weights
+        assert np.abs(ref_after - ref_out).max() > 1e-3
+
+
+@pytest.mark.parametrize("dtype,bound", [("int8", 0.05), ("bfloat16", 0.02)])
+@pytest.mark.parametrize("mode,kw", [("LSTM", {"proj_size": 12}), ("GRU", {"reset_after": False}),
+                                     ("LSTM", {"proj_size": 7, "num_layers": 2, "bidirectional": True}),
+                                     ("GRU", {"reset_after": False, "num_layers": 2, "bidirectional": True})])
+def test_variants_error_against_float32(dtype, bound, mode, kw):
+    m = _model(mode, 24, 48, **kw)
+    x = np.random.default_rng(3).standard_normal((20, 5, 24)).astype(np.float32)
+    lengths = [20, 3, 0, 11, 19]
+    ref, ref_state = m(x, lengths=lengths)
+    out, state = m.quantize(dtype)(x, lengths=lengths)
+    assert out.shape == ref.shape
+    assert np.abs(out - ref).max() <= bound
+    ref_h, h = (ref_state[0], state[0]) if mode == "LSTM" else (ref_state, state)
+    assert ref_h.shape == h.shape and np.abs(ref_h - h).max() <= 2 * bound
 
 
 # Documented in pyrnn.reference_quant: max |out_int8 - out_float32| for torch-initialised weights
@@ -171,10 +244,6 @@ def test_training_a_quantized_copy_is_an_error():
 def test_unsupported_options():
     with pytest.raises(ValueError, match="dtype"):
         _model("LSTM", 4, 8).quantize("int4")
-    with pytest.raises(ValueError, match="proj_size"):
-        pyrnn.nn.LSTM(4, 8, proj_size=2).quantize("int8")
-    with pytest.raises(ValueError, match="reset_after"):
-        pyrnn.nn.GRU(4, 8, reset_after=False).quantize("int8")
     with pytest.raises(ValueError):
         pyrnn.nn.RNN(4, 8).quantize("int8")
 
@@ -204,7 +273,7 @@ def test_outputs_identical_across_isas():
         assert r.returncode == 0, r.stderr
         results[isa] = json.loads(r.stdout)
     names = {isa: results[isa]["int8_isa"] for isa in ISAS}
-    assert names.get("scalar", "scalar") == "scalar" and names.get("avx2", "avx2") == "avx2"
+    assert names.get("scalar", "scalar") == "scalar" and names.get("avx2", AVX2_CHOICE) == AVX2_CHOICE
     first = results[ISAS[0]]
     for isa in ISAS[1:]:
         assert results[isa]["LSTM"] == first["LSTM"], isa
@@ -232,19 +301,24 @@ def test_error_not_above_torch_dynamic_int8():
     assert ours <= theirs
 
 
-@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
-def test_cells_step_like_the_layer(mode):
+@pytest.mark.parametrize("dtype", ["int8", "bfloat16"])
+@pytest.mark.parametrize("mode,kw", [("LSTM", {}), ("GRU", {}), ("GRU", {"reset_after": False})])
+def test_cells_step_like_the_layer(mode, kw, dtype):
+    # Streaming: one quantized cell call per step carries the state exactly as the layer's loop.
     cell_cls, layer_cls = (pyrnn.nn.LSTMCell, pyrnn.nn.LSTM) if mode == "LSTM" else (pyrnn.nn.GRUCell, pyrnn.nn.GRU)
-    cell = cell_cls(5, 17, seed=3)
-    layer = layer_cls(5, 17)
+    cell = cell_cls(5, 17, seed=3, **kw)
+    layer = layer_cls(5, 17, **kw)
     layer.load_state_dict({f"{k}_l0": v for k, v in cell.state_dict().items()})
-    qc, ql = cell.quantize("int8"), layer.quantize("int8")
+    qc, ql = cell.quantize(dtype), layer.quantize(dtype)
     x = np.random.default_rng(4).standard_normal((6, 3, 5)).astype(np.float32)
     out, _ = ql(x)
-    state = None
+    state = fstate = None
     for t in range(6):
         state = qc(x[t], state)
+        fstate = cell(x[t], fstate)
         np.testing.assert_array_equal(state[0] if mode == "LSTM" else state, out[t])
+        h, fh = (state[0], fstate[0]) if mode == "LSTM" else (state, fstate)
+        assert np.abs(h - fh).max() <= ERROR_BOUND  # against the float cell, step by step
     single = qc(x[0, 0])
     assert (single[0] if mode == "LSTM" else single).shape == (17,)
     with pytest.raises(RuntimeError, match=r"quantize\('int8'\)"):
@@ -293,3 +367,41 @@ def test_bf16_error_against_float32(mode, kw):
             np.testing.assert_allclose(out_l[:n, b:b + 1], qm(x[:n, b:b + 1])[0], atol=1e-6)
     with pytest.raises(RuntimeError, match="quantize"):
         qm.train()
+
+
+def test_core_rejects_misused_extra_weights():
+    lstm = pyrnn.nn.LSTM(3, 4).quantize("int8").layer_quantized(0)
+    gru = pyrnn.nn.GRU(3, 4, reset_after=False).quantize("int8").layer_quantized(0)
+    x, h = np.zeros((2, 1, 3), np.float32), np.zeros((1, 4), np.float32)
+    with pytest.raises(ValueError, match="w_hn .* needs mode 'GRU'"):
+        _core.int8_layer_forward("LSTM", x, lstm["w_ih"], lstm["w_hh"], lstm["bias_x"], None, h, h, None,
+                                 w_hn=gru["w_hn"])
+    with pytest.raises(ValueError, match="w_hr .* needs mode 'LSTM'"):
+        _core.int8_layer_forward("GRU", x, gru["w_ih"], gru["w_hh"], gru["bias_x"], gru["bias_hn"], h, None, None,
+                                 w_hn=gru["w_hn"], w_hr=gru["w_hn"])
+    with pytest.raises(TypeError, match="w_hn: expected packed weights"):
+        _core.int8_layer_forward("GRU", x, gru["w_ih"], gru["w_hh"], gru["bias_x"], gru["bias_hn"], h, None, None,
+                                 w_hn=np.zeros((4, 4), np.int8))
+    with pytest.raises(ValueError, match="weights must have 3\\*H rows"):  # reset-before rows without w_hn
+        _core.int8_layer_forward("GRU", x, gru["w_ih"], gru["w_hh"], gru["bias_x"], gru["bias_hn"], h, None, None)
+    with pytest.raises(ValueError, match="x: expected shape"):
+        _core.int8_linear(np.zeros((2, 5), np.float32), lstm["w_ih"])
+
+
+@pytest.mark.parametrize("bad", [5, None, "INT8", "float8"])
+def test_quantize_dtype_must_be_named(bad):
+    with pytest.raises(ValueError, match=r"dtype must be one of 'int8', 'bfloat16', got"):
+        pyrnn.nn.GRU(3, 4).quantize(bad)
+    with pytest.raises(ValueError, match=r"dtype must be one of 'int8', 'bfloat16', got"):
+        pyrnn.nn.LSTMCell(3, 4).quantize(bad)
+
+
+@pytest.mark.parametrize("M", [0, 1, 511, 512, 513, 1100])  # the core quantizes rows in chunks of 512
+def test_int8_linear_equals_the_reference(M):
+    rng = np.random.default_rng(M)
+    w = rng.uniform(-0.5, 0.5, (19, 37)).astype(np.float32)
+    x = rng.standard_normal((M, 37)).astype(np.float32)
+    q, s = rq.quantize_weights(w)
+    np.testing.assert_array_equal(_core.int8_linear(x, _core.Int8Weights(q, s)), rq.int8_linear(x, q, s))
+    np.testing.assert_allclose(_core.bf16_linear(x, _core.Bf16Weights(w)), rq.bf16_linear(x, w), rtol=1e-5,
+                               atol=1e-5)

@@ -52,9 +52,13 @@ struct Weights {
 void gemm(const Table& t, int M, const std::uint16_t* a, std::ptrdiff_t lda, const Weights& w, float* c,
           std::ptrdiff_t ldc);
 
+void linear(int M, const float* x, const Weights& w, float* y);
+
+// As int8::layer_forward (w_hn: GRU reset before; w_hr: LSTM projection).
 void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
                    const float* bias_x, const float* bias_hn, const float* x, const float* h0, const float* c0,
-                   const std::int32_t* lengths, float* out, float* hn, float* cn);
+                   const std::int32_t* lengths, float* out, float* hn, float* cn,
+                   const Weights* w_hn = nullptr, const Weights* w_hr = nullptr);
 
 }  // namespace bf16
 }  // namespace pyrnn

@@ -37,15 +37,21 @@ struct Table {
   float (*quantize_row)(const float* x, int K, int Kp, std::uint8_t* q);  // Kp bytes (pad 0); returns the scale
   void (*lstm_cell)(int H, const float* px, const float* ph, float* c, float* h);
   void (*gru_cell)(int H, const float* px, const float* ph, const float* bhn, float* h);
+  // GRU reset before (Keras reset_after=False): rh = r * h, then the blend with W_hn (r * h).
+  void (*gru_reset)(int H, const float* px, const float* ph, const float* h, float* rh);
+  void (*gru_blend)(int H, const float* px, const float* ph, const float* phn, const float* bhn, float* h);
 };
 
 namespace scalar { const Table& table(); }
 namespace avx2 { const Table& table(); }
 namespace avx512_vnni { const Table& table(); }
+namespace avx_vnni { const Table& table(); }  // VEX vpdpbusd (AVX-VNNI), when built with -mavxvnni
 
 bool vnni_supported();
-// The kernels for an ISA name of cpu.h ("avx512" uses VNNI when the CPU has AVX512-VNNI, else the
-// avx2 kernel); active() follows active_isa() and is chosen once.
+bool avx_vnni_supported();  // CPUID.(7,1):EAX[4] and the build has the kernel
+// The kernels for an ISA name of cpu.h ("avx512" uses AVX512-VNNI when the CPU has it, then
+// AVX-VNNI, else the avx2 kernel; "avx2" uses AVX-VNNI when the CPU has it), or one kernel by
+// its own name ("avx_vnni", "avx512_vnni"); active() follows active_isa() and is chosen once.
 const Table& table_for(const char* isa);
 const Table& active();
 
@@ -65,13 +71,19 @@ float quantize_row(const float* x, int K, int Kp, std::uint8_t* q);
 void gemm(const Table& t, int M, const std::uint8_t* a, std::ptrdiff_t lda, const Weights& w, std::int32_t* c,
           std::ptrdiff_t ldc);
 
+// y [M, N] = x [M, K] . W^T through the scheme (Dense layers).
+void linear(int M, const float* x, const Weights& w, float* y);
+
 // One layer, one direction, time-major x [T, B, I]; LSTM (G = 4, i f g o) or GRU (G = 3, r z n,
-// reset after). bias_x [G*H]: added to the input projection (LSTM: b_ih + b_hh; GRU: b_ih + b_hh
+// reset after; with w_hn, reset before: w_hh then holds the 2H rows of r, z and w_hn the H rows
+// of n, applied to r * h). w_hr (LSTM, P x H): the projection h = W_hr (o * tanh(c)), so h0, hn
+// and out are P wide and w_hh has P columns. bias_x [G*H]: added to the input projection (LSTM: b_ih + b_hh; GRU: b_ih + b_hh
 // for r, z, b_in for n); bias_hn [H] (GRU). lengths: null, or B step counts (rows past their
 // length keep their state and output zeros). out [T, B, H], hn [B, H], cn [B, H] (LSTM).
 void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
                    const float* bias_x, const float* bias_hn, const float* x, const float* h0, const float* c0,
-                   const std::int32_t* lengths, float* out, float* hn, float* cn);
+                   const std::int32_t* lengths, float* out, float* hn, float* cn,
+                   const Weights* w_hn = nullptr, const Weights* w_hr = nullptr);
 
 }  // namespace int8
 }  // namespace pyrnn

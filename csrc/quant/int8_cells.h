@@ -91,9 +91,32 @@ void gru_cell(int H, const float* px, const float* ph, const float* bhn, float* 
   });
 }
 
+// Reset before, first half: rh = σ(px_r + ph_r) * h (the row the n gate's product reads).
+template <class S0>
+void gru_reset(int H, const float* px, const float* ph, const float* h, float* rh) {
+  using S = NoFma<S0>;
+  over_units<S>(H, [&](int j, int n) {
+    const auto r = vsigmoid<S>(S::add(q_load<S>(px + j, n), q_load<S>(ph + j, n)));
+    q_store<S>(rh + j, S::mul(r, q_load<S>(h + j, n)), n);
+  });
+}
+
+// Reset before, second half: z = σ(px_z + ph_z), n = tanh(px_n + (phn + b_hn)), h = (1-z)*n + z*h;
+// phn = W_hn (r * h).
+template <class S0>
+void gru_blend(int H, const float* px, const float* ph, const float* phn, const float* bhn, float* h) {
+  using S = NoFma<S0>;
+  over_units<S>(H, [&](int j, int n) {
+    const auto z = vsigmoid<S>(S::add(q_load<S>(px + H + j, n), q_load<S>(ph + H + j, n)));
+    const auto cand = vtanh<S>(S::add(q_load<S>(px + 2 * H + j, n), S::add(q_load<S>(phn + j, n), q_load<S>(bhn + j, n))));
+    const auto out = S::add(S::mul(S::sub(S::set1(1.0f), z), cand), S::mul(z, q_load<S>(h + j, n)));
+    q_store<S>(h + j, out, n);
+  });
+}
+
 template <class S>
 int8::Table make_table(const char* name, int8::GemmFn gemm) {
-  return {name, gemm, &quantize_row<S>, &lstm_cell<S>, &gru_cell<S>};
+  return {name, gemm, &quantize_row<S>, &lstm_cell<S>, &gru_cell<S>, &gru_reset<S>, &gru_blend<S>};
 }
 
 }  // namespace PYRNN_KERNEL_NS

@@ -48,14 +48,42 @@ namespace int8 {
 
 bool vnni_supported() { return quant::avx512_with(0, false, 11); }  // CPUID.(7,0):ECX[11] AVX512_VNNI
 
+bool avx_vnni_supported() {  // CPUID.(7,1):EAX[4] AVX_VNNI, on a CPU (and OS) with AVX2
+#if defined(PYRNN_X86) && defined(PYRNN_AVXVNNI)
+  if (!isa_supported(Isa::avx2)) return false;
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
+  return (a >> 4) & 1u;
+#else
+  return false;
+#endif
+}
+
+// The best int8 kernels of the AVX2 family: AVX-VNNI when present, else vpmaddubsw.
+static const Table& avx2_family() {
+#if defined(PYRNN_X86) && defined(PYRNN_AVXVNNI)
+  if (avx_vnni_supported()) return avx_vnni::table();
+#endif
+#if defined(PYRNN_X86)
+  return avx2::table();
+#else
+  return scalar::table();
+#endif
+}
+
 const Table& table_for(const char* isa) {
   const std::string name(isa);
 #if defined(PYRNN_X86)
-  if (name == "avx512" && isa_supported(Isa::avx512)) return vnni_supported() ? avx512_vnni::table() : avx2::table();
-  if (name == "avx2" && isa_supported(Isa::avx2)) return avx2::table();
+  if (name == "avx512" && isa_supported(Isa::avx512)) return vnni_supported() ? avx512_vnni::table() : avx2_family();
+  if (name == "avx2" && isa_supported(Isa::avx2)) return avx2_family();
+  if (name == "avx2_maddubs" && isa_supported(Isa::avx2)) return avx2::table();  // forced, for tests
+  if (name == "avx512_vnni" && vnni_supported()) return avx512_vnni::table();
+#endif
+#if defined(PYRNN_X86) && defined(PYRNN_AVXVNNI)
+  if (name == "avx_vnni" && avx_vnni_supported()) return avx_vnni::table();
 #endif
   if (name == "scalar") return scalar::table();
-  throw std::invalid_argument("int8 kernels: unsupported ISA '" + name + "'");
+  throw std::invalid_argument("int8 kernels: unsupported ISA '" + name + "' on this CPU or build");
 }
 
 const Table& active() {
@@ -91,16 +119,14 @@ void gemm(const Table& t, int M, const std::uint8_t* a, std::ptrdiff_t lda, cons
                           [&](int g0, int g1) { t.gemm(M, g0, g1, w.Kp, a, lda, w.packed.data(), c, ldc); });
 }
 
-// acc (int32, row stride ld) turned in place into floats: y = float(acc - offset) * (sx * sw).
-static void dequantize_rows(int M, int N, const Weights& w, const float* sx, std::int32_t* acc, std::ptrdiff_t ld) {
+// y [M, ld] (float32) from the int32 products acc [M, ld]: y = float(acc - offset) * (sx * sw).
+// Separate buffers: an int32 is never read or written through a float's storage.
+static void dequantize_rows(int M, int N, const Weights& w, const float* sx, const std::int32_t* acc, float* y,
+                            std::ptrdiff_t ld) {
   for (int m = 0; m < M; ++m) {
-    std::int32_t* row = acc + m * ld;
-    float* y = reinterpret_cast<float*>(row);
-    for (int n = 0; n < N; ++n) {
-      const std::int32_t v = row[n] - w.offset[n];
-      const float s = sx[m] * w.scale[n];
-      y[n] = static_cast<float>(v) * s;
-    }
+    const std::int32_t* row = acc + m * ld;
+    float* ym = y + m * ld;
+    for (int n = 0; n < N; ++n) ym[n] = static_cast<float>(row[n] - w.offset[n]) * (sx[m] * w.scale[n]);
   }
 }
 
@@ -111,25 +137,30 @@ namespace {
 struct Int8Product {
   const Table& t;
   const Weights& w;
-  AlignedVector<std::uint8_t> q;
-  AlignedVector<float> s;
+  AlignedVector<std::uint8_t> q{};
+  AlignedVector<float> s{};
+  AlignedVector<std::int32_t> acc{};
   std::ptrdiff_t ld() const { return static_cast<std::ptrdiff_t>(w.groups) * kGroup; }
   template <class Row>
   void operator()(int M, Row row, float* y) {
-    if (M <= 0) return;
-    q.resize(static_cast<std::size_t>(M) * w.Kp);
-    s.resize(M);
-    for (int i = 0; i < M; ++i) s[i] = t.quantize_row(row(i), w.K, w.Kp, q.data() + static_cast<std::size_t>(i) * w.Kp);
-    std::int32_t* acc = reinterpret_cast<std::int32_t*>(y);  // dequantized in place
-    gemm(t, M, q.data(), w.Kp, w, acc, ld());
-    dequantize_rows(M, w.N, w, s.data(), acc, ld());
+    constexpr int kChunk = 512;  // rows per pass: bounds the int32 scratch of a long input projection
+    for (int m0 = 0; m0 < M; m0 += kChunk) {
+      const int rows = std::min(kChunk, M - m0);
+      q.resize(static_cast<std::size_t>(rows) * w.Kp);
+      s.resize(rows);
+      acc.resize(static_cast<std::size_t>(rows) * ld());
+      for (int i = 0; i < rows; ++i)
+        s[i] = t.quantize_row(row(m0 + i), w.K, w.Kp, q.data() + static_cast<std::size_t>(i) * w.Kp);
+      gemm(t, rows, q.data(), w.Kp, w, acc.data(), ld());
+      dequantize_rows(rows, w.N, w, s.data(), acc.data(), y + static_cast<std::ptrdiff_t>(m0) * ld(), ld());
+    }
   }
 };
 
 struct Bf16Product {
   const bf16::Table& t;
   const bf16::Weights& w;
-  AlignedVector<std::uint16_t> q;
+  AlignedVector<std::uint16_t> q{};
   std::ptrdiff_t ld() const { return static_cast<std::ptrdiff_t>(w.groups) * bf16::kGroup; }
   template <class Row>
   void operator()(int M, Row row, float* y) {
@@ -144,15 +175,30 @@ struct Bf16Product {
   }
 };
 
-// One layer, one direction (int8.h: layer_forward), over either scheme.
+// y [M, N] = x [M, K] . W^T over either scheme (Dense layers).
 template <class P>
-void run_layer(bool lstm, int T, int B, int I, int H, P& pih, P& phh, const float* bias_x, const float* bias_hn,
-               const float* x, const float* h0, const float* c0, const std::int32_t* lengths, float* out, float* hn,
-               float* cn) {
+void linear_rows(P& p, int M, const float* x, float* y) {
+  DenormalGuard ftz;
+  const std::ptrdiff_t ld = p.ld();
+  const int N = p.w.N, K = p.w.K;
+  AlignedVector<float> tmp(std::max<std::size_t>(1, static_cast<std::size_t>(M) * ld));
+  p(M, [&](int r) { return x + static_cast<std::size_t>(r) * K; }, tmp.data());
+  for (int m = 0; m < M; ++m)
+    std::memcpy(y + static_cast<std::size_t>(m) * N, tmp.data() + m * ld, sizeof(float) * N);
+}
+
+// One layer, one direction (int8.h: layer_forward), over either scheme. phn: GRU reset before
+// (the n gate's product of r * h); phr: the LSTM projection.
+template <class P>
+void run_layer(bool lstm, int T, int B, int I, int H, P& pih, P& phh, P* phn, P* phr, const float* bias_x,
+               const float* bias_hn, const float* x, const float* h0, const float* c0, const std::int32_t* lengths,
+               float* out, float* hn, float* cn) {
   DenormalGuard ftz;
   const Table& t = active();  // its gate epilogue: identical on every ISA
   const int G = lstm ? 4 : 3, GH = G * H;
-  if (pih.w.N != GH || pih.w.K != I || phh.w.N != GH || phh.w.K != H)
+  const int S = phr ? phr->w.N : H;  // width of h (the projection's P)
+  if (pih.w.N != GH || pih.w.K != I || phh.w.N != (phn ? 2 * H : GH) || phh.w.K != S ||
+      (phn && (lstm || phn->w.N != H || phn->w.K != H)) || (phr && (!lstm || phr->w.K != H)))
     throw std::invalid_argument("quantized layer: weight shapes");
   const std::ptrdiff_t ldp = pih.ld(), ldr = phh.ld();
   const std::size_t TB = static_cast<std::size_t>(T) * B;
@@ -163,9 +209,14 @@ void run_layer(bool lstm, int T, int B, int I, int H, P& pih, P& phh, const floa
     float* y = xp.data() + r * ldp;
     for (int n = 0; n < GH; ++n) y[n] = y[n] + bias_x[n];
   }
-  const std::size_t BH = static_cast<std::size_t>(B) * H;
-  AlignedVector<float> h(BH), c(lstm ? BH : 1), hr(static_cast<std::size_t>(B) * ldr);
-  std::memcpy(h.data(), h0, sizeof(float) * BH);
+  const std::size_t BS = static_cast<std::size_t>(B) * S, BH = static_cast<std::size_t>(B) * H;
+  AlignedVector<float> h(std::max<std::size_t>(1, BS)), c(lstm ? std::max<std::size_t>(1, BH) : 1),
+      hr(std::max<std::ptrdiff_t>(1, B * ldr));
+  // Per live row: r * h or the unprojected o * tanh(c) [B, H], and its product [B, ld].
+  const std::ptrdiff_t ldx = phn ? phn->ld() : phr ? phr->ld() : 1;
+  AlignedVector<float> mid((phn || phr) ? std::max<std::size_t>(1, BH) : 1),
+      midp((phn || phr) ? std::max<std::ptrdiff_t>(1, B * ldx) : 1);
+  std::memcpy(h.data(), h0, sizeof(float) * BS);
   if (lstm) std::memcpy(c.data(), c0, sizeof(float) * BH);
   std::vector<int> live;
   live.reserve(B);
@@ -173,31 +224,58 @@ void run_layer(bool lstm, int T, int B, int I, int H, P& pih, P& phh, const floa
     live.clear();  // rows past their length keep their state; the kernels see only live ones
     for (int b = 0; b < B; ++b)
       if (lengths == nullptr || step < lengths[b]) live.push_back(b);
-    const int active_rows = static_cast<int>(live.size());
-    phh(active_rows, [&](int i) { return h.data() + static_cast<std::size_t>(live[i]) * H; }, hr.data());
-    float* o = out + static_cast<std::size_t>(step) * BH;
-    std::memset(o, 0, sizeof(float) * BH);
-    for (int i = 0; i < active_rows; ++i) {
-      const int b = live[i];
-      const float* px = xp.data() + (static_cast<std::size_t>(step) * B + b) * ldp;
-      const float* ph = hr.data() + static_cast<std::size_t>(i) * ldr;
-      float* hb = h.data() + static_cast<std::size_t>(b) * H;
-      if (lstm) t.lstm_cell(H, px, ph, c.data() + static_cast<std::size_t>(b) * H, hb);
-      else t.gru_cell(H, px, ph, bias_hn, hb);
-      std::memcpy(o + static_cast<std::size_t>(b) * H, hb, sizeof(float) * H);
+    const int rows = static_cast<int>(live.size());
+    phh(rows, [&](int i) { return h.data() + static_cast<std::size_t>(live[i]) * S; }, hr.data());
+    auto px = [&](int i) { return xp.data() + (static_cast<std::size_t>(step) * B + live[i]) * ldp; };
+    auto ph = [&](int i) { return hr.data() + static_cast<std::ptrdiff_t>(i) * ldr; };
+    auto hb = [&](int i) { return h.data() + static_cast<std::size_t>(live[i]) * S; };
+    auto midi = [&](int i) { return mid.data() + static_cast<std::size_t>(i) * H; };
+    auto midpi = [&](int i) { return midp.data() + static_cast<std::ptrdiff_t>(i) * ldx; };
+    if (phn) {
+      for (int i = 0; i < rows; ++i) t.gru_reset(H, px(i), ph(i), hb(i), midi(i));
+      (*phn)(rows, midi, midp.data());
+      for (int i = 0; i < rows; ++i) t.gru_blend(H, px(i), ph(i), midpi(i), bias_hn, hb(i));
+    } else if (lstm) {
+      for (int i = 0; i < rows; ++i)
+        t.lstm_cell(H, px(i), ph(i), c.data() + static_cast<std::size_t>(live[i]) * H, phr ? midi(i) : hb(i));
+      if (phr) {
+        (*phr)(rows, midi, midp.data());
+        for (int i = 0; i < rows; ++i) std::memcpy(hb(i), midpi(i), sizeof(float) * S);
+      }
+    } else {
+      for (int i = 0; i < rows; ++i) t.gru_cell(H, px(i), ph(i), bias_hn, hb(i));
     }
+    float* o = out + static_cast<std::size_t>(step) * BS;
+    std::memset(o, 0, sizeof(float) * BS);
+    for (int i = 0; i < rows; ++i) std::memcpy(o + static_cast<std::size_t>(live[i]) * S, hb(i), sizeof(float) * S);
   }
-  std::memcpy(hn, h.data(), sizeof(float) * BH);
+  std::memcpy(hn, h.data(), sizeof(float) * BS);
   if (lstm) std::memcpy(cn, c.data(), sizeof(float) * BH);
+}
+
+// Runs a layer with the optional products made from optional weights.
+template <class P, class W, class Make>
+void layer_with(Make make, bool lstm, int T, int B, int I, int H, const W& w_ih, const W& w_hh, const W* w_hn,
+                const W* w_hr, const float* bias_x, const float* bias_hn, const float* x, const float* h0,
+                const float* c0, const std::int32_t* lengths, float* out, float* hn, float* cn) {
+  P pih = make(w_ih), phh = make(w_hh), pn = make(w_hn ? *w_hn : w_ih), pr = make(w_hr ? *w_hr : w_ih);
+  run_layer(lstm, T, B, I, H, pih, phh, w_hn ? &pn : nullptr, w_hr ? &pr : nullptr, bias_x, bias_hn, x, h0, c0,
+            lengths, out, hn, cn);
 }
 
 }  // namespace
 
+void linear(int M, const float* x, const Weights& w, float* y) {
+  Int8Product p{active(), w};
+  linear_rows(p, M, x, y);
+}
+
 void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
                    const float* bias_x, const float* bias_hn, const float* x, const float* h0, const float* c0,
-                   const std::int32_t* lengths, float* out, float* hn, float* cn) {
-  Int8Product pih{active(), w_ih, {}, {}}, phh{active(), w_hh, {}, {}};
-  run_layer(lstm, T, B, I, H, pih, phh, bias_x, bias_hn, x, h0, c0, lengths, out, hn, cn);
+                   const std::int32_t* lengths, float* out, float* hn, float* cn, const Weights* w_hn,
+                   const Weights* w_hr) {
+  layer_with<Int8Product>([](const Weights& w) { return Int8Product{active(), w}; }, lstm, T, B, I, H, w_ih, w_hh,
+                          w_hn, w_hr, bias_x, bias_hn, x, h0, c0, lengths, out, hn, cn);
 }
 
 }  // namespace int8
@@ -236,11 +314,17 @@ void gemm(const Table& t, int M, const std::uint16_t* a, std::ptrdiff_t lda, con
                           [&](int g0, int g1) { t.gemm(M, g0, g1, w.Kp, a, lda, w.packed.data(), c, ldc); });
 }
 
+void linear(int M, const float* x, const Weights& w, float* y) {
+  int8::Bf16Product p{active(), w};
+  int8::linear_rows(p, M, x, y);
+}
+
 void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
                    const float* bias_x, const float* bias_hn, const float* x, const float* h0, const float* c0,
-                   const std::int32_t* lengths, float* out, float* hn, float* cn) {
-  int8::Bf16Product pih{active(), w_ih, {}}, phh{active(), w_hh, {}};
-  int8::run_layer(lstm, T, B, I, H, pih, phh, bias_x, bias_hn, x, h0, c0, lengths, out, hn, cn);
+                   const std::int32_t* lengths, float* out, float* hn, float* cn, const Weights* w_hn,
+                   const Weights* w_hr) {
+  int8::layer_with<int8::Bf16Product>([](const Weights& w) { return int8::Bf16Product{active(), w}; }, lstm, T, B,
+                                      I, H, w_ih, w_hh, w_hn, w_hr, bias_x, bias_hn, x, h0, c0, lengths, out, hn, cn);
 }
 
 }  // namespace bf16

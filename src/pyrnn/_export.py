@@ -35,6 +35,7 @@ class DenseExport:
     kernel: np.ndarray
     bias: Optional[np.ndarray]
     activation: str
+    quantized: Optional[str] = None  # "int8" / "bfloat16" after layer.quantize(): its mode
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class RecurrentExport:
     go_backwards: bool = False
     zero_output_for_mask: bool = False
     stateful: bool = False
+    quantized: Optional[str] = None  # "int8" / "bfloat16" after layer.quantize(): its mode
 
 
 @dataclass(frozen=True)

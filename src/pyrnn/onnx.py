@@ -48,10 +48,12 @@ import numpy as np
 
 from . import _export as E
 from . import _recurrent as spine
+from . import reference_quant as rq
 from ._optional import require
 from .nn import RNNBase
 
 OPSET = 17
+MS_DOMAIN = "com.microsoft"
 IR_VERSION = 8  # the IR version of opset 17: the oldest runtime that reads this opset reads the file
 
 _INT64_MIN = np.iinfo(np.int64).min
@@ -118,8 +120,10 @@ class _Graph:
     def model(self, graph_name):
         h = self.helper
         graph = h.make_graph(self.nodes, graph_name, self.inputs, self.outputs, initializer=self.initializers)
-        model = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)], producer_name="pyrnn",
-                             ir_version=IR_VERSION)
+        opsets = [h.make_opsetid("", OPSET)]
+        if any(n.domain == MS_DOMAIN for n in self.nodes):  # ONNX Runtime's contrib operators
+            opsets.append(h.make_opsetid(MS_DOMAIN, 1))
+        model = h.make_model(graph, opset_imports=opsets, producer_name="pyrnn", ir_version=IR_VERSION)
         self.onnx.checker.check_model(model, full_check=True)
         return model
 
@@ -138,15 +142,34 @@ class _Graph:
         return self.op("Reshape", [self.op("Transpose", [y], perm=[2, 0, 1, 3]), self.ints(0, 0, -1)])
 
 
+def _int8_weights(g, w, axis, hint):
+    """A float weight written as int8 (symmetric per row along ``axis``: pyrnn.reference_quant's
+    scheme) with a DequantizeLinear in front (QDQ): the float operator after it reads the
+    dequantized values. ``w`` 2-D; returns the float tensor's name."""
+    q, s = rq.quantize_weights(np.moveaxis(np.asarray(w, np.float32), axis, 0))
+    q = np.ascontiguousarray(np.moveaxis(q, 0, axis))
+    return g.op("DequantizeLinear", [g.const(q, hint + "_int8"), g.const(s.astype(g.dtype), hint + "_scale"),
+                                     g.const(np.zeros(s.shape, np.int8), hint + "_zero_point")], axis=axis)
+
+
+def _check_quantized(name, quantized):
+    if quantized not in (None, "int8"):
+        raise NotImplementedError(f"ONNX export: {name}: a {quantized!r}-quantized layer (ONNX has no bfloat16 "
+                                  "recurrent operator ONNX Runtime runs on CPU); export the float model")
+
+
 def _recurrent_node(g, cell, X, directions, hidden_size, sequence_lens="", initial_h="", initial_c="",
-                    activations=None):
+                    activations=None, quantized=None):
     """One ONNX RNN/GRU/LSTM node over the time-major ``X`` [T, B, F].
 
     ``cell``: a ``spine.CellSpec`` (its family is the ONNX operator, its ``onnx_attrs`` and
     ``onnx_order`` the attributes and gate order). ``directions``: one or two ``LayerWeights``
     in PyTorch's layout and gate order (the second runs in reverse). ``activations``: a
     GRU/LSTM's Keras activations ({"activation": ..., "recurrent_activation": ...}); empty or
-    None for the defaults. Returns ONNX's outputs (Y [T, D, B, H], Y_h [D, B, H], and for LSTM Y_c).
+    None for the defaults. ``quantized="int8"``: an LSTM becomes ONNX Runtime's com.microsoft
+    DynamicQuantizeLSTM (int8 W and R per gate row, activations quantized by the runtime at each
+    step), a GRU/RNN the float operator reading int8 W and R through DequantizeLinear.
+    Returns ONNX's outputs (Y [T, D, B, H], Y_h [D, B, H], and for LSTM Y_c).
     """
     op_type, attrs = cell.family, dict(cell.onnx_attrs)
     if activations:
@@ -165,13 +188,29 @@ def _recurrent_node(g, cell, X, directions, hidden_size, sequence_lens="", initi
                 "B") if has_bias else ""
     D = len(directions)
     attrs = {k: (v * D if isinstance(v, list) else v) for k, v in attrs.items()}  # one activation per direction
-    inputs = [X, g.const(W, "W"), g.const(R, "R"), B, sequence_lens, initial_h]
+    attrs.update(hidden_size=H, direction="bidirectional" if D == 2 else "forward")
+    outputs = 3 if op_type == "LSTM" else 2
+    if quantized == "int8" and op_type == "LSTM":
+        # DynamicQuantizeLSTM: W [D, F, 4H] and R [D, H, 4H] (transposed), int8 per output column.
+        qw, sw = zip(*(rq.quantize_weights(w) for w in W))
+        qr, sr = zip(*(rq.quantize_weights(r) for r in R))
+        zeros = g.const(np.zeros((D, W.shape[1]), np.int8), "zero_point")
+        inputs = [X, g.const(np.stack(qw).transpose(0, 2, 1), "W_int8"), g.const(np.stack(qr).transpose(0, 2, 1),
+                                                                                 "R_int8"),
+                  B, sequence_lens, initial_h, initial_c, "", g.const(np.stack(sw).astype(np.float32), "W_scale"),
+                  zeros, g.const(np.stack(sr).astype(np.float32), "R_scale"), zeros]
+        return g.op("DynamicQuantizeLSTM", inputs, outputs=outputs, domain=MS_DOMAIN, **attrs)
+    if quantized == "int8":
+        Wn = g.op("Reshape", [_int8_weights(g, W.reshape(-1, W.shape[2]), 0, "W"), g.ints(*W.shape)])
+        Rn = g.op("Reshape", [_int8_weights(g, R.reshape(-1, R.shape[2]), 0, "R"), g.ints(*R.shape)])
+    else:
+        Wn, Rn = g.const(W, "W"), g.const(R, "R")
+    inputs = [X, Wn, Rn, B, sequence_lens, initial_h]
     if op_type == "LSTM":
         inputs.append(initial_c)
     while inputs[-1] == "":  # trailing optional inputs are left out
         inputs.pop()
-    return g.op(op_type, inputs, outputs=3 if op_type == "LSTM" else 2, hidden_size=H,
-                direction="bidirectional" if D == 2 else "forward", **attrs)
+    return g.op(op_type, inputs, outputs=outputs, **attrs)
 
 
 # ---------------------------------------------------------------------------- pyrnn.nn modules
@@ -250,7 +289,9 @@ _DENSE_ACTIVATIONS = {
 def _dense(g, d: E.DenseExport, x, mask):
     if d.activation not in _DENSE_ACTIVATIONS:
         raise NotImplementedError(f"ONNX export: {d.name}: activation {d.activation!r} has no ONNX mapping here")
-    z = g.op("MatMul", [x, g.const(d.kernel, "kernel")])  # broadcasts over (batch, time)
+    _check_quantized(d.name, d.quantized)
+    kernel = _int8_weights(g, d.kernel, 1, "kernel") if d.quantized else g.const(d.kernel, "kernel")
+    z = g.op("MatMul", [x, kernel])  # broadcasts over (batch, time)
     if d.bias is not None:
         z = g.op("Add", [z, g.const(d.bias, "bias")])
     return _DENSE_ACTIVATIONS[d.activation](g, z), mask
@@ -301,9 +342,10 @@ def _keras_recurrent(g, layer: E.RecurrentExport, x, mask, initial=(), return_st
     if mask is not None:
         x, lengths, counts, steps = _compact_masked_steps(g, x, mask)
         seq_lens = g.op("Cast", [lengths], to=TensorProto.INT32)  # a fully masked sequence: length 0, h = 0
+    _check_quantized(layer.name, layer.quantized)
     starts = [g.unsqueeze(s, 0) for s in initial] + ["", ""]  # ONNX's initial_h / initial_c: [1, B, H]
     outs = _recurrent_node(g, layer.cell, g.op("Transpose", [x], perm=[1, 0, 2]), [layer.weights], layer.units,
-                          seq_lens, starts[0], starts[1], activations=layer.activations)
+                          seq_lens, starts[0], starts[1], activations=layer.activations, quantized=layer.quantized)
     states = [g.squeeze(o, 0) for o in outs[1:]]
     if mask is not None and initial:
         # ONNX Runtime gives a zero state, not the initial one, for a sequence of length 0

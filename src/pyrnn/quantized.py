@@ -7,49 +7,63 @@ implemented in NumPy by ``pyrnn.reference_quant``). It is inference-only: ``trai
 ``backward`` raise.
 """
 
+import warnings
 from typing import Any, Optional
 
 import numpy as np
 
 from . import _core
+from . import _recurrent as spine
 from . import reference_quant as _rq
 
-__all__ = ["QuantizedRNN", "QuantizedCell", "QUANTIZE_DTYPES"]
+__all__ = ["QuantizedRNN", "QuantizedCell", "QuantizedLinear", "QuantizedEmbedding", "QUANTIZE_DTYPES",
+           "InferenceOnlyError", "quantize_model", "quantize_layer"]
 
 QUANTIZE_DTYPES = ("int8", "bfloat16")
 
 
-def _inference_only(what: str) -> RuntimeError:
-    return RuntimeError(f"{what}: this module is an inference-only quantized copy (quantize()); "
-                        "train the float module and call quantize('int8') (or 'bfloat16') on it again")
+class InferenceOnlyError(ValueError, RuntimeError):
+    """Training (train(), backward, fit, a forward that needs gradients) on a quantized copy."""
+
+
+def _inference_only(what: str) -> InferenceOnlyError:
+    return InferenceOnlyError(f"{what}: this is an inference-only quantized copy (quantize()); "
+                              "train the float model and call quantize('int8') (or 'bfloat16') on it again")
+
+
+def check_dtype(dtype: Any, what: str = "quantize", argument: str = "dtype") -> str:
+    """The quantization mode, or ValueError naming the allowed ones."""
+    if not isinstance(dtype, str) or dtype not in QUANTIZE_DTYPES:
+        raise ValueError(f"{what}: {argument} must be one of {', '.join(map(repr, QUANTIZE_DTYPES))}, got {dtype!r}")
+    return dtype
 
 
 def _check_module(module: Any, dtype: str) -> str:
-    if dtype not in QUANTIZE_DTYPES:
-        raise ValueError(f"quantize: dtype must be one of {', '.join(map(repr, QUANTIZE_DTYPES))}, got {dtype!r}")
+    check_dtype(dtype)
     mode = module.mode
     if mode not in ("LSTM", "GRU"):
-        raise ValueError(f"quantize('int8') supports LSTM and GRU, not {type(module).__name__}")
-    if getattr(module, "proj_size", 0):
-        raise ValueError("quantize('int8') does not support LSTM proj_size yet")
-    if mode == "GRU" and not module.reset_after:
-        raise ValueError("quantize('int8') supports GRU(reset_after=True) only")
+        raise ValueError(f"quantize({dtype!r}) supports LSTM and GRU, not {type(module).__name__}")
     return str(mode)
 
 
-def _quantize_layer(mode: str, H: int, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any, dtype: str = "int8") -> dict:
-    """One layer-direction's weights in the int8 (or bfloat16) scheme (pyrnn.reference_quant), packed for the core."""
-    G = 4 if mode == "LSTM" else 3
-    packed_ih: Any
-    packed_hh: Any
+def _pack(w: Any, dtype: str) -> tuple:
+    """(q, scale, packed): int8 per row (scale float32), or bfloat16 (q the float32 weights, no scale)."""
+    w = np.ascontiguousarray(w, np.float32)
     if dtype == "bfloat16":
-        q_ih, s_ih = np.ascontiguousarray(w_ih, np.float32), None
-        q_hh, s_hh = np.ascontiguousarray(w_hh, np.float32), None
-        packed_ih, packed_hh = _core.Bf16Weights(q_ih), _core.Bf16Weights(q_hh)
-    else:
-        q_ih, s_ih = _rq.quantize_weights(w_ih)
-        q_hh, s_hh = _rq.quantize_weights(w_hh)
-        packed_ih, packed_hh = _core.Int8Weights(q_ih, s_ih), _core.Int8Weights(q_hh, s_hh)
+        return w, None, _core.Bf16Weights(w)
+    q, s = _rq.quantize_weights(w)
+    return q, s, _core.Int8Weights(q, s)
+
+
+def _quantize_layer(mode: str, H: int, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any, dtype: str = "int8",
+                    reset_after: bool = True, w_hr: Any = None) -> dict:
+    """One layer-direction's weights in the int8 (or bfloat16) scheme (pyrnn.reference_quant), packed for the core.
+    GRU reset_after=False keeps the n gate's rows apart (w_hn: applied to r * h); w_hr is the LSTM projection."""
+    G = 4 if mode == "LSTM" else 3
+    q_ih, s_ih, packed_ih = _pack(w_ih, dtype)
+    q_hh, s_hh, _ = _pack(w_hh, dtype)  # whole, for the reference; packed below in the core's split
+    split = mode == "GRU" and not reset_after
+    packed_hh = _pack(w_hh[:2 * H], dtype)[2] if split else _pack(w_hh, dtype)[2]
     b_ih = np.zeros(G * H, np.float32) if b_ih is None else np.asarray(b_ih, np.float32)
     b_hh = np.zeros(G * H, np.float32) if b_hh is None else np.asarray(b_hh, np.float32)
     if mode == "LSTM":
@@ -58,9 +72,17 @@ def _quantize_layer(mode: str, H: int, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: An
         bias_x = b_ih.copy()
         bias_x[:2 * H] = b_ih[:2 * H] + b_hh[:2 * H]
         bias_hn = np.ascontiguousarray(b_hh[2 * H:])
-    return {"q_ih": q_ih, "s_ih": s_ih, "q_hh": q_hh, "s_hh": s_hh,
-            "w_ih": packed_ih, "w_hh": packed_hh,
-            "bias_x": np.ascontiguousarray(bias_x, np.float32), "bias_hn": bias_hn}
+    hr = (None, None, None) if w_hr is None else _pack(w_hr, dtype)
+    return {"q_ih": q_ih, "s_ih": s_ih, "q_hh": q_hh, "s_hh": s_hh, "q_hr": hr[0], "s_hr": hr[1],
+            "w_ih": packed_ih, "w_hh": packed_hh, "w_hn": _pack(w_hh[2 * H:], dtype)[2] if split else None,
+            "w_hr": hr[2], "bias_x": np.ascontiguousarray(bias_x, np.float32), "bias_hn": bias_hn}
+
+
+def _run_layer(mode: str, dtype: str, p: dict, x: Any, h0: Any, c0: Any, lengths: Any) -> tuple:
+    """One core call: (out [T, B, S], h_n [B, S], c_n or None)."""
+    run = _core.bf16_layer_forward if dtype == "bfloat16" else _core.int8_layer_forward
+    return run(mode, x, p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"], h0, c0, lengths, w_hn=p["w_hn"],
+               w_hr=p["w_hr"])
 
 
 class QuantizedRNN:
@@ -76,12 +98,15 @@ class QuantizedRNN:
         self.num_layers, self.bidirectional = module.num_layers, module.bidirectional
         self.batch_first, self.bias = module.batch_first, module.bias
         self.num_directions = 2 if self.bidirectional else 1
+        self.proj_size = getattr(module, "proj_size", 0)
+        self.reset_after = getattr(module, "reset_after", True)
         H = self.hidden_size
         self._layers = []
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 lw = module.layer_weights(layer, direction)
-                self._layers.append(_quantize_layer(mode, H, lw.w_ih, lw.w_hh, lw.b_ih, lw.b_hh, dtype))
+                self._layers.append(_quantize_layer(mode, H, lw.w_ih, lw.w_hh, lw.b_ih, lw.b_hh, dtype,
+                                                    self.reset_after, lw.w_hr))
 
     # ------------------------------------------------------------------ mode
     def train(self, mode: bool = True) -> "QuantizedRNN":
@@ -96,15 +121,15 @@ class QuantizedRNN:
         raise _inference_only("backward()")
 
     def layer_quantized(self, layer: int, direction: int = 0) -> dict:
-        """One layer's quantized weights: q_ih, s_ih, q_hh, s_hh (int8, float32), bias_x, bias_hn."""
+        """One layer's quantized weights: q_ih, s_ih, q_hh, s_hh (int8, float32), q_hr, s_hr, bias_x, bias_hn."""
         return self._layers[layer * self.num_directions + direction]
 
     # ------------------------------------------------------------------ forward
     def __call__(self, input: Any, hx: Any = None, *, lengths: Optional[Any] = None) -> tuple[np.ndarray, Any]:
         return self.forward(input, hx, lengths=lengths)
 
-    def _state(self, name, value, batch, batched):
-        shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
+    def _state(self, name, value, batch, batched, width=None):
+        shape = (self.num_layers * self.num_directions, batch, width or self.hidden_size)
         if value is None:
             return np.zeros(shape, np.float32)
         value = np.asarray(value, np.float32)
@@ -124,7 +149,8 @@ class QuantizedRNN:
         lstm = self.mode == "LSTM"
         if lstm:
             h_in, c_in = (None, None) if hx is None else hx
-            h0, c0 = self._state("h_0", h_in, B, batched), self._state("c_0", c_in, B, batched)
+            h0 = self._state("h_0", h_in, B, batched, self.proj_size)
+            c0 = self._state("c_0", c_in, B, batched)
         else:
             h0, c0 = self._state("h_0", hx, B, batched), None
         lens = None
@@ -143,7 +169,7 @@ class QuantizedRNN:
             return np.ascontiguousarray(a[rev, cols])
 
         hn = np.empty_like(h0)
-        cn = np.empty_like(h0)
+        cn = None if c0 is None else np.empty_like(c0)
         inp = np.ascontiguousarray(x)
         for layer in range(self.num_layers):
             outs = []
@@ -151,26 +177,26 @@ class QuantizedRNN:
                 i = layer * self.num_directions + d
                 p = self._layers[i]
                 xs = inp if d == 0 else reverse(inp)
-                run = _core.bf16_layer_forward if self.dtype == "bfloat16" else _core.int8_layer_forward
-                out, h, c = run(self.mode, xs, p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"],
-                                                     np.ascontiguousarray(h0[i]),
-                                                     None if c0 is None else np.ascontiguousarray(c0[i]), lens)
+                out, h, c = _run_layer(self.mode, self.dtype, p, xs, np.ascontiguousarray(h0[i]),
+                                       None if c0 is None else np.ascontiguousarray(c0[i]), lens)
                 outs.append(out if d == 0 else reverse(out))
                 hn[i] = h
-                if lstm:
+                if cn is not None:
                     cn[i] = c
             inp = outs[0] if len(outs) == 1 else np.ascontiguousarray(np.concatenate(outs, axis=2))
         out = inp
         if not batched:
             out, hn = out[:, 0], hn[:, 0]
-            cn = cn[:, 0]
+            cn = None if cn is None else cn[:, 0]
         elif self.batch_first:
             out = np.ascontiguousarray(out.transpose(1, 0, 2))
-        return out, ((hn, cn) if lstm else hn)  # cn unused for GRU
+        return out, ((hn, cn) if lstm else hn)
 
     def __repr__(self) -> str:
         extra = f", num_layers={self.num_layers}" if self.num_layers != 1 else ""
         extra += ", bidirectional=True" if self.bidirectional else ""
+        extra += f", proj_size={self.proj_size}" if self.proj_size else ""
+        extra += ", reset_after=False" if not self.reset_after else ""
         return f"Quantized{self.mode}({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype!r})"
 
 
@@ -185,8 +211,9 @@ class QuantizedCell:
         self.dtype = dtype
         self.input_size, self.hidden_size = cell.input_size, cell.hidden_size
         p = cell._params
+        self.reset_after = getattr(cell, "reset_after", True)
         self._layer = _quantize_layer(self.mode, self.hidden_size, p["weight_ih"], p["weight_hh"], p.get("bias_ih"),
-                                      p.get("bias_hh"), dtype)
+                                      p.get("bias_hh"), dtype, self.reset_after)
 
     train = QuantizedRNN.train
     eval = QuantizedRNN.eval
@@ -215,9 +242,7 @@ class QuantizedCell:
             h, c = self._state("h", hx[0], B, batched), self._state("c", hx[1], B, batched)
         else:
             h, c = self._state("hx", hx, B, batched), None
-        p = self._layer
-        run = _core.bf16_layer_forward if self.dtype == "bfloat16" else _core.int8_layer_forward
-        _, hn, cn = run(self.mode, x2, p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"], h, c, None)
+        _, hn, cn = _run_layer(self.mode, self.dtype, self._layer, x2, h, c, None)
         if not batched:
             hn = hn[0]
             cn = None if cn is None else cn[0]
@@ -225,3 +250,107 @@ class QuantizedCell:
 
     def __repr__(self) -> str:
         return f"Quantized{self.mode}Cell({self.input_size}, {self.hidden_size}, dtype={self.dtype!r})"
+
+
+class QuantizedLinear:
+    """``x @ W.T`` for a Dense layer in the scheme: W [N, K] per output row (Keras's per output
+    channel of the (K, N) kernel), x per row at each call (int8), or both rounded to bfloat16."""
+
+    def __init__(self, w: Any, dtype: str) -> None:
+        self.dtype = check_dtype(dtype)
+        self.q, self.scale, self._packed = _pack(w, dtype)
+
+    def __call__(self, x: Any) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.float32)
+        return (_core.bf16_linear if self.dtype == "bfloat16" else _core.int8_linear)(x, self._packed)
+
+
+class QuantizedEmbedding:
+    """An embedding table quantized per row (Keras's int8 Embedding: symmetric per row), or
+    rounded to bfloat16; lookups return the dequantized rows in float32."""
+
+    def __init__(self, table: Any, dtype: str) -> None:
+        self.dtype = check_dtype(dtype)
+        if dtype == "bfloat16":
+            self.q, self.scale = _rq.to_bfloat16(table), None
+        else:
+            self.q, self.scale = _rq.quantize_weights(table)
+
+    def __call__(self, ids: Any) -> np.ndarray:
+        if self.scale is None:
+            return self.q[ids]
+        return (self.q[ids].astype(np.float32) * self.scale[ids][..., None]).astype(np.float32)
+
+
+# ------------------------------------------------------------------ Keras-style models (model.quantize)
+
+def quantize_layer(layer: Any, mode: str) -> None:
+    """``layer.quantize(mode)``: the layer keeps its float weights and runs inference through a
+    quantized copy of them (``layer._quantized``); NotImplementedError for a layer without one."""
+    check_dtype(mode, f"{layer.name}.quantize", "mode")
+    if not layer.built:
+        raise ValueError(f"{layer.name}: cannot quantize a layer that is not built; build the model "
+                         "(an Input, input_shape, or one call) first")
+    if layer._quantized is not None:
+        raise ValueError(f"{layer.name}: already quantized with mode {layer._quantized.dtype!r}, got mode={mode!r}")
+    if layer.dtype != np.float32:
+        raise NotImplementedError(f"{layer.name}: quantize() needs a float32 layer, got dtype {layer.dtype}")
+    layer._quantized = layer._quantized_copy(mode)
+
+
+def _leaves(layers: list) -> list:
+    out = []
+    for layer in layers:
+        subs = layer._sublayers()
+        out += _leaves(subs) if subs else [layer]
+    return out
+
+
+def quantize_model(model: Any, mode: Any, **kwargs: Any) -> None:
+    """Keras 3's ``model.quantize(mode)``, in place: every Dense, Embedding, LSTM and GRU layer
+    (also inside Bidirectional / TimeDistributed) runs inference through a quantized copy of its
+    weights; other layers with weights are left in float32 with a warning, as Keras does. The
+    model then predicts; training it (fit, train_on_batch, compute_gradients) is an error, and so is
+    saving it (save, get_config): save the float model and quantize after loading."""
+    if kwargs:
+        raise ValueError(f"quantize: unrecognized keyword arguments passed to {type(model).__name__}: {kwargs}")
+    check_dtype(mode, "quantize", "mode")
+    if not model.built:
+        raise ValueError(f"quantize: the model {model.name!r} is not built; give it an Input (or input_shape), "
+                         "or call it once, before quantize()")
+    for layer in _leaves(model.layers):
+        if not layer.get_weights():
+            continue  # nothing to quantize (Input, Dropout, merging, ...)
+        try:
+            layer.quantize(mode)
+        except NotImplementedError as e:
+            warnings.warn(str(e), stacklevel=2)
+
+
+def for_inference(layer: Any, training: bool) -> Any:
+    """The layer's quantized copy (None if it has none); an error when training it."""
+    q = layer._quantized
+    if q is not None and training:
+        raise _inference_only(f"{layer.name}: training")
+    return q
+
+
+def check_not_quantized(layer: Any, what: str) -> None:
+    """ValueError when ``what`` (saving a config) meets a quantized layer."""
+    if layer._quantized is not None:
+        raise ValueError(f"{what}: layer {layer.name!r} is quantized ({layer._quantized.dtype!r}); pyrnn does not "
+                         "save quantized layers. Save the float model (before quantize()) and call "
+                         "quantize() after loading it")
+
+
+def layer_forward(q: QuantizedRNN, name: str, x: Any, h0: Any, c0: Any, training: bool,
+                  lengths: Optional[Any] = None) -> spine.ForwardResult:
+    """A Keras recurrent layer's one-direction call through its quantized copy: time-major x
+    [T, B, I] (rows with ``lengths``: right-padded), states [B, H]; a ForwardResult without workspace."""
+    if training:
+        raise _inference_only(f"{name}: training")
+    hx = h0[None] if c0 is None else (h0[None], c0[None])
+    out, state = q.forward(x, hx, lengths=lengths)
+    if c0 is None:
+        return spine.ForwardResult(out, state[0], None, None)
+    return spine.ForwardResult(out, state[0][0], state[1][0], None)

@@ -120,11 +120,13 @@ def _steps(x, h0, c0, lengths, step):
     return out, h, c
 
 
-def lstm_forward(x, h0, c0, q_ih, s_ih, q_hh, s_hh, bias_x, lengths=None):
-    """int8 LSTM, one direction: x [T, B, I] -> (out [T, B, H], h_n, c_n). bias_x = b_ih + b_hh."""
+def lstm_forward(x, h0, c0, q_ih, s_ih, q_hh, s_hh, bias_x, lengths=None, q_hr=None, s_hr=None):
+    """int8 LSTM, one direction: x [T, B, I] -> (out [T, B, H], h_n, c_n). bias_x = b_ih + b_hh.
+    With the projection (q_hr [P, H], torch's proj_size) h = int8_linear(o * tanh(c), W_hr): out and
+    h are P wide and q_hh has P columns."""
     x = np.asarray(x, _F)
     T, B, I = x.shape
-    H = q_hh.shape[1]
+    H = q_hh.shape[0] // 4
     xp = (int8_linear(x.reshape(T * B, I), q_ih, s_ih) + np.asarray(bias_x, _F)).reshape(T, B, 4 * H)
 
     def step(t, live, h, c):
@@ -132,13 +134,16 @@ def lstm_forward(x, h0, c0, q_ih, s_ih, q_hh, s_hh, bias_x, lengths=None):
         i, f = _sigmoid(pre[:, :H]), _sigmoid(pre[:, H:2 * H])
         g, o = np.tanh(pre[:, 2 * H:3 * H]), _sigmoid(pre[:, 3 * H:])
         c = f * c + i * g
-        return (o * np.tanh(c)).astype(_F), c.astype(_F)
+        h = (o * np.tanh(c)).astype(_F)
+        return (h if q_hr is None else int8_linear(h, q_hr, s_hr)), c.astype(_F)
 
     return _steps(x, h0, c0, lengths, step)
 
 
-def gru_forward(x, h0, q_ih, s_ih, q_hh, s_hh, bias_x, bias_hn, lengths=None):
-    """int8 GRU (reset after), one direction: -> (out, h_n). bias_x: b_ih + b_hh for r, z and b_in for n."""
+def gru_forward(x, h0, q_ih, s_ih, q_hh, s_hh, bias_x, bias_hn, lengths=None, reset_after=True):
+    """int8 GRU, one direction: -> (out, h_n). bias_x: b_ih + b_hh for r, z and b_in for n.
+    reset_after=False (Keras's): ``n = tanh((y_x_n + b_in) + (int8_linear(r * h, W_hn) + b_hn))``,
+    the rows of r * h quantized like h's."""
     x = np.asarray(x, _F)
     T, B, I = x.shape
     H = q_hh.shape[1]
@@ -146,10 +151,17 @@ def gru_forward(x, h0, q_ih, s_ih, q_hh, s_hh, bias_x, bias_hn, lengths=None):
     bias_hn = np.asarray(bias_hn, _F)
 
     def step(t, live, h, c):
-        px, ph = xp[t, live], int8_linear(h, q_hh, s_hh)
+        px = xp[t, live]
+        if reset_after:
+            ph = int8_linear(h, q_hh, s_hh)
+        else:
+            ph = int8_linear(h, q_hh[:2 * H], s_hh[:2 * H])
         rz = _sigmoid(px[:, :2 * H] + ph[:, :2 * H])
         r, z = rz[:, :H], rz[:, H:]
-        n = np.tanh(px[:, 2 * H:] + r * (ph[:, 2 * H:] + bias_hn))
+        if reset_after:
+            n = np.tanh(px[:, 2 * H:] + r * (ph[:, 2 * H:] + bias_hn))
+        else:
+            n = np.tanh(px[:, 2 * H:] + (int8_linear((r * h).astype(_F), q_hh[2 * H:], s_hh[2 * H:]) + bias_hn))
         return ((1 - z) * n + z * h).astype(_F), None
 
     out, h, _ = _steps(x, h0, None, lengths, step)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _graph, constraints, initializers, regularizers
+from .. import _graph, constraints, initializers, quantized, regularizers
 from .._export import not_exportable
 from .._flat import Binding
 
@@ -409,6 +409,24 @@ class Layer:
         names = self._keras_weight_names()
         for n, w in zip(names, self._check_weights(weights, [self._params[n].shape for n in names])):
             self._params[n][...] = w
+        self._requantize()
+
+    # ------------------------------------------------------------------ quantization
+    _quantized: Any = None  # after quantize(): the pyrnn.quantized copy inference runs on
+
+    def quantize(self, mode: str) -> None:
+        """Keras 3's ``layer.quantize(mode)`` ("int8" or "bfloat16"), in place: inference runs on a
+        quantized copy of the weights (``pyrnn.quantized``); get_weights still gives the float ones,
+        set_weights quantizes again, training is an error. NotImplementedError for a layer that
+        cannot be quantized."""
+        quantized.quantize_layer(self, mode)
+
+    def _quantized_copy(self, mode: str) -> Any:
+        raise NotImplementedError(f"{self.name}: {type(self).__name__} layers cannot be quantized; it stays float32")
+
+    def _requantize(self) -> None:
+        if self._quantized is not None:  # new float weights: a new quantized copy
+            self._quantized = self._quantized_copy(self._quantized.dtype)
 
     def weight_shapes(self):
         return [w.shape for w in self.get_weights()]
@@ -520,6 +538,7 @@ class Layer:
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
+        quantized.check_not_quantized(self, "get_config")
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
         if self.seed is not None:
             config["seed"] = self.seed

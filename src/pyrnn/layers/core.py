@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _graph, activations, initializers
+from .. import _graph, activations, initializers, quantized
 from .. import _recurrent as spine
 from .._export import DenseExport, EmbeddingExport, IdentityExport, MaskingExport, not_exportable
 from .base import Layer, _check_unsupported, deserialize, dropout_mask, register, serialize
@@ -107,7 +107,9 @@ class Dense(Layer):
         # The core's GEMM, on pyrnn's threads: NumPy's BLAS would start a second pool whose
         # threads spin on the cores the recurrent layers use (2x slower training here).
         inputs = np.asarray(inputs, dtype=self.dtype)  # Keras casts inputs to the layer's dtype
-        z = spine.matmul(inputs.reshape(-1, inputs.shape[-1]), self._params["kernel"])
+        q = quantized.for_inference(self, training)
+        x2 = inputs.reshape(-1, inputs.shape[-1])
+        z = spine.matmul(x2, self._params["kernel"]) if q is None else q(x2)
         z = z.reshape(inputs.shape[:-1] + (self.units,))
         if self.use_bias:
             z += self._params["bias"]
@@ -129,8 +131,12 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
+    def _quantized_copy(self, mode):
+        return quantized.QuantizedLinear(self._params["kernel"].T, mode)
+
     def export_description(self):
-        return DenseExport(self.name, self._params["kernel"], self._params.get("bias"), self.activation.name)
+        return DenseExport(self.name, self._params["kernel"], self._params.get("bias"), self.activation.name,
+                           None if self._quantized is None else self._quantized.dtype)
 
     def compute_mask(self, inputs, mask=None):
         return mask
@@ -231,8 +237,12 @@ class Embedding(Layer):
         if inputs.size and (inputs.min() < 0 or inputs.max() >= self.input_dim):
             raise ValueError(f"{self.name}: ids must be in [0, {self.input_dim}), got "
                              f"min {inputs.min()} and max {inputs.max()}")
+        q = quantized.for_inference(self, training)
         self._ids = inputs if training else None
-        return self._params["embeddings"][inputs]
+        return self._params["embeddings"][inputs] if q is None else q(inputs)
+
+    def _quantized_copy(self, mode):
+        return quantized.QuantizedEmbedding(self._params["embeddings"], mode)
 
     def backward(self, grad):
         g = self._grads["embeddings"]
@@ -247,7 +257,10 @@ class Embedding(Layer):
         return tuple(input_shape) + (self.output_dim,)
 
     def export_description(self):
-        return EmbeddingExport(self.name, self._params["embeddings"], self.mask_zero)
+        table = self._params["embeddings"]
+        if self._quantized is not None:  # the values the quantized layer looks up
+            table = self._quantized(np.arange(self.input_dim))
+        return EmbeddingExport(self.name, table, self.mask_zero)
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _graph, activations, initializers, nn
+from .. import _graph, activations, initializers, nn, quantized
 from .. import _recurrent as spine
 from .._export import BidirectionalExport, RecurrentExport
 from .._flat import Binding
@@ -164,12 +164,19 @@ class _Recurrent(Layer):
         if self.use_bias:
             shapes.append((2, g * u) if self._two_biases else (g * u,))
         self._module.load_state_dict(self._torch_layout(self._check_weights(weights, shapes)))
+        self._requantize()
 
     def _accumulate_keras_gradients(self, grads):
         zeros = [np.zeros_like(w) for w in self.get_weights()]
         state = self._torch_layout([z if g is None else g for g, z in zip(grads, zeros)])
         for name in self._trainable_names:
             self._module.gradient(name)[...] += state[name]
+
+    def _quantized_copy(self, mode):
+        if self.cell.family not in ("LSTM", "GRU") or (self.activation, self.recurrent_activation) != ("tanh", "sigmoid"):
+            raise NotImplementedError(f"{self.name}: quantize() runs LSTM and GRU layers with tanh/sigmoid; "
+                                      f"{type(self).__name__} with activation={self.activation!r} stays float32")
+        return quantized.QuantizedRNN(self._module, mode)
 
     def count_params(self):
         if not self.built:
@@ -258,10 +265,12 @@ class _Recurrent(Layer):
         xt = x.transpose(1, 0, 2)
 
         packing = None if mask is None else spine.Packing.from_mask(mask)
+        q = quantized.for_inference(self, training)
         if packing is None:
             xt = np.ascontiguousarray(xt, dtype=self.dtype)
             res = spine.forward(self.cell, xt, h0, c0, weights=weights, training=training,
-                                recurrent_mask=rdrop, **self._core_activations)
+                                recurrent_mask=rdrop, **self._core_activations) if q is None else \
+                quantized.layer_forward(q, self.name, xt, h0, c0, training)
             hn, cn = res.h_n, res.c_n
             y = res.output.transpose(1, 0, 2) if self.return_sequences else hn
         else:
@@ -270,7 +279,9 @@ class _Recurrent(Layer):
             c0 = None if c0 is None else packing.sort_rows(c0)
             rdrop = None if rdrop is None else packing.sort_rows(rdrop)
             res = spine.forward(self.cell, xt, h0, c0, weights=weights, training=training,
-                                batch_sizes=packing.batch_sizes, recurrent_mask=rdrop, **self._core_activations)
+                                batch_sizes=packing.batch_sizes, recurrent_mask=rdrop, **self._core_activations) \
+                if q is None else quantized.layer_forward(q, self.name, xt, h0, c0, training,
+                                                          packing.sort_rows(packing.lengths))
             hn, cn = packing.unsort_rows(res.h_n), (None if res.c_n is None else packing.unsort_rows(res.c_n))
             if self.return_sequences:
                 y = packing.spread(res.output, self.zero_output_for_mask)
@@ -341,7 +352,8 @@ class _Recurrent(Layer):
         return RecurrentExport(name=self.name, cell=self.cell, units=self.units,
                                weights=self._module.layer_weights(0), activations=self._core_activations,
                                return_sequences=self.return_sequences, go_backwards=self.go_backwards,
-                               zero_output_for_mask=self.zero_output_for_mask, stateful=self.stateful)
+                               zero_output_for_mask=self.zero_output_for_mask, stateful=self.stateful,
+                               quantized=None if self._quantized is None else self._quantized.dtype)
     def compute_output_shape(self, input_shape):
         if self.return_sequences:
             return (input_shape[0], input_shape[1], self.units)

@@ -20,6 +20,7 @@ import numpy as np
 from .. import callbacks as callbacks_module
 from .. import losses as losses_module
 from .. import optimizers as optimizers_module
+from .. import quantized
 from .._flat import FlatParameters
 from .._recurrent import check_size
 from ._data import Arrays, Batches, is_batch_source
@@ -98,6 +99,11 @@ class Training:
         self.optimizer = optimizers_module.get(optimizer)
         self.compiled = True
         self._flat = None
+
+    def quantize(self, mode: Any = None, **kwargs: Any) -> None:
+        """Keras 3's ``model.quantize("int8")`` (or "bfloat16"), in place; see
+        ``pyrnn.quantized.quantize_model``: predict runs quantized, training and saving are errors."""
+        quantized.quantize_model(self, mode, **kwargs)
 
     def _check_compiled(self):
         if not self.compiled:

@@ -13,7 +13,8 @@ from typing import Optional
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
-from . import _ops
+from .. import quantized
+from . import _ops, _quantized
 
 _library: Optional[ModuleType]
 try:  # torch.library.custom_op (torch >= 2.4): what torch.compile and torch.export trace
@@ -275,25 +276,38 @@ def _converted(module):
     return new
 
 
-def convert(model):
+def convert(model, dtype=None):
     """Replace every torch.nn RNN/GRU/LSTM/RNNCell/GRUCell/LSTMCell inside ``model`` (at any
     depth) by its pyrnn.torch twin holding the same Parameter objects; returns ``model``
     (changed in place), or the twin when ``model`` itself is one of those modules.
+
+    ``dtype="int8"`` or ``"bfloat16"``: LSTM, GRU, LSTMCell and GRUCell become inference-only
+    modules on pyrnn's quantized kernels (``pyrnn.torch._quantized``; the weights are quantized now,
+    later changes to the originals do not reach them); RNN / RNNCell get the float twin.
 
     Only those exact classes are replaced (a subclass with its own forward stays as it is).
     Example::
 
         >>> model = pyrnn.torch.convert(model)      # optimizers built before keep working
+        >>> qmodel = pyrnn.torch.convert(model, dtype="int8")   # inference (torch.no_grad())
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"convert expects a torch.nn.Module, got {type(model).__name__}")
-    top = _converted(model)
+    if dtype is not None:
+        quantized.check_dtype(dtype, "convert")
+
+    def swap(module):
+        twin = _quantized.quantized_twin(module, dtype) if dtype is not None and (
+            type(module) in _REPLACEMENTS or type(module) in _REPLACEMENTS.values()) else None
+        return twin if twin is not None else _converted(module)
+
+    top = swap(model)
     if top is not model:
         return top
     for parent in model.modules():
         for child_name, child in list(parent._modules.items()):
             if child is not None:
-                new = _converted(child)
+                new = swap(child)
                 if new is not child:
                     parent._modules[child_name] = new
     return model

@@ -1,0 +1,70 @@
+"""ONNX export of an int8-quantized Keras-style model (issue 17): LSTM layers as ONNX Runtime's
+com.microsoft DynamicQuantizeLSTM, GRU / SimpleRNN-free stacks and Dense with int8 weights behind
+DequantizeLinear (QDQ); run in onnxruntime against pyrnn's own quantized output."""
+
+import numpy as np
+import pytest
+
+from pyrnn import quantized
+from pyrnn import reference_quant as rq
+from pyrnn.layers import GRU, LSTM, Bidirectional, Dense, Embedding, Input
+from pyrnn.models import Sequential
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+ERROR_BOUND = 0.05  # int8 against float32 (tests/test_quant.py); both int8 paths are within it
+
+
+def _run(path, x):
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return s.run(None, {s.get_inputs()[0].name: x})[0]
+
+
+def _ops(path):
+    return sorted({(n.domain, n.op_type) for n in onnx.load(str(path)).graph.node})
+
+
+def test_int8_sequential_runs_in_onnxruntime(tmp_path):
+    ids = np.random.default_rng(0).integers(1, 40, (6, 12)).astype(np.int64)
+    ids[2, 7:] = 0
+    model = Sequential([Input((12,), dtype="int64"), Embedding(40, 16, mask_zero=True),
+                        LSTM(32, return_sequences=True), Bidirectional(GRU(16, return_sequences=True)),
+                        GRU(8, reset_after=False), Dense(3, activation="tanh")])
+    ref = model.predict(ids, verbose=0)
+    model.quantize("int8")
+    ours = model.predict(ids, verbose=0)
+    model.export(tmp_path / "q.onnx")
+    theirs = _run(tmp_path / "q.onnx", ids)
+    ops = _ops(tmp_path / "q.onnx")
+    assert ("com.microsoft", "DynamicQuantizeLSTM") in ops and ("", "DequantizeLinear") in ops
+    assert ("", "LSTM") not in ops
+    assert theirs.shape == ours.shape
+    assert np.abs(theirs - ours).max() <= ERROR_BOUND
+    assert np.abs(theirs - ref).max() <= ERROR_BOUND
+
+
+def test_int8_weights_in_the_file_are_pyrnns(tmp_path):
+    lstm = LSTM(8)
+    model = Sequential([Input((5, 4)), lstm, Dense(2)])  # (functional models do not export to ONNX)
+    model.quantize("int8")
+    model.export(tmp_path / "m.onnx")
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "m.onnx")).graph.initializer}
+    w = next(v for k, v in inits.items() if k.startswith("W_int8"))
+    assert w.dtype == np.int8 and w.shape == (1, 4, 32)
+    q_ih = lstm._quantized.layer_quantized(0)["q_ih"]  # torch gate order i f g o; ONNX's is i o f c
+    H = 8
+    onnx_rows = np.concatenate([q_ih[:H], q_ih[3 * H:], q_ih[H:2 * H], q_ih[2 * H:3 * H]])
+    np.testing.assert_array_equal(w[0].T, onnx_rows)
+    kernel = next(v for k, v in inits.items() if k.startswith("kernel_int8"))
+    np.testing.assert_array_equal(kernel, rq.quantize_weights(model.layers[-1].get_weights()[0].T)[0].T)
+    x = np.random.default_rng(1).standard_normal((3, 5, 4)).astype(np.float32)
+    assert np.abs(_run(tmp_path / "m.onnx", x) - model.predict(x, verbose=0)).max() <= ERROR_BOUND
+
+
+def test_bfloat16_model_export_is_a_clear_error(tmp_path):
+    model = Sequential([Input((5, 4)), GRU(8), Dense(1)])
+    model.quantize("bfloat16")
+    with pytest.raises(NotImplementedError, match="'bfloat16'-quantized layer.*export the float model"):
+        model.export(tmp_path / "b.onnx")
+    assert isinstance(model.layers[0]._quantized, quantized.QuantizedRNN)
