@@ -171,8 +171,10 @@ def test_saving_a_quantized_model(tmp_path):
     x = _x((3, 9, 6))
     ref = model.predict(x, verbose=0)
     model.quantize("int8")
-    with pytest.raises(ValueError, match="is quantized .*Save the float model"):
-        model.save(tmp_path / "m.pyrnn")
+    for name in ("m.keras", "m.safetensors"):
+        with pytest.raises(ValueError, match="is quantized .*Save the float model"):
+            model.save(tmp_path / name)
+        assert not (tmp_path / name).exists()
     with pytest.raises(ValueError, match="get_config: layer 'lstm.*' is quantized"):
         model.get_config()
     # Weights stay the float ones: save_weights keeps them, a float model loads them.

@@ -26,6 +26,7 @@ from typing import Any, Dict, List
 import numpy as np
 
 from .. import _graph
+from .. import initializers as initializers_module
 from .. import losses as losses_module
 from .. import optimizers as optimizers_module
 from ..layers import (
@@ -67,9 +68,10 @@ _INERT_UNLESS = {"renorm_momentum": "renorm", "renorm_clipping": "renorm"}
 def layer_from_keras_config(class_name, config):
     """A pyrnn layer equal to the Keras layer of ``class_name`` with ``config`` (its get_config()).
 
-    Initializers are left to pyrnn's defaults (the weights are copied afterwards); Keras-only
-    options at their neutral value (None, False, 0) are dropped; any other option pyrnn does not
-    have is a ValueError naming it.
+    Initializers are kept where pyrnn has the class (the weights are copied afterwards, but the
+    config must survive a round trip), else left to pyrnn's defaults; Keras-only options at their
+    neutral value (None, False, 0) are dropped; any other option pyrnn does not have is a
+    ValueError naming it.
     """
     classes = layer_classes()
     cls = classes.get(class_name)
@@ -83,7 +85,11 @@ def layer_from_keras_config(class_name, config):
     if class_name == "RNN" and isinstance(config.get("cell"), dict):  # Keras's one cell or StackedRNNCells
         config = {**config, "cell": _cell_from_keras(config["cell"])}
     for key, value in config.items():
-        if key.endswith("_initializer") or key in ("build_config", "registered_name"):
+        if key.endswith("_initializer"):
+            if key in accepted and _known_initializer(value):
+                kwargs[key] = value
+            continue
+        if key in ("build_config", "registered_name"):
             continue
         if key == "dtype" and isinstance(value, dict):  # a DTypePolicy
             value = value.get("config", {}).get("name", "float32")
@@ -97,6 +103,14 @@ def layer_from_keras_config(class_name, config):
         kwargs[key] = value
     return cls(**kwargs)
 
+
+
+def _known_initializer(config):
+    try:
+        initializers_module.get(config)
+    except (ValueError, TypeError, KeyError):
+        return False
+    return True
 
 
 def _cell_from_keras(serialized):
@@ -183,6 +197,8 @@ def model_config(model):
             else []
         config = {"name": model.name, "trainable": model.trainable, "dtype": "float32",
                   "layers": layers + [_keras_object(serialize(l)) for l in model.layers]}
+        if model.built and not layers:  # built by a call on data: Keras keeps the shape here
+            config["build_input_shape"] = list(model.input_shape)
         module = "keras"
     else:
         config, module = _functional_config(model), "keras.src.models.functional"

@@ -63,6 +63,7 @@ class Saving:
         the same shapes, else a ValueError naming the layer (and nothing is loaded). The
         optimizer state is not loaded (``load_model`` restores it)."""
         ext = _io.file_format(filepath, (_io.WEIGHTS_H5, _io.KERAS, _io.SAFETENSORS), "load_weights")
+        self._check_has_weights()
         if ext == _io.WEIGHTS_H5:
             _keras.set_weights_from_tree(self, _io.load_h5(filepath), os.fspath(filepath))
         elif ext == _io.KERAS:
@@ -118,9 +119,10 @@ class Saving:
                                           "weighted_metrics": [m.serializable() for m in self._weighted_metrics],
                                           "loss_weights": self._loss_weights})
             state = self.optimizer.get_state()
-            meta["optimizer_state"] = json.dumps({"iterations": state["iterations"], "sizes": state["sizes"]})
-            for k, v in state["slots"].items():
-                tensors[f"optimizer/{k}"] = v
+            if state["sizes"]:  # an optimizer that never ran has no state to keep
+                meta["optimizer_state"] = json.dumps({"iterations": state["iterations"], "sizes": state["sizes"]})
+                for k, v in state["slots"].items():
+                    tensors[f"optimizer/{k}"] = v
         _io.save_safetensors(filepath, tensors, meta, overwrite)
 
 
@@ -227,6 +229,8 @@ def _load_safetensors_model(classes, filepath, compile):
                       weighted_metrics=weighted or None,
                       loss_weights=c.get("loss_weights") if isinstance(c["loss"], list) and len(c["loss"]) > 1
                       else None)
+        if "optimizer_state" not in meta:
+            return model
         model._pack()
         state = json.loads(meta["optimizer_state"])
         state["slots"] = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}

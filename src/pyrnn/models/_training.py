@@ -124,10 +124,14 @@ class Training:
         """Every layer's weights, in order: exactly Keras's list for the same model."""
         return [w for layer in self.layers for w in layer.get_weights()]
 
-    def set_weights(self, weights: list) -> None:
+    def _check_has_weights(self) -> None:
+        """A subclassed model has its layers' weights only once its call was traced."""
         if getattr(self, "_untraced", False):
             raise ValueError(f"{type(self).__name__} has no weights yet: call it on data (fit, predict, model(x)) "
                              "or model.build(input_shape) first")
+
+    def set_weights(self, weights: list) -> None:
+        self._check_has_weights()
         weights = list(weights)
         i = 0
         for layer in self.layers:
