@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, List
 
 from .. import _graph
 from ..layers import InputLayer
+from ..layers.base import Layer
 
 
 class AsLayer:
@@ -121,9 +122,7 @@ class AsLayer:
         for layer in self.layers:
             yield from layer._walk()
 
-    def clear_losses(self) -> None:
-        for layer in self._walk():
-            layer._activity_losses = []
+    clear_losses = Layer.clear_losses  # over _walk above: its layers, nested ones opened
 
     def _leaf_layers(self) -> List[Any]:
         """Every layer this model runs, nested models opened (whose calls must be saved per node)."""

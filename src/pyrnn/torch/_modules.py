@@ -47,11 +47,9 @@ def _unsupported(tensors, params, compiling=False):
         return f"device {first.device} (pyrnn runs on the CPU)"
     if first.dtype not in _FLOATS:
         return f"dtype {first.dtype} (pyrnn runs float32 and float64)"
-    for t in tensors[1:] + (params or []):
+    for t in tensors + (params or []):
         if t is not None and (not t.is_cpu or t.layout is not torch.strided):
             return "tensors on other devices or with other layouts"
-    if first.layout is not torch.strided:
-        return "tensors on other devices or with other layouts"
     if torch._C._is_any_autocast_enabled():
         return "autocast (torch.autocast picks the recurrent layers' dtype)"
     if not compiling and torch._C._functorch.is_functorch_wrapped_tensor(first):
