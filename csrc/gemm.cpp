@@ -12,6 +12,11 @@ constexpr int kMC = 144;  // rows of A per task, packed into L2 (a multiple of e
 // Below this much work (flops, or elements to pack) the pool costs more than it saves.
 constexpr double kParallelGemmFlops = 4e5;
 constexpr double kParallelPackElements = 1 << 16;
+// A transposed A (its rows' elements contiguous at each k) times at most this many strips of B
+// is read in place by the tile: packing it would cost about as much as the few passes over it
+// (the weight gradients dG^T·X of thin layers). A row-major A and a last, partial panel
+// (fewer than mr rows: the tile reads all mr) are packed.
+constexpr int kInPlaceStrips = 2;
 
 
 inline int ceil_div(long long a, long long b) { return static_cast<int>((a + b - 1) / b); }
@@ -96,11 +101,15 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
   const std::size_t npad = static_cast<std::size_t>(strips) * NR;
   const bool parallel = parallel_gemm(M, N, K);
   const int threads = parallel ? get_num_threads() : 1;
+  const bool a_in_place = rsa == 1 && strips <= kInPlaceStrips;
+  auto read_in_place = [&](int rows) { return a_in_place && rows == MR; };
 
-  // Rows [i0, i0 + mc) of A over k-block [k0, k0 + kc), packed as MR-row panels, k-major.
+  // Rows [i0, i0 + mc) of A over k-block [k0, k0 + kc), packed as MR-row panels, k-major (the
+  // panels read in place are skipped, their room left unused).
   auto pack_a = [&](int i0, int mc, int k0, int kc, T* ap) {
     for (int p = 0; p * MR < mc; ++p, ap += static_cast<std::size_t>(kc) * MR) {
       const int rows = std::min(MR, M - (i0 + p * MR));
+      if (read_in_place(rows)) continue;
       const T* src = a + (i0 + p * MR) * rsa + k0 * csa;
       if (rows < MR) std::fill(ap, ap + static_cast<std::size_t>(kc) * MR, T(0));
       if (rsa == 1) {  // A's columns are contiguous (A is a transpose): copy runs of rows
@@ -116,7 +125,8 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
       }
     }
   };
-  // Packed panels of rows [i0, i0 + mc) times B strips [s0, s1) of k-block kb.
+  // Panels of rows [i0, i0 + mc) (packed by pack_a into ap, or read in place) times B strips
+  // [s0, s1) of k-block kb.
   auto multiply = [&](const T* ap, int i0, int mc, int kb, int s0, int s1) {
     const int k0 = kb * kKC, kc = std::min(kKC, K - k0);
     const bool overwrite = kb == 0 && !accumulate;
@@ -124,9 +134,11 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
       const T* bp = b.data.data() + k0 * npad + static_cast<std::size_t>(s) * kc * NR;
       const int cols = std::min(NR, N - s * NR);
       for (int p = 0; p * MR < mc; ++p) {
-        const int row = i0 + p * MR;
-        kern.gemm_tile(kc, ap + static_cast<std::size_t>(p) * kc * MR, bp, c + row * ldc + s * NR, ldc,
-                       std::min(MR, M - row), cols, overwrite, bias ? bias + s * NR : nullptr);
+        const int row = i0 + p * MR, rows = std::min(MR, M - row);
+        const bool direct = read_in_place(rows);
+        const T* panel = direct ? a + row + k0 * csa : ap + static_cast<std::size_t>(p) * kc * MR;
+        kern.gemm_tile(kc, panel, direct ? csa : MR, bp, c + row * ldc + s * NR, ldc, rows, cols, overwrite,
+                       bias ? bias + s * NR : nullptr);
       }
     }
   };
@@ -155,9 +167,10 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
   thread_local AlignedVector<T> shared;  // grows only: resize() would zero-fill it on every call
   if (shared.size() < shared_a_elements(M, K, MR)) shared.resize(shared_a_elements(M, K, MR));
   T* packed_a = shared.data();
-  maybe_parallel(parallel, kblocks, [&](int kb0, int kb1) {
-    for (int kb = kb0; kb < kb1; ++kb) pack_a(0, M, kb * kKC, std::min(kKC, K - kb * kKC), packed_a + kb * block);
-  });
+  if (!a_in_place || M % MR)
+    maybe_parallel(parallel, kblocks, [&](int kb0, int kb1) {
+      for (int kb = kb0; kb < kb1; ++kb) pack_a(0, M, kb * kKC, std::min(kKC, K - kb * kKC), packed_a + kb * block);
+    });
   maybe_parallel(parallel, strips, [&](int s0, int s1) {
     for (int kb = 0; kb < kblocks; ++kb) multiply(packed_a + kb * block, 0, M, kb, s0, s1);
   });

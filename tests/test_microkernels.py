@@ -135,6 +135,26 @@ def test_gemm_tile(mk, dtype, mode):
                 np.testing.assert_array_equal(c[:, n:], c0[:, n:], err_msg=f"wrote past n: m={m} n={n} k={k}")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_tile_reads_a_in_place(mk, dtype):
+    """A transposed matrix read in place (its k's lda > mr apart, as gemm.cpp passes a thin
+    product's A without packing it) gives the same bits as the packed panel of the same values."""
+    sizes = mk.sizes(dtype)
+    MR, NR = sizes["gemm_mr"], sizes["gemm_nr"]
+    rng = np.random.default_rng(7)
+    for k in with_tiles(MR, NR):
+        for extra in (1, 5, 33):
+            wide = random(rng, (k, MR + extra), dtype)
+            b = random(rng, (k, NR), dtype)
+            in_place, packed = np.zeros((MR, NR), dtype), np.zeros((MR, NR), dtype)
+            mk.gemm_tile(wide[:, :MR], b, in_place, NR, True)
+            mk.gemm_tile(np.ascontiguousarray(wide[:, :MR]), b, packed, NR, True)
+            np.testing.assert_array_equal(in_place, packed, err_msg=f"k={k} lda={MR + extra}")
+            product = wide[:, :MR].T.astype(np.float64) @ b.astype(np.float64)
+            magnitude = np.abs(wide[:, :MR].T.astype(np.float64)) @ np.abs(b.astype(np.float64))
+            assert_within(in_place, product, dot_bound(k, dtype, magnitude), f"k={k} lda={MR + extra}")
+
+
 # --- narrow GEMM and matrix-vector product -------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)

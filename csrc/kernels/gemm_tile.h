@@ -1,4 +1,4 @@
-// The GEMM micro-tile over panels packed by gemm.cpp.
+// The GEMM micro-tile over B panels packed by gemm.cpp (A packed or read in place).
 // Compiled once per ISA by scalar.cpp / avx2.cpp / avx512.cpp (through table.h): include only
 // from there.
 #pragma once
@@ -10,11 +10,13 @@ namespace pyrnn {
 namespace PYRNN_KERNEL_NS {
 
 // ---------------------------------------------------------------------------------------
-// GEMM micro-tile: MR rows x NV vectors, accumulators in registers.
+// GEMM micro-tile: MR rows x NV vectors, accumulators in registers. A's MR rows are contiguous
+// at each k, the k's lda apart: A(r, k) = a[k * lda + r] (a packed panel has lda = MR; a
+// transposed matrix read in place, its leading dimension).
 // ---------------------------------------------------------------------------------------
 template <class T, class S, int MR, int NV>
-void gemm_tile(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int rows, int cols, bool overwrite,
-               const T* bias) {
+void gemm_tile(int kc, const T* a, std::ptrdiff_t lda, const T* b, T* c, std::ptrdiff_t ldc, int rows, int cols,
+               bool overwrite, const T* bias) {
   using reg = typename S::reg;
   constexpr int NR = NV * S::W;
   reg acc[MR][NV];
@@ -30,7 +32,7 @@ void gemm_tile(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int row
     reg bv[NV];
     for (int v = 0; v < NV; ++v) bv[v] = S::load(b + k * NR + v * S::W);
     for (int r = 0; r < MR; ++r) {
-      const reg av = S::set1(a[k * MR + r]);
+      const reg av = S::set1(a[k * lda + r]);
       for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(av, bv[v], acc[r][v]);
     }
   }

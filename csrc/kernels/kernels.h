@@ -72,12 +72,13 @@ using BackFn = void (*)(const BackArgs<T>&, int row_begin, int row_end);
 
 template <class T>
 struct Kernels {
-  // GEMM micro-tile: C[rows, cols] (+)= A_panel · B_panel over kc, panels packed by gemm.cpp
-  // (A: kc x mr, k-major; B: kc x nr, k-major). overwrite: C = product (+ bias[j] per column j
-  // when bias is given) instead of C += product.
+  // GEMM micro-tile: C[rows, cols] (+)= A_panel · B_panel over kc (A: kc x mr, k-major, its k's
+  // lda apart: packed by gemm.cpp with lda = mr, or a transposed A read in place; B: kc x nr,
+  // k-major, packed). overwrite: C = product (+ bias[j] per column j when bias is given)
+  // instead of C += product.
   int gemm_mr, gemm_nr;
-  void (*gemm_tile)(int kc, const T* a, const T* b, T* c, std::ptrdiff_t ldc, int rows, int cols, bool overwrite,
-                    const T* bias);
+  void (*gemm_tile)(int kc, const T* a, std::ptrdiff_t lda, const T* b, T* c, std::ptrdiff_t ldc, int rows, int cols,
+                    bool overwrite, const T* bias);
   // The whole product C[M, N] (+)= A[M, K] · B[K, N] for N of a few columns, unpacked; csa or rsa is 1.
   void (*gemm_narrow)(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const T* b,
                       std::ptrdiff_t rsb, std::ptrdiff_t csb, T* c, std::ptrdiff_t ldc, bool accumulate);
