@@ -490,8 +490,9 @@ void check_size(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument(what);
 }
 
-// C[:rows, :cols] (+)= A_panel · B_panel: a [kc, mr] (rows any distance apart: lda) and b [kc, nr]
-// k-major panels, c [rows, ldc].
+// C[:rows, :cols] (+)= A_panel · B_panel: a [kc, mr] with contiguous rows any distance apart
+// (the k-major tile) or contiguous columns (a transposed view of a row-major A: the row-major
+// tile), b [kc, nr] packed k-major, c [rows, ldc].
 template <class T>
 void mk_gemm_tile(const pyrnn::Kernels<T>& k, const py::array& a, const py::array& b, const py::array& c, int cols,
                   bool overwrite, const py::object& bias) {
@@ -499,13 +500,15 @@ void mk_gemm_tile(const pyrnn::Kernels<T>& k, const py::array& a, const py::arra
   const Matrix<T> Bm = matrix<T>(b, "b"), C = matrix<T>(c, "c", true);
   check_size(A.cols == k.gemm_mr && Bm.cols == k.gemm_nr && A.rows == Bm.rows,
              "gemm_tile: expected a (kc, " + std::to_string(k.gemm_mr) + ") and b (kc, " + std::to_string(k.gemm_nr) + ")");
-  check_size(A.col_stride == 1 && A.row_stride >= A.cols, "gemm_tile: a's rows must be contiguous");
+  const bool k_major = A.col_stride == 1 && A.row_stride >= A.cols;
+  check_size(k_major || (A.row_stride == 1 && A.col_stride >= A.rows),
+             "gemm_tile: a's rows or columns must be contiguous");
   check_size(C.rows >= 1 && C.rows <= k.gemm_mr && cols >= 1 && cols <= k.gemm_nr && cols <= C.cols,
              "gemm_tile: expected 1 <= rows <= mr and 1 <= cols <= min(nr, c.shape[1])");
   const T* pbias = bias.is_none() ? nullptr : checked<T>(bias, "bias", {cols});
   pyrnn::DenormalGuard ftz;
-  k.gemm_tile(static_cast<int>(A.rows), A.data, A.row_stride, Bm.data, C.data, C.cols, static_cast<int>(C.rows), cols,
-              overwrite, pbias);
+  (k_major ? k.gemm_tile : k.gemm_tile_rows)(static_cast<int>(A.rows), A.data, k_major ? A.row_stride : A.col_stride,
+                                             Bm.data, C.data, C.cols, static_cast<int>(C.rows), cols, overwrite, pbias);
 }
 
 // c (+)= a · b for strided a (rows or columns contiguous) and b; c C-contiguous [M, N].

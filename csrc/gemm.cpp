@@ -12,10 +12,10 @@ constexpr int kMC = 144;  // rows of A per task, packed into L2 (a multiple of e
 // Below this much work (flops, or elements to pack) the pool costs more than it saves.
 constexpr double kParallelGemmFlops = 4e5;
 constexpr double kParallelPackElements = 1 << 16;
-// A transposed A (its rows' elements contiguous at each k) times at most this many strips of B
-// is read in place by the tile: packing it would cost about as much as the few passes over it
-// (the weight gradients dG^T·X of thin layers). A row-major A and a last, partial panel
-// (fewer than mr rows: the tile reads all mr) are packed.
+// An A times at most this many strips of B is read in place by the tile: packing it would cost
+// about as much as the few passes over it (the backward products of thin layers: dG·W_ih and
+// the weight gradients dG^T·X). A last, partial panel (fewer than mr rows: the tile reads all
+// mr) is packed, as is an A whose elements are contiguous in neither direction.
 constexpr int kInPlaceStrips = 2;
 
 
@@ -101,7 +101,7 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
   const std::size_t npad = static_cast<std::size_t>(strips) * NR;
   const bool parallel = parallel_gemm(M, N, K);
   const int threads = parallel ? get_num_threads() : 1;
-  const bool a_in_place = rsa == 1 && strips <= kInPlaceStrips;
+  const bool a_in_place = (rsa == 1 || csa == 1) && strips <= kInPlaceStrips;
   auto read_in_place = [&](int rows) { return a_in_place && rows == MR; };
 
   // Rows [i0, i0 + mc) of A over k-block [k0, k0 + kc), packed as MR-row panels, k-major (the
@@ -136,9 +136,15 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
       for (int p = 0; p * MR < mc; ++p) {
         const int row = i0 + p * MR, rows = std::min(MR, M - row);
         const bool direct = read_in_place(rows);
-        const T* panel = direct ? a + row + k0 * csa : ap + static_cast<std::size_t>(p) * kc * MR;
-        kern.gemm_tile(kc, panel, direct ? csa : MR, bp, c + row * ldc + s * NR, ldc, rows, cols, overwrite,
-                       bias ? bias + s * NR : nullptr);
+        T* out = c + row * ldc + s * NR;
+        const T* col_bias = bias ? bias + s * NR : nullptr;
+        if (!direct)
+          kern.gemm_tile(kc, ap + static_cast<std::size_t>(p) * kc * MR, MR, bp, out, ldc, rows, cols, overwrite,
+                         col_bias);
+        else if (rsa == 1)
+          kern.gemm_tile(kc, a + row + k0 * csa, csa, bp, out, ldc, rows, cols, overwrite, col_bias);
+        else
+          kern.gemm_tile_rows(kc, a + row * rsa + k0, rsa, bp, out, ldc, rows, cols, overwrite, col_bias);
       }
     }
   };

@@ -136,23 +136,28 @@ def test_gemm_tile(mk, dtype, mode):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gemm_tile_reads_a_in_place(mk, dtype):
-    """A transposed matrix read in place (its k's lda > mr apart, as gemm.cpp passes a thin
-    product's A without packing it) gives the same bits as the packed panel of the same values."""
+@pytest.mark.parametrize("layout", ["k-major", "row-major"])
+def test_gemm_tile_reads_a_in_place(mk, dtype, layout):
+    """A read in place (a transposed A, its k's lda > mr apart, or a row-major A, its rows lda
+    apart, as gemm.cpp passes a thin product's A without packing it) gives the same bits as
+    the packed panel of the same values."""
     sizes = mk.sizes(dtype)
     MR, NR = sizes["gemm_mr"], sizes["gemm_nr"]
     rng = np.random.default_rng(7)
     for k in with_tiles(MR, NR):
         for extra in (1, 5, 33):
-            wide = random(rng, (k, MR + extra), dtype)
+            if layout == "k-major":
+                wide = random(rng, (k, MR + extra), dtype)
+            else:  # a (k, MR) view of a row-major (MR, k + extra) matrix
+                wide = random(rng, (MR, k + extra), dtype)[:, :k].T
             b = random(rng, (k, NR), dtype)
             in_place, packed = np.zeros((MR, NR), dtype), np.zeros((MR, NR), dtype)
             mk.gemm_tile(wide[:, :MR], b, in_place, NR, True)
             mk.gemm_tile(np.ascontiguousarray(wide[:, :MR]), b, packed, NR, True)
-            np.testing.assert_array_equal(in_place, packed, err_msg=f"k={k} lda={MR + extra}")
+            np.testing.assert_array_equal(in_place, packed, err_msg=f"{layout} k={k} extra={extra}")
             product = wide[:, :MR].T.astype(np.float64) @ b.astype(np.float64)
             magnitude = np.abs(wide[:, :MR].T.astype(np.float64)) @ np.abs(b.astype(np.float64))
-            assert_within(in_place, product, dot_bound(k, dtype, magnitude), f"k={k} lda={MR + extra}")
+            assert_within(in_place, product, dot_bound(k, dtype, magnitude), f"{layout} k={k} extra={extra}")
 
 
 # --- narrow GEMM and matrix-vector product -------------------------------------------------

@@ -10,11 +10,12 @@ namespace pyrnn {
 namespace PYRNN_KERNEL_NS {
 
 // ---------------------------------------------------------------------------------------
-// GEMM micro-tile: MR rows x NV vectors, accumulators in registers. A's MR rows are contiguous
-// at each k, the k's lda apart: A(r, k) = a[k * lda + r] (a packed panel has lda = MR; a
-// transposed matrix read in place, its leading dimension).
+// GEMM micro-tile: MR rows x NV vectors, accumulators in registers. A k-major (KMajor): its MR
+// rows contiguous at each k, the k's lda apart, A(r, k) = a[k * lda + r] (a packed panel has
+// lda = MR; a transposed matrix read in place, its leading dimension); or row-major, read in
+// place: A(r, k) = a[r * lda + k].
 // ---------------------------------------------------------------------------------------
-template <class T, class S, int MR, int NV>
+template <class T, class S, int MR, int NV, bool KMajor = true>
 void gemm_tile(int kc, const T* a, std::ptrdiff_t lda, const T* b, T* c, std::ptrdiff_t ldc, int rows, int cols,
                bool overwrite, const T* bias) {
   using reg = typename S::reg;
@@ -32,7 +33,7 @@ void gemm_tile(int kc, const T* a, std::ptrdiff_t lda, const T* b, T* c, std::pt
     reg bv[NV];
     for (int v = 0; v < NV; ++v) bv[v] = S::load(b + k * NR + v * S::W);
     for (int r = 0; r < MR; ++r) {
-      const reg av = S::set1(a[k * lda + r]);
+      const reg av = S::set1(KMajor ? a[k * lda + r] : a[r * lda + k]);
       for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(av, bv[v], acc[r][v]);
     }
   }

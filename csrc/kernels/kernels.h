@@ -79,6 +79,8 @@ struct Kernels {
   int gemm_mr, gemm_nr;
   void (*gemm_tile)(int kc, const T* a, std::ptrdiff_t lda, const T* b, T* c, std::ptrdiff_t ldc, int rows, int cols,
                     bool overwrite, const T* bias);
+  // The same tile over a row-major A read in place, A(r, k) = a[r * lda + k] (its mr rows exist).
+  decltype(gemm_tile) gemm_tile_rows;
   // The whole product C[M, N] (+)= A[M, K] · B[K, N] for N of a few columns, unpacked; csa or rsa is 1.
   void (*gemm_narrow)(int M, int N, int K, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const T* b,
                       std::ptrdiff_t rsb, std::ptrdiff_t csb, T* c, std::ptrdiff_t ldc, bool accumulate);

@@ -28,6 +28,7 @@ Kernels<T> make_kernels() {
   k.gemm_mr = MR;
   k.gemm_nr = NV * S::W;
   k.gemm_tile = &gemm_tile<T, S, MR, NV>;
+  k.gemm_tile_rows = &gemm_tile<T, S, MR, NV, false>;
   k.gemm_narrow = &gemm_narrow<T, S>;
   k.unit_block = S::W;
   k.pack_recurrent = &pack_recurrent<T, S>;
