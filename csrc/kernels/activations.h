@@ -16,6 +16,7 @@ namespace PYRNN_KERNEL_NS {
 // The activations are inlined into every epilogue, where the rows of a tile give independent
 // chains for the out-of-order core to overlap; a call per vector would serialise them.
 #define PYRNN_INLINE inline __attribute__((always_inline))
+#define PYRNN_INLINE_LAMBDA __attribute__((always_inline))
 
 // ---------------------------------------------------------------------------------------
 // Activations, by range reduction: exp(x) = 2^n e^r with n = round(x/ln2), r = x - n ln2 taken
