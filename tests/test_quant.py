@@ -321,6 +321,12 @@ def test_cells_step_like_the_layer(mode, kw, dtype):
         assert np.abs(h - fh).max() <= ERROR_BOUND  # against the float cell, step by step
     single = qc(x[0, 0])
     assert (single[0] if mode == "LSTM" else single).shape == (17,)
+    # float32 rows take the streaming fast path (GRU); other inputs are converted first: same values
+    wide = np.asfortranarray(x[1].astype(np.float64))
+    if mode == "GRU":
+        np.testing.assert_array_equal(qc(wide, state), qc(x[1], state))
+    with pytest.raises(ValueError, match="expected shape"):
+        qc(x[1, :2], state if mode == "GRU" else (state[0], state[1]))  # 2 rows, a state of 3
     with pytest.raises(RuntimeError, match=r"quantize\('int8'\)"):
         qc.train()
 

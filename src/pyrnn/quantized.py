@@ -81,8 +81,7 @@ def _quantize_layer(mode: str, H: int, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: An
 def _run_layer(mode: str, dtype: str, p: dict, x: Any, h0: Any, c0: Any, lengths: Any) -> tuple:
     """One core call: (out [T, B, S], h_n [B, S], c_n or None)."""
     run = _core.bf16_layer_forward if dtype == "bfloat16" else _core.int8_layer_forward
-    return run(mode, x, p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"], h0, c0, lengths, w_hn=p["w_hn"],
-               w_hr=p["w_hr"])
+    return run(mode, x, p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"], h0, c0, lengths, p["w_hn"], p["w_hr"])
 
 
 class QuantizedRNN:
@@ -200,6 +199,12 @@ class QuantizedRNN:
         return f"Quantized{self.mode}({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype!r})"
 
 
+def _is_rows(a: Any, width: int) -> bool:
+    """``a`` is a C-contiguous float32 (B, width) ndarray, usable by the core as it is."""
+    return type(a) is np.ndarray and a.dtype == np.float32 and a.ndim == 2 and a.shape[1] == width \
+        and a.flags.c_contiguous
+
+
 class QuantizedCell:
     """An int8 LSTMCell or GRUCell for inference (``cell.quantize("int8")``): one step per call,
     ``h = cell(x, h)`` / ``h, c = cell(x, (h, c))`` as the float cell, float32 results."""
@@ -214,6 +219,10 @@ class QuantizedCell:
         self.reset_after = getattr(cell, "reset_after", True)
         self._layer = _quantize_layer(self.mode, self.hidden_size, p["weight_ih"], p["weight_hh"], p.get("bias_ih"),
                                       p.get("bias_hh"), dtype, self.reset_after)
+        q = self._layer  # the core call's fixed arguments, looked up once (a stream calls per step)
+        self._run = _core.bf16_layer_forward if dtype == "bfloat16" else _core.int8_layer_forward
+        self._weights = (q["w_ih"], q["w_hh"], q["bias_x"], q["bias_hn"])
+        self._extra = (q["w_hn"], q["w_hr"])
 
     train = QuantizedRNN.train
     eval = QuantizedRNN.eval
@@ -229,6 +238,12 @@ class QuantizedCell:
         return np.ascontiguousarray(value.reshape(batch, self.hidden_size))
 
     def __call__(self, input: Any, hx: Any = None) -> Any:
+        if self.mode == "GRU" and _is_rows(input, self.input_size) and (hx is None or _is_rows(hx, self.hidden_size)):
+            # the streaming step (a batch of float32 rows): nothing to convert or reshape
+            x = input
+            h = np.zeros((x.shape[0], self.hidden_size), np.float32) if hx is None else hx
+            if h.shape[0] == x.shape[0]:
+                return self._run("GRU", x[None], *self._weights, h, None, None, *self._extra)[1]
         x = np.asarray(input, np.float32)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"input: expected (B, {self.input_size}) or ({self.input_size},), got shape {x.shape}")
