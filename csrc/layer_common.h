@@ -57,6 +57,22 @@ void input_projection(const LayerArgs<T>& a, int G, T* xp, std::ptrdiff_t ldx, i
   gemm<T>(static_cast<int>(rows), GH, a.I, a.x, a.I, 1, a.w_ih, 1, a.I, xp, ldx, /*accumulate=*/false, bias.data());
 }
 
+// The same a chunk of steps at a time, W_ih packed once for all chunks.
+template <class T>
+struct ChunkedInputProjection {
+  const LayerArgs<T>& a;
+  int G, inner_gate;
+  PackedB<T> w;
+  AlignedVector<T> bias;
+  ChunkedInputProjection(const LayerArgs<T>& args, int gates, int inner) : a(args), G(gates), inner_gate(inner), bias(gates * args.H) {
+    summed_bias(a, G, inner_gate, bias.data());
+    w.pack(a.I, G * a.H, a.w_ih, 1, a.I);
+  }
+  void operator()(int t0, int steps, T* xp, std::ptrdiff_t ldx) const {
+    gemm<T>(steps * a.B, a.x + static_cast<std::ptrdiff_t>(t0) * a.B * a.I, a.I, 1, w, xp, ldx, false, bias.data());
+  }
+};
+
 template <class T>
 void input_projection_scratch(const LayerSizes& s, int G, ScratchTally& tally) {
   tally.hold(static_cast<std::size_t>(G) * s.H).gemm(gemm_scratch<T>(s.steps * s.B, G * s.H, s.I));
@@ -77,12 +93,17 @@ struct Rows {
 // depends on the number of threads.
 constexpr int kWindowRows = 16;
 
+template <class T>
+bool splits_row_windows(const LayerArgs<T>& a, double step_flops) {
+  const int windows = (a.B + kWindowRows - 1) / kWindowRows;
+  return windows >= 2 && get_num_threads() > 1 && step_flops < kParallelStepFlops &&
+         step_flops * a.steps >= kParallelWindowFlops;
+}
+
 template <class T, class Loop>
 void over_row_windows(const LayerArgs<T>& a, double step_flops, Loop loop) {
   const int windows = (a.B + kWindowRows - 1) / kWindowRows;
-  const bool split = windows >= 2 && get_num_threads() > 1 && step_flops < kParallelStepFlops &&
-                     step_flops * a.steps >= kParallelWindowFlops;
-  if (!split) return loop(Rows{0, a.B});
+  if (!splits_row_windows(a, step_flops)) return loop(Rows{0, a.B});
   maybe_parallel(true, windows, [&](int w0, int w1) {
     loop(Rows{w0 * kWindowRows, std::min(a.B, w1 * kWindowRows)});
   });

@@ -10,12 +10,19 @@
 
 namespace pyrnn {
 
-// Inference keeps the gates of every step, c_t ping-ponging between two rows, then m_t here;
-// training keeps them in the workspace.
-static std::size_t gate_scratch(const LayerSizes& s, bool training) {
+// Inference keeps the gates of a chunk of steps (at most all of them), c_t ping-ponging between
+// two rows, then m_t here; training keeps them in the workspace.
+static std::size_t gate_scratch(const LayerSizes& s, bool training, int chunk) {
   const std::size_t BH = static_cast<std::size_t>(s.B) * s.H;
-  return training ? 0 : s.steps * 4 * BH + 2 * BH + (s.projection ? BH : 0);
+  return training ? 0 : chunk * 4 * BH + 2 * BH + (s.projection ? BH : 0);
 }
+
+// Inference projects the input a chunk of about this many rows of steps at a time, into one
+// buffer that stays in cache, when the time loop runs on all rows together: all steps at once
+// wrote a fresh T*B*4H buffer (52 MB for lstm-large, its page faults alone ~10% of the call).
+// Row windows run their own time loops side by side: they keep every step's projection.
+constexpr int kProjectionChunkRows = 512;
+static int projection_chunk(int steps, int B) { return std::max(1, std::min(steps, kProjectionChunkRows / std::max(B, 1))); }
 
 template <class T>
 void lstm_forward(const LayerArgs<T>& a) {
@@ -25,7 +32,9 @@ void lstm_forward(const LayerArgs<T>& a) {
   const bool proj = a.w_hr != nullptr;
   const std::size_t BH = static_cast<std::size_t>(B) * H, BP = static_cast<std::size_t>(B) * P, step = 4 * BH;
   const bool training = a.workspace != nullptr;
-  const Scratch<T> scratch(gate_scratch(a.sizes(), training));  // inference: gates, c_t, m_t
+  const double step_flops = 2.0 * 4 * H * P * B;
+  const int chunk = training || splits_row_windows(a, step_flops) ? a.steps : projection_chunk(a.steps, B);
+  const Scratch<T> scratch(gate_scratch(a.sizes(), training, chunk));  // inference: gates, c_t, m_t
   T *gates, *cbuf, *mbuf = nullptr;
   if (training) {
     gates = a.workspace;
@@ -33,23 +42,26 @@ void lstm_forward(const LayerArgs<T>& a) {
     if (proj) mbuf = cbuf + a.steps * BH;
   } else {
     gates = scratch.data();
-    cbuf = gates + a.steps * step;
+    cbuf = gates + chunk * step;
     if (proj) mbuf = cbuf + 2 * BH;
   }
-  input_projection(a, 4, gates, 4 * H, -1);
+  std::optional<ChunkedInputProjection<T>> project;
+  if (chunk == a.steps) input_projection(a, 4, gates, 4 * H, -1);
+  else project.emplace(a, 4, -1);
   const AlignedVector<T> w = packed_recurrent(a.w_hh, 4, H, P);
   // h_t = m_t W_hr^T
   const std::optional<StepProduct<T>> w_hr = proj ? std::make_optional<StepProduct<T>>(H, P, a.w_hr, 1, H, B) : std::nullopt;
   AlignedVector<T> hm(recurrent_input_elements<T>(a.sizes()));  // mask*h_{t-1} (recurrent dropout)
-  over_row_windows(a, 2.0 * 4 * H * P * B, [&](Rows rows) {
+  over_row_windows(a, step_flops, [&](Rows rows) {
     const T* c_prev = a.c0;
     for (int t = 0; t < a.steps; ++t) {
+      if (project && t % chunk == 0) (*project)(t, std::min(chunk, a.steps - t), gates, 4 * H);
       StepArgs<T> s = step_start<StepArgs>(a, t);
       s.K = P;
       s.w = w.data();
       s.h_in = recurrent_input(a, t == 0 ? a.h0 : a.out + (t - 1) * BP, hm.data(), {rows.begin, rows.active_end(s.B)});
       s.ld_h_in = P;
-      s.gates = gates + t * step;
+      s.gates = gates + (t % chunk) * step;
       s.ld_gates = 4 * H;
       s.store_gates = training;
       s.c_prev = c_prev;
@@ -143,7 +155,7 @@ std::size_t lstm_scratch(const LayerSizes& s, Pass pass) {
   ScratchTally tally;
   const int H = s.H, P = s.P, R = s.steps * s.B;
   if (pass != Pass::backward) {
-    tally.hold(gate_scratch(s, pass == Pass::training));
+    tally.hold(gate_scratch(s, pass == Pass::training, s.steps));  // the most: row windows keep every step
     input_projection_scratch<T>(s, 4, tally);
     tally.hold(packed_recurrent_elements<T>(4, H, P) + recurrent_input_elements<T>(s));
     if (s.projection) StepProduct<T>::scratch(H, P, s.B, tally);

@@ -142,3 +142,39 @@ def test_nan_in_padding_does_not_leak(cell):
     m.backward(np.ones_like(out))
     assert np.isfinite(out).all()
     assert all(np.isfinite(g).all() for g in m.grads.values())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("H,proj", [(17, 0), (160, 0), (40, 9)])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_lstm_inference_in_chunks_equals_training_forward(H, proj, with_lengths, threads, dtype):
+    # Inference projects the input ~512 rows of steps at a time (B=40: 12 steps) unless row
+    # windows run; training projects every step at once. Same sums, so the same bits.
+    T, B, I = 30, 40, 6
+    lengths = np.sort(np.random.default_rng(5).integers(0, T + 1, B))[::-1].copy() if with_lengths else None
+    batch_sizes = None if lengths is None else (lengths[None, :] > np.arange(T)[:, None]).sum(1).astype(np.int32)
+    p, _ = make_inputs("lstm", (T, B, I, H), dtype)
+    w_hr = None
+    h0 = p["h0"]
+    if proj:
+        rng = np.random.default_rng(6)
+        w_hr = (rng.standard_normal((proj, H)) * 0.3).astype(dtype)
+        p["w_hh"] = np.ascontiguousarray(p["w_hh"][:, :proj])
+        h0 = np.ascontiguousarray(h0[:, :proj])
+    before = pyrnn.get_num_threads()
+    pyrnn.set_num_threads(threads)
+    try:
+        args = (p["x"], h0, p["c0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
+        inference = _core.forward("lstm", *args, False, batch_sizes, w_hr)
+        training = _core.forward("lstm", *args, True, batch_sizes, w_hr)
+    finally:
+        pyrnn.set_num_threads(before)
+    for name, a, b in zip(("out", "h_n", "c_n"), inference[:3], training[:3]):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    if not proj:
+        f = {k: None if v is None else v.astype(np.float64) for k, v in p.items()}
+        r_out, (r_hn, r_cn), _ = ref.lstm_forward(f["x"], f["h0"], f["c0"], f["w_ih"], f["w_hh"], f["b_ih"], f["b_hh"],
+                                                  lengths=lengths)
+        assert_close("out", inference[0], r_out, dtype)
+        assert_close("c_n", inference[2], r_cn, dtype)
