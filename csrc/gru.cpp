@@ -12,10 +12,11 @@
 
 namespace pyrnn {
 
-// Inference keeps the gates of every step and (reset before) r*h here; training, in the workspace.
-static std::size_t gate_scratch(const LayerSizes& s, bool training, bool reset_after) {
+// Inference keeps the gates of a chunk of steps (at most all of them) and (reset before) r*h
+// here; training, in the workspace.
+static std::size_t gate_scratch(const LayerSizes& s, bool training, bool reset_after, int chunk) {
   const std::size_t BH = static_cast<std::size_t>(s.B) * s.H;
-  return training ? 0 : s.steps * 3 * BH + (reset_after ? 0 : BH);
+  return training ? 0 : chunk * 3 * BH + (reset_after ? 0 : BH);
 }
 
 template <class T>
@@ -27,7 +28,9 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
   const bool training = a.workspace != nullptr;
   const int ld = reset_after && training ? 4 * H : 3 * H;
   const std::size_t step = ld * static_cast<std::size_t>(B);
-  const Scratch<T> scratch(gate_scratch(a.sizes(), training, reset_after));
+  const double step_flops = 2.0 * 3 * H * H * B;
+  const int chunk = projection_chunk(a, training, step_flops);
+  const Scratch<T> scratch(gate_scratch(a.sizes(), training, reset_after, chunk));
   T* gates;
   T* rh = nullptr;
   if (training) {
@@ -35,15 +38,18 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
     rh = a.workspace + a.steps * step;
   } else {
     gates = scratch.data();
-    rh = gates + a.steps * step;
+    rh = gates + chunk * step;
   }
-  input_projection(a, 3, gates, ld, /*inner_gate=*/2);
+  std::optional<ChunkedInputProjection<T>> project;
+  if (chunk == a.steps) input_projection(a, 3, gates, ld, /*inner_gate=*/2);
+  else project.emplace(a, 3, 2);
   const T* bias_hn = a.b_hh ? a.b_hh + 2 * H : nullptr;
   const AlignedVector<T> w = reset_after ? packed_recurrent(a.w_hh, 3, H) : packed_recurrent(a.w_hh, 2, H);
   const AlignedVector<T> w_n = reset_after ? AlignedVector<T>() : packed_recurrent(a.w_hh + 2 * static_cast<std::size_t>(H) * H, 1, H);
   AlignedVector<T> hm(recurrent_input_elements<T>(a.sizes()));  // mask*h_{t-1} (recurrent dropout)
-  over_row_windows(a, 2.0 * 3 * H * H * B, [&](Rows rows) {
+  over_row_windows(a, step_flops, [&](Rows rows) {
     for (int t = 0; t < a.steps; ++t) {
+      if (project && t % chunk == 0) (*project)(t, std::min(chunk, a.steps - t), gates, ld);
       StepArgs<T> s = step_start<StepArgs>(a, t);
       const int active = rows.active_end(s.B);
       if (training && !reset_after)  // rows past their end: r*h = 0, so dW_hn sees no stale memory
@@ -53,7 +59,7 @@ void gru_forward(const LayerArgs<T>& a, bool reset_after) {
       s.h_prev = t == 0 ? a.h0 : a.out + (t - 1) * BH;
       s.h_in = recurrent_input(a, s.h_prev, hm.data(), {rows.begin, active});
       s.ld_h_in = s.ld_h_prev = H;
-      s.gates = gates + t * step;
+      s.gates = gates + (t % chunk) * step;
       s.ld_gates = ld;
       s.store_gates = training;
       s.bias_hn = bias_hn;
@@ -162,7 +168,7 @@ std::size_t gru_scratch(const LayerSizes& s, Pass pass, bool reset_after) {
   const int H = s.H, I = s.I, R = s.steps * s.B;
   const std::size_t BH = static_cast<std::size_t>(s.B) * H;
   if (pass != Pass::backward) {
-    tally.hold(gate_scratch(s, pass == Pass::training, reset_after));
+    tally.hold(gate_scratch(s, pass == Pass::training, reset_after, s.steps));  // row windows: every step
     input_projection_scratch<T>(s, 3, tally);
     tally.hold(recurrent_input_elements<T>(s));
     if (reset_after) return tally.hold(packed_recurrent_elements<T>(3, H, H)).total();

@@ -109,6 +109,18 @@ void over_row_windows(const LayerArgs<T>& a, double step_flops, Loop loop) {
   });
 }
 
+// Steps per chunk of the input projection. Inference projects about kProjectionChunkRows rows of
+// steps at a time, into one buffer that stays in cache, when the time loop runs on all rows
+// together: all steps at once wrote a fresh T*B*G*H buffer (52 MB for lstm-large, its page
+// faults alone ~10% of the call). Training keeps every step's gates; row windows run their own
+// time loops side by side: both project every step at once.
+constexpr int kProjectionChunkRows = 512;
+template <class T>
+int projection_chunk(const LayerArgs<T>& a, bool training, double step_flops) {
+  if (training || splits_row_windows(a, step_flops)) return a.steps;
+  return std::max(1, std::min(a.steps, kProjectionChunkRows / std::max(a.B, 1)));
+}
+
 // One step over `rows` of its s.B active rows. All of them: small batches split the hidden-unit
 // blocks over the threads (each keeps its slice of W_hh in its own cache), large ones split the
 // rows, in whole chunks (kernels.h: kStepRowChunk). A window: on this thread.

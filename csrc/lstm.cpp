@@ -17,13 +17,6 @@ static std::size_t gate_scratch(const LayerSizes& s, bool training, int chunk) {
   return training ? 0 : chunk * 4 * BH + 2 * BH + (s.projection ? BH : 0);
 }
 
-// Inference projects the input a chunk of about this many rows of steps at a time, into one
-// buffer that stays in cache, when the time loop runs on all rows together: all steps at once
-// wrote a fresh T*B*4H buffer (52 MB for lstm-large, its page faults alone ~10% of the call).
-// Row windows run their own time loops side by side: they keep every step's projection.
-constexpr int kProjectionChunkRows = 512;
-static int projection_chunk(int steps, int B) { return std::max(1, std::min(steps, kProjectionChunkRows / std::max(B, 1))); }
-
 template <class T>
 void lstm_forward(const LayerArgs<T>& a) {
   DenormalGuard ftz;
@@ -33,7 +26,7 @@ void lstm_forward(const LayerArgs<T>& a) {
   const std::size_t BH = static_cast<std::size_t>(B) * H, BP = static_cast<std::size_t>(B) * P, step = 4 * BH;
   const bool training = a.workspace != nullptr;
   const double step_flops = 2.0 * 4 * H * P * B;
-  const int chunk = training || splits_row_windows(a, step_flops) ? a.steps : projection_chunk(a.steps, B);
+  const int chunk = projection_chunk(a, training, step_flops);
   const Scratch<T> scratch(gate_scratch(a.sizes(), training, chunk));  // inference: gates, c_t, m_t
   T *gates, *cbuf, *mbuf = nullptr;
   if (training) {

@@ -146,15 +146,16 @@ def test_nan_in_padding_does_not_leak(cell):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("H,proj", [(17, 0), (160, 0), (40, 9)])
+@pytest.mark.parametrize("cell,H,proj", [("lstm", 17, 0), ("lstm", 160, 0), ("lstm", 40, 9), ("gru", 17, 0),
+                                         ("gru", 160, 0), ("gru_reset_before", 40, 0)])
 @pytest.mark.parametrize("with_lengths", [False, True])
-def test_lstm_inference_in_chunks_equals_training_forward(H, proj, with_lengths, threads, dtype):
+def test_inference_in_chunks_equals_training_forward(cell, H, proj, with_lengths, threads, dtype):
     # Inference projects the input ~512 rows of steps at a time (B=40: 12 steps) unless row
     # windows run; training projects every step at once. Same sums, so the same bits.
     T, B, I = 30, 40, 6
     lengths = np.sort(np.random.default_rng(5).integers(0, T + 1, B))[::-1].copy() if with_lengths else None
     batch_sizes = None if lengths is None else (lengths[None, :] > np.arange(T)[:, None]).sum(1).astype(np.int32)
-    p, _ = make_inputs("lstm", (T, B, I, H), dtype)
+    p, _ = make_inputs(cell, (T, B, I, H), dtype)
     w_hr = None
     h0 = p["h0"]
     if proj:
@@ -166,15 +167,21 @@ def test_lstm_inference_in_chunks_equals_training_forward(H, proj, with_lengths,
     pyrnn.set_num_threads(threads)
     try:
         args = (p["x"], h0, p["c0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
-        inference = _core.forward("lstm", *args, False, batch_sizes, w_hr)
-        training = _core.forward("lstm", *args, True, batch_sizes, w_hr)
+        inference = _core.forward(cell, *args, False, batch_sizes, w_hr)
+        training = _core.forward(cell, *args, True, batch_sizes, w_hr)
     finally:
         pyrnn.set_num_threads(before)
     for name, a, b in zip(("out", "h_n", "c_n"), inference[:3], training[:3]):
-        np.testing.assert_array_equal(a, b, err_msg=name)
-    if not proj:
-        f = {k: None if v is None else v.astype(np.float64) for k, v in p.items()}
-        r_out, (r_hn, r_cn), _ = ref.lstm_forward(f["x"], f["h0"], f["c0"], f["w_ih"], f["w_hh"], f["b_ih"], f["b_hh"],
-                                                  lengths=lengths)
-        assert_close("out", inference[0], r_out, dtype)
+        if a is not None:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    if proj:
+        return
+    f = {k: None if v is None else v.astype(np.float64) for k, v in p.items()}
+    w = (f["w_ih"], f["w_hh"], f["b_ih"], f["b_hh"])
+    if cell == "lstm":
+        r_out, (r_hn, r_cn), _ = ref.lstm_forward(f["x"], f["h0"], f["c0"], *w, lengths=lengths)
         assert_close("c_n", inference[2], r_cn, dtype)
+    else:
+        r_out, r_hn, _ = ref.gru_forward(f["x"], f["h0"], *w, reset_after=cell == "gru", lengths=lengths)
+    assert_close("out", inference[0], r_out, dtype)
+    assert_close("h_n", inference[1], r_hn, dtype)
