@@ -60,6 +60,20 @@ def _ort_int8(m, I, H, T, threads):
         return ort.InferenceSession(f"{d}/q.onnx", opts, providers=["CPUExecutionProvider"])
 
 
+def _torch_copies(torch, cls, I, H, state_dict):
+    """torch's dynamic int8 and bfloat16 copies of a torch.nn ``cls`` (LSTM or GRUCell) holding
+    pyrnn's weights: (quantize_dynamic module, bfloat16 module)."""
+    from torch.ao.quantization import quantize_dynamic
+    tm = cls(I, H)
+    tm.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state_dict.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tq = quantize_dynamic(torch.nn.Sequential(tm), {cls}, dtype=torch.qint8)[0].eval()
+    tb = cls(I, H).eval()
+    tb.load_state_dict(tm.state_dict())
+    return tq, tb.to(torch.bfloat16)
+
+
 def _lstm(I, H, B, T, threads, torch):
     """(functions to time, their max errors against pyrnn float32) for one LSTM forward over (T, B, I)."""
     m = pyrnn.nn.LSTM(I, H, seed=0).eval()
@@ -69,12 +83,7 @@ def _lstm(I, H, B, T, threads, torch):
     ref = m(x)[0]
     errs = {"int8": float(np.abs(q(x)[0] - ref).max()), "bf16": float(np.abs(qb(x)[0] - ref).max())}
     if torch is not None:
-        from torch.ao.quantization import quantize_dynamic
-        tm = torch.nn.LSTM(I, H)
-        tm.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in m.state_dict().items()})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tq = quantize_dynamic(torch.nn.Sequential(tm), {torch.nn.LSTM}, dtype=torch.qint8)[0].eval()
+        tq, tb = _torch_copies(torch, torch.nn.LSTM, I, H, m.state_dict())
         xt = torch.from_numpy(x)
 
         def run_tq():
@@ -83,9 +92,6 @@ def _lstm(I, H, B, T, threads, torch):
 
         fns["torch-q"] = run_tq
         errs["torch-q"] = float(np.abs(run_tq()[0].numpy() - ref).max())
-        tb = torch.nn.LSTM(I, H).eval()
-        tb.load_state_dict(tm.state_dict())
-        tb = tb.to(torch.bfloat16)
         xb = xt.to(torch.bfloat16)
 
         def run_tb():
@@ -121,16 +127,8 @@ def _cell_stream(I, H, B, T, torch):
     ref = fns["f32"]()
     errs = {k: float(np.abs(fns[k]() - ref).max()) for k in ("int8", "bf16")}
     if torch is not None:
-        from torch.ao.quantization import quantize_dynamic
-        tm = torch.nn.GRUCell(I, H)
-        tm.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in cell.state_dict().items()})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tq = quantize_dynamic(torch.nn.Sequential(tm), {torch.nn.GRUCell}, dtype=torch.qint8)[0].eval()
+        tq, tb = _torch_copies(torch, torch.nn.GRUCell, I, H, cell.state_dict())
         xt, ht = torch.from_numpy(xs), torch.from_numpy(h0)
-        tb = torch.nn.GRUCell(I, H).eval()
-        tb.load_state_dict(tm.state_dict())
-        tb = tb.to(torch.bfloat16)
 
         def run(mod, x, h):
             with torch.inference_mode():

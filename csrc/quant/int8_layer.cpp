@@ -132,6 +132,10 @@ static void dequantize_rows(int M, int N, const Weights& w, const float* sx, con
 
 namespace {
 
+// Rows per pass of a product: bounds the int32 scratch of a long input projection, and the layer
+// loop projects about this many rows of steps at a time.
+constexpr int kPassRows = 512;
+
 // The two schemes as one interface for the layer loop: y[i, :N] = row(i) . W^T for M rows,
 // float32 with row stride ld().
 struct Int8Product {
@@ -143,9 +147,8 @@ struct Int8Product {
   std::ptrdiff_t ld() const { return static_cast<std::ptrdiff_t>(w.groups) * kGroup; }
   template <class Row>
   void operator()(int M, Row row, float* y) {
-    constexpr int kChunk = 512;  // rows per pass: bounds the int32 scratch of a long input projection
-    for (int m0 = 0; m0 < M; m0 += kChunk) {
-      const int rows = std::min(kChunk, M - m0);
+    for (int m0 = 0; m0 < M; m0 += kPassRows) {
+      const int rows = std::min(kPassRows, M - m0);
       q.resize(static_cast<std::size_t>(rows) * w.Kp);
       s.resize(rows);
       acc.resize(static_cast<std::size_t>(rows) * ld());
@@ -201,10 +204,10 @@ void run_layer(bool lstm, int T, int B, int I, int H, P& pih, P& phh, P* phn, P*
       (phn && (lstm || phn->w.N != H || phn->w.K != H)) || (phr && (!lstm || phr->w.K != H)))
     throw std::invalid_argument("quantized layer: weight shapes");
   const std::ptrdiff_t ldp = pih.ld(), ldr = phh.ld();
-  // Input projection of a chunk of steps at once (about 512 rows: a product's pass): xp [steps*B, ldp].
+  // Input projection of a chunk of steps at once (about a product's pass): xp [steps*B, ldp].
   // All T at once held T*B*ldp floats, fresh each call (52 MB for lstm-large: 12% of its time
   // went to the page faults of that buffer).
-  const int chunk = std::max(1, std::min(T, 512 / std::max(B, 1)));
+  const int chunk = std::max(1, std::min(T, kPassRows / std::max(B, 1)));
   AlignedVector<float> xp(std::max<std::size_t>(1, static_cast<std::size_t>(chunk) * B * ldp));
   int chunk_start = 0;
   auto project = [&](int t0) {

@@ -78,10 +78,17 @@ def _quantize_layer(mode: str, H: int, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: An
             "w_hr": hr[2], "bias_x": np.ascontiguousarray(bias_x, np.float32), "bias_hn": bias_hn}
 
 
+def _layer_call(dtype: str, p: dict) -> tuple:
+    """The core's layer function for the scheme, and a packed layer's fixed arguments in its
+    order: (run, (w_ih, w_hh, bias_x, bias_hn), (w_hn, w_hr)); the states and lengths go between."""
+    run = _core.bf16_layer_forward if dtype == "bfloat16" else _core.int8_layer_forward
+    return run, (p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"]), (p["w_hn"], p["w_hr"])
+
+
 def _run_layer(mode: str, dtype: str, p: dict, x: Any, h0: Any, c0: Any, lengths: Any) -> tuple:
     """One core call: (out [T, B, S], h_n [B, S], c_n or None)."""
-    run = _core.bf16_layer_forward if dtype == "bfloat16" else _core.int8_layer_forward
-    return run(mode, x, p["w_ih"], p["w_hh"], p["bias_x"], p["bias_hn"], h0, c0, lengths, p["w_hn"], p["w_hr"])
+    run, weights, extra = _layer_call(dtype, p)
+    return run(mode, x, *weights, h0, c0, lengths, *extra)
 
 
 class QuantizedRNN:
@@ -219,10 +226,8 @@ class QuantizedCell:
         self.reset_after = getattr(cell, "reset_after", True)
         self._layer = _quantize_layer(self.mode, self.hidden_size, p["weight_ih"], p["weight_hh"], p.get("bias_ih"),
                                       p.get("bias_hh"), dtype, self.reset_after)
-        q = self._layer  # the core call's fixed arguments, looked up once (a stream calls per step)
-        self._run = _core.bf16_layer_forward if dtype == "bfloat16" else _core.int8_layer_forward
-        self._weights = (q["w_ih"], q["w_hh"], q["bias_x"], q["bias_hn"])
-        self._extra = (q["w_hn"], q["w_hr"])
+        # the core call's fixed arguments, looked up once (a stream calls once per step)
+        self._run, self._weights, self._extra = _layer_call(dtype, self._layer)
 
     train = QuantizedRNN.train
     eval = QuantizedRNN.eval
