@@ -334,7 +334,9 @@ def test_cells_step_like_the_layer(mode, kw, dtype):
 # ------------------------------------------------------------------------------------- bfloat16
 
 def test_bf16_isa_is_reported():
-    assert _core.bf16_isa() in ("scalar", "avx512_bf16")
+    assert _core.bf16_isa() in ("scalar", "avx2", "avx512_bf16")
+    if pyrnn.isa() == "avx2":
+        assert _core.bf16_isa() == "avx2"
 
 
 def test_to_bfloat16_rounds_to_nearest_even():
@@ -354,6 +356,21 @@ def test_bf16_gemm_against_reference(isa):
         tol = 1e-6 * (np.abs(rq.to_bfloat16(a)) @ np.abs(rq.to_bfloat16(w)).T) + 1e-30
         assert (np.abs(got - ref) <= tol * 2).all(), (isa, M, N, K)
         assert (np.abs(ref - a @ w.T) <= rq.bf16_product_error_bound(a, w)).all()
+
+
+@pytest.mark.skipif("avx2" not in ISAS, reason="the CPU has no AVX2")
+def test_bf16_avx2_tiles_sum_in_the_scalar_order():
+    # bf16 products are exact in float32, so an FMA is the scalar path's multiply-then-add: tiles
+    # of 3 or 4 rows give the scalar results bit for bit; 1 and 2 rows split the sums over k.
+    rng = np.random.default_rng(5)
+    for K in (1, 2, 7, 16, 33, 130):
+        w = _core.Bf16Weights(rng.standard_normal((37, K)).astype(np.float32))
+        for M in (3, 4, 8, 12, 1, 2, 5):
+            a = rng.standard_normal((M, K)).astype(np.float32)
+            got, want = _core._bf16_gemm("avx2", a, w), _core._bf16_gemm("scalar", a, w)
+            rows = M // 4 * 4 if M % 4 in (1, 2) else M  # the rows in tiles of 3 or 4
+            np.testing.assert_array_equal(got[:rows], want[:rows], err_msg=f"M={M} K={K}")
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(K))
 
 
 @pytest.mark.parametrize("mode", ["LSTM", "GRU"])

@@ -1,7 +1,7 @@
 // bfloat16 inference (issue 17): weights stored as bf16 (round to nearest even from float32),
 // the rows multiplied by them (x, h_{t-1}) rounded to bf16 at each step, products accumulated in
 // float32: vdpbf16ps where the CPU has AVX512-BF16 (bf16_avx512.cpp), widened to float32
-// elsewhere (bf16_scalar.cpp). Gates and states in float32 (the int8 layers' epilogue).
+// elsewhere (bf16_avx2.cpp, bf16_scalar.cpp). Gates and states in float32 (the int8 layers' epilogue).
 // Reference: pyrnn.reference_quant (bf16_*). Unlike int8, results differ across ISAs by float32
 // summation order (vdpbf16ps sums pairs).
 #pragma once
@@ -37,9 +37,10 @@ struct Table {
   GemmFn gemm;
 };
 namespace scalar { const Table& table(); }
+namespace avx2 { const Table& table(); }         // widened to float32 in registers (bf16_avx2.cpp)
 namespace avx512_bf16 { const Table& table(); }
 bool bf16_supported();
-const Table& table_for(const char* isa);  // "avx512" -> vdpbf16ps when the CPU has AVX512-BF16
+const Table& table_for(const char* isa);  // "avx512" -> vdpbf16ps when the CPU has AVX512-BF16, else as "avx2"
 const Table& active();
 
 struct Weights {

@@ -299,8 +299,8 @@ bool bf16_supported() { return quant::avx512_with(1, true, 5); }  // CPUID.(7,1)
 const Table& table_for(const char* isa) {
   const std::string name(isa);
 #if defined(PYRNN_X86)
-  if (name == "avx512" && isa_supported(Isa::avx512)) return bf16_supported() ? avx512_bf16::table() : scalar::table();
-  if (name == "avx2" && isa_supported(Isa::avx2)) return scalar::table();
+  if (name == "avx512" && isa_supported(Isa::avx512)) return bf16_supported() ? avx512_bf16::table() : avx2::table();
+  if (name == "avx2" && isa_supported(Isa::avx2)) return avx2::table();
 #endif
   if (name == "scalar") return scalar::table();
   throw std::invalid_argument("bf16 kernels: unsupported ISA '" + name + "'");
