@@ -65,12 +65,14 @@ def test_int8_gemm_accumulators_exact(isa):
 
 @pytest.mark.parametrize("isa", ISAS + KERNELS)
 def test_int8_gemm_extremes_do_not_saturate(isa):
-    # 255 * 127 * 2 overflows int16 (vpmaddubsw saturates): the avx2 kernel must split.
+    # 255 * 127 * 2 overflows int16 (vpmaddubsw saturates); the avx2 kernel's (u - 128) * w pairs
+    # reach 2 * 128 * 127 at u = 0 (the padding value, here met by nonzero weights)
     for K in (4, 64, 65, 1024):
-        u = np.full((3, K), 255, np.uint8)
         q = np.stack([np.full(K, 127, np.int8), np.full(K, -127, np.int8), np.resize(np.int8([127, -127]), K)])
         w = _core.Int8Weights(q, np.ones(3, np.float32))
-        np.testing.assert_array_equal(_core._int8_gemm(isa, u, w), rq.int8_gemm_acc(u, q))
+        for fill in ([255], [0], [0, 255], [128, 1]):
+            u = np.resize(np.uint8(fill), (3, K))
+            np.testing.assert_array_equal(_core._int8_gemm(isa, u, w), rq.int8_gemm_acc(u, q), err_msg=f"{fill}")
 
 
 def test_avx_vnni_is_chosen_for_avx2_when_the_cpu_has_it():

@@ -26,9 +26,10 @@ inline int padded_k(int K) { return (K + 3) / 4 * 4; }
 inline int groups_of(int N) { return (N + kGroup - 1) / kGroup; }
 
 // c[m, g*16 + j] = sum_k a[m, k] * w_g[j, k] for rows [0, M) and groups [g0, g1); a is
-// M rows of Kp unsigned bytes (row stride lda), c has row stride ldc (>= 16 * g1).
+// M rows of Kp unsigned bytes (row stride lda), c has row stride ldc (>= 16 * g1). offset is
+// Weights::offset (128 * sum_k w per column): the AVX2 kernel sums (a - 128) * w and adds it back.
 using GemmFn = void (*)(int M, int g0, int g1, int Kp, const std::uint8_t* a, std::ptrdiff_t lda,
-                        const std::int8_t* w, std::int32_t* c, std::ptrdiff_t ldc);
+                        const std::int8_t* w, const std::int32_t* offset, std::int32_t* c, std::ptrdiff_t ldc);
 
 struct Table {
   const char* name;

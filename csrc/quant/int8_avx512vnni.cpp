@@ -37,7 +37,7 @@ static void tile(int Kp, const std::uint8_t* a, std::ptrdiff_t lda, const std::i
 }
 
 static void gemm(int M, int g0, int g1, int Kp, const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* w,
-                 std::int32_t* c, std::ptrdiff_t ldc) {
+                 const std::int32_t* /*offset: sums u * w itself*/, std::int32_t* c, std::ptrdiff_t ldc) {
   constexpr int MR = 8, MB = 96;  // rows per tile; rows per block (its activations stay in L2)
   const std::ptrdiff_t wstride = static_cast<std::ptrdiff_t>(Kp) * kGroup;
   for (int m0 = 0; m0 < M; m0 += MB) {

@@ -13,9 +13,9 @@ namespace int8 {
 namespace avx_vnni {
 
 static void gemm(int M, int g0, int g1, int Kp, const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* w,
-                 std::int32_t* c, std::ptrdiff_t ldc) {
+                 const std::int32_t* /*offset: sums u * w itself*/, std::int32_t* c, std::ptrdiff_t ldc) {
   // 6 rows: 12 accumulators + 2 weight registers + 1 broadcast of the 16 ymm registers
-  tiles256::gemm<6>(M, g0, g1, Kp, a, lda, w, c, ldc,
+  tiles256::gemm<6>(M, g0, g1, Kp, a, lda, w, nullptr, c, ldc,
                     [](__m256i acc, __m256i av, __m256i wv) { return _mm256_dpbusd_avx_epi32(acc, av, wv); });
 }
 

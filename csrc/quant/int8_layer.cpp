@@ -116,7 +116,7 @@ void gemm(const Table& t, int M, const std::uint8_t* a, std::ptrdiff_t lda, cons
           std::ptrdiff_t ldc) {
   if (M <= 0) return;
   quant::over_group_pairs(2.0 * M * w.Kp * w.groups * kGroup, w.groups,
-                          [&](int g0, int g1) { t.gemm(M, g0, g1, w.Kp, a, lda, w.packed.data(), c, ldc); });
+                          [&](int g0, int g1) { t.gemm(M, g0, g1, w.Kp, a, lda, w.packed.data(), w.offset.data(), c, ldc); });
 }
 
 // y [M, ld] (float32) from the int32 products acc [M, ld]: y = float(acc - offset) * (sx * sw).

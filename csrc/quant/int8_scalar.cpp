@@ -8,7 +8,7 @@ namespace int8 {
 namespace scalar {
 
 static void gemm(int M, int g0, int g1, int Kp, const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* w,
-                 std::int32_t* c, std::ptrdiff_t ldc) {
+                 const std::int32_t* /*offset: sums u * w itself*/, std::int32_t* c, std::ptrdiff_t ldc) {
   for (int g = g0; g < g1; ++g) {
     const std::int8_t* wg = w + static_cast<std::ptrdiff_t>(g) * Kp * kGroup;
     for (int m = 0; m < M; ++m) {

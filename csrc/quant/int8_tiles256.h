@@ -16,12 +16,18 @@ namespace int8 {
 namespace tiles256 {
 
 // MR rows x one group of 16 output columns (two registers of 8) over the whole Kp;
-// dot(acc, a4, w) adds the products of the u8 quads of a4 and the s8 quads of w into acc's lanes.
+// dot(acc, a4, w) adds the products of the quads of a4 and the s8 quads of w into acc's lanes,
+// which start at init's 16 values (zero if init is null).
 template <int MR, class Dot>
-inline void tile(int Kp, const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* w, std::int32_t* c,
-                 std::ptrdiff_t ldc, Dot dot) {
+inline void tile(int Kp, const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* w, const std::int32_t* init,
+                 std::int32_t* c, std::ptrdiff_t ldc, Dot dot) {
+  const __m256i init0 = init ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(init)) : _mm256_setzero_si256();
+  const __m256i init1 = init ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(init + 8)) : _mm256_setzero_si256();
   __m256i acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  for (int r = 0; r < MR; ++r) {
+    acc[r][0] = init0;
+    acc[r][1] = init1;
+  }
   for (int k = 0; k < Kp; k += 4) {
     const std::int8_t* blk = w + static_cast<std::ptrdiff_t>(k) * kGroup;
     const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk));
@@ -40,10 +46,11 @@ inline void tile(int Kp, const std::uint8_t* a, std::ptrdiff_t lda, const std::i
   }
 }
 
-// int8.h's GemmFn over tiles of up to MR rows, in blocks of 96 rows (their activations stay in L2).
+// int8.h's GemmFn over tiles of up to MR rows, in blocks of 96 rows (their activations stay in L2);
+// init: null, or 16 starting values per group (the columns' offsets).
 template <int MR, class Dot>
 inline void gemm(int M, int g0, int g1, int Kp, const std::uint8_t* a, std::ptrdiff_t lda, const std::int8_t* w,
-                 std::int32_t* c, std::ptrdiff_t ldc, Dot dot) {
+                 const std::int32_t* init, std::int32_t* c, std::ptrdiff_t ldc, Dot dot) {
   constexpr int MB = 96;
   const std::ptrdiff_t wstride = static_cast<std::ptrdiff_t>(Kp) * kGroup;
   for (int m0 = 0; m0 < M; m0 += MB) {
@@ -52,7 +59,8 @@ inline void gemm(int M, int g0, int g1, int Kp, const std::uint8_t* a, std::ptrd
       for (int m = m0; m < m1; m += MR) {
         const int rows = m1 - m < MR ? m1 - m : MR;
         quant::with_rows<MR>(rows, [&](auto mr) {
-          tile<decltype(mr)::value>(Kp, a + m * lda, lda, w + g * wstride, c + m * ldc + g * kGroup, ldc, dot);
+          tile<decltype(mr)::value>(Kp, a + m * lda, lda, w + g * wstride, init ? init + g * kGroup : nullptr,
+                                    c + m * ldc + g * kGroup, ldc, dot);
         });
       }
     }
