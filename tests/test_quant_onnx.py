@@ -2,6 +2,8 @@
 com.microsoft DynamicQuantizeLSTM, GRU / SimpleRNN-free stacks and Dense with int8 weights behind
 DequantizeLinear (QDQ); run in onnxruntime against pyrnn's own quantized output."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -9,11 +11,24 @@ from pyrnn import quantized
 from pyrnn import reference_quant as rq
 from pyrnn.layers import GRU, LSTM, Bidirectional, Dense, Embedding, Input
 from pyrnn.models import Sequential
+from pyrnn.utils import set_random_seed
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 ERROR_BOUND = 0.05  # int8 against float32 (tests/test_quant.py); both int8 paths are within it
+
+
+def _cpu_has_vnni():
+    flags = open("/proc/cpuinfo").read().split() if os.path.exists("/proc/cpuinfo") else []
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+# Without VNNI, ONNX Runtime's u8 x s8 kernel (vpmaddubsw) saturates int16 pair sums of full-range
+# int8 weights (its quantizer offers reduce_range, 7-bit weights, for such CPUs); the file holds
+# pyrnn's full-range weights, so there ORT's output is only loosely close (up to ~0.3 was seen on
+# a Zen 3 over 30 random models, against ~0.02 with VNNI). The weights themselves are checked exactly.
+ORT_BOUND = ERROR_BOUND if _cpu_has_vnni() else 0.5
 
 
 def _run(path, x):
@@ -26,6 +41,7 @@ def _ops(path):
 
 
 def test_int8_sequential_runs_in_onnxruntime(tmp_path):
+    set_random_seed(0)
     ids = np.random.default_rng(0).integers(1, 40, (6, 12)).astype(np.int64)
     ids[2, 7:] = 0
     model = Sequential([Input((12,), dtype="int64"), Embedding(40, 16, mask_zero=True),
@@ -40,11 +56,13 @@ def test_int8_sequential_runs_in_onnxruntime(tmp_path):
     assert ("com.microsoft", "DynamicQuantizeLSTM") in ops and ("", "DequantizeLinear") in ops
     assert ("", "LSTM") not in ops
     assert theirs.shape == ours.shape
-    assert np.abs(theirs - ours).max() <= ERROR_BOUND
-    assert np.abs(theirs - ref).max() <= ERROR_BOUND
+    assert np.abs(ours - ref).max() <= ERROR_BOUND
+    assert np.abs(theirs - ours).max() <= ORT_BOUND
+    assert np.abs(theirs - ref).max() <= ORT_BOUND
 
 
 def test_int8_weights_in_the_file_are_pyrnns(tmp_path):
+    set_random_seed(1)
     lstm = LSTM(8)
     model = Sequential([Input((5, 4)), lstm, Dense(2)])  # (functional models do not export to ONNX)
     model.quantize("int8")
@@ -59,7 +77,7 @@ def test_int8_weights_in_the_file_are_pyrnns(tmp_path):
     kernel = next(v for k, v in inits.items() if k.startswith("kernel_int8"))
     np.testing.assert_array_equal(kernel, rq.quantize_weights(model.layers[-1].get_weights()[0].T)[0].T)
     x = np.random.default_rng(1).standard_normal((3, 5, 4)).astype(np.float32)
-    assert np.abs(_run(tmp_path / "m.onnx", x) - model.predict(x, verbose=0)).max() <= ERROR_BOUND
+    assert np.abs(_run(tmp_path / "m.onnx", x) - model.predict(x, verbose=0)).max() <= ORT_BOUND
 
 
 def test_bfloat16_model_export_is_a_clear_error(tmp_path):
