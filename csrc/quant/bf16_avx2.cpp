@@ -3,8 +3,9 @@
 // widened in registers (a bf16 is the top half of a float32); the activation rows are widened
 // once per call. A product of two bf16 values is exact in float32, so each FMA equals the
 // scalar path's multiply-then-add: tiles of 3 or 4 rows sum in the scalar path's order and give
-// its results bit for bit (products in the normal range); 1- and 2-row tiles (batch 1) split each sum over k into 4 or 2
-// partial sums, so that the FMA latency is not the bound. Compiled with only -mavx2 -mfma.
+// its results bit for bit (products in the normal range); 1- and 2-row tiles (batch 1) split
+// each sum over k into 4 or 2 partial sums, so that the FMA latency is not the bound. Compiled
+// with only -mavx2 -mfma.
 #include <immintrin.h>
 
 #include <algorithm>

@@ -2,7 +2,8 @@
 // The activations are stored as u = q + 128 (q in [-127, 127]; padding u = 0 meets zero
 // weights); this kernel sums q * w instead and starts each column at its offset 128 * sum_k w,
 // which gives the same int32 sums u * w as vpdpbusd. q * w pairs are taken as |q| (unsigned)
-// times w with q's sign (vpsignb), at most 2 * 127 * 127 = 32258 in magnitude: exact in int16.
+// times w with q's sign (vpsignb), at most 2 * 128 * 127 = 32512 in magnitude (|q| = 128 only at
+// u = 0) for weights in [-127, 127]: exact in int16 for any byte.
 // Compiled with only -mavx2 (CMakeLists.txt).
 #include "quant/int8_tiles256.h"
 
