@@ -848,7 +848,7 @@ void bind_int8(py::module_& m) {
              return B16(f.data(), static_cast<int>(f.shape(0)), static_cast<int>(f.shape(1)));
            }));
   m.def("bf16_isa", [] { return std::string(pyrnn::bf16::active().name); },
-        "The bf16 kernels in use: 'avx512_bf16' (PYRNN_ISA=avx512 on a CPU with AVX512-BF16) or 'scalar' (widening).");
+        "The bf16 kernels in use: 'avx512_bf16' (vdpbf16ps), 'avx512f' or 'avx2' (widening to float32 in registers) or 'scalar'.");
   m.def("_bf16_gemm", [](const std::string& isa, const py::array& a, const B16& w) {
         const pyrnn::bf16::Table& t = pyrnn::bf16::table_for(isa.c_str());
         const F32Array aa = int8_arg<F32Array>(a, "a", {-1, w.K});
@@ -868,7 +868,18 @@ void bind_int8(py::module_& m) {
           std::copy(c.begin() + r * ldc, c.begin() + r * ldc + w.N, out.mutable_data() + static_cast<std::size_t>(r) * w.N);
         return out;
       }, py::arg("isa"), py::arg("a"), py::arg("w"),
-      "a @ W.T with a rounded to bf16, by the bf16 GEMM micro-kernel of one ISA, for tests.");
+      "a @ W.T with a rounded to bf16, by the bf16 GEMM micro-kernel of one ISA or kernel name, for tests.");
+  m.def("_bf16_kernels", [] {
+        py::list names;  // every bf16 kernel this CPU and build can run (for tests that force each)
+        for (const char* n : {"scalar", "avx2", "avx512f", "avx512_bf16"}) {
+          try {
+            pyrnn::bf16::table_for(n);
+            names.append(n);
+          } catch (const std::invalid_argument&) {
+          }
+        }
+        return names;
+      }, "The bf16 GEMM kernels this CPU and build can run, by name (for _bf16_gemm).");
   m.def("bf16_linear", &quant_linear<B16>, py::arg("x"), py::arg("w"),
         "x [M, K] . W^T with x and W rounded to bf16, float32 [M, N].");
   m.def("bf16_layer_forward", &quant_layer_forward<B16>, py::arg("mode"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"),

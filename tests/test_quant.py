@@ -335,10 +335,20 @@ def test_cells_step_like_the_layer(mode, kw, dtype):
 
 # ------------------------------------------------------------------------------------- bfloat16
 
+BF16_KERNELS = _core._bf16_kernels()  # every bf16 GEMM kernel this CPU runs, forced one by one below
+WIDENING = [k for k in BF16_KERNELS if k in ("avx2", "avx512f")]
+
+
 def test_bf16_isa_is_reported():
-    assert _core.bf16_isa() in ("scalar", "avx2", "avx512_bf16")
+    assert _core.bf16_isa() in BF16_KERNELS
+    assert "scalar" in BF16_KERNELS
     if pyrnn.isa() == "avx2":
         assert _core.bf16_isa() == "avx2"
+    if pyrnn.isa() == "avx512":  # vdpbf16ps only where the CPU has it (and runs it fast: AMD)
+        assert _core.bf16_isa() in ("avx512f", "avx512_bf16")
+        assert _core.bf16_isa() == "avx512f" or "avx512_bf16" in BF16_KERNELS
+    with pytest.raises(ValueError, match="unsupported"):
+        _core._bf16_gemm("sse9", np.zeros((1, 2), np.float32), _core.Bf16Weights(np.zeros((3, 2), np.float32)))
 
 
 def test_to_bfloat16_rounds_to_nearest_even():
@@ -346,7 +356,7 @@ def test_to_bfloat16_rounds_to_nearest_even():
     np.testing.assert_array_equal(rq.to_bfloat16(x), [1.0, 1.0, 1 + 2 ** -6, 1 + 2 ** -7, -2.5, 0.0, np.inf])
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", ISAS + BF16_KERNELS)
 def test_bf16_gemm_against_reference(isa):
     rng = np.random.default_rng(0)
     for M, N, K in _gemm_cases():
@@ -360,17 +370,17 @@ def test_bf16_gemm_against_reference(isa):
         assert (np.abs(ref - a @ w.T) <= rq.bf16_product_error_bound(a, w)).all()
 
 
-@pytest.mark.skipif("avx2" not in ISAS, reason="the CPU has no AVX2")
-def test_bf16_avx2_tiles_sum_in_the_scalar_order():
+@pytest.mark.parametrize("kernel, mr", [(k, {"avx2": 4, "avx512f": 8}[k]) for k in WIDENING])
+def test_bf16_widening_tiles_sum_in_the_scalar_order(kernel, mr):
     # bf16 products are exact in float32, so an FMA is the scalar path's multiply-then-add: tiles
-    # of 3 or 4 rows give the scalar results bit for bit; 1 and 2 rows split the sums over k.
+    # of 3 to mr rows give the scalar results bit for bit; 1 and 2 rows split the sums over k.
     rng = np.random.default_rng(5)
     for K in (1, 2, 7, 16, 33, 130):
-        w = _core.Bf16Weights(rng.standard_normal((37, K)).astype(np.float32))
-        for M in (3, 4, 8, 12, 1, 2, 5):
+        w = _core.Bf16Weights(rng.standard_normal((37, K)).astype(np.float32))  # 3 groups: a pair and one
+        for M in (3, 4, 8, 12, 1, 2, 5, 9, 10, 17):
             a = rng.standard_normal((M, K)).astype(np.float32)
-            got, want = _core._bf16_gemm("avx2", a, w), _core._bf16_gemm("scalar", a, w)
-            rows = M // 4 * 4 if M % 4 in (1, 2) else M  # the rows in tiles of 3 or 4
+            got, want = _core._bf16_gemm(kernel, a, w), _core._bf16_gemm("scalar", a, w)
+            rows = M // mr * mr if M % mr in (1, 2) else M  # the rows in tiles of 3 to mr
             np.testing.assert_array_equal(got[:rows], want[:rows], err_msg=f"M={M} K={K}")
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(K))
 

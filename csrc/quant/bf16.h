@@ -1,7 +1,7 @@
 // bfloat16 inference (issue 17): weights stored as bf16 (round to nearest even from float32),
 // the rows multiplied by them (x, h_{t-1}) rounded to bf16 at each step, products accumulated in
-// float32: vdpbf16ps where the CPU has AVX512-BF16 (bf16_avx512.cpp), widened to float32
-// elsewhere (bf16_avx2.cpp, bf16_scalar.cpp). Gates and states in float32 (the int8 layers' epilogue).
+// float32: vdpbf16ps where the CPU has AVX512-BF16 and runs it fast (bf16_avx512.cpp), widened to
+// float32 elsewhere (bf16_avx512f.cpp, bf16_avx2.cpp, bf16_scalar.cpp). Gates and states in float32 (the int8 layers' epilogue).
 // Reference: pyrnn.reference_quant (bf16_*). Unlike int8, results differ across ISAs by float32
 // summation order (vdpbf16ps sums pairs).
 #pragma once
@@ -38,9 +38,12 @@ struct Table {
 };
 namespace scalar { const Table& table(); }
 namespace avx2 { const Table& table(); }         // widened to float32 in registers (bf16_avx2.cpp)
-namespace avx512_bf16 { const Table& table(); }
+namespace avx512f { const Table& table(); }      // the same at 512 bits (bf16_avx512f.cpp)
+namespace avx512_bf16 { const Table& table(); }  // vdpbf16ps (bf16_avx512.cpp)
 bool bf16_supported();
-const Table& table_for(const char* isa);  // "avx512" -> vdpbf16ps when the CPU has AVX512-BF16, else as "avx2"
+// An ISA ("scalar", "avx2", "avx512": vdpbf16ps on CPUs that run it fast, else widening) or one
+// kernel by name ("avx512f", "avx512_bf16"), for tests; std::invalid_argument if it cannot run.
+const Table& table_for(const char* isa);
 const Table& active();
 
 struct Weights {
