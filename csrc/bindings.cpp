@@ -686,13 +686,17 @@ py::tuple quant_layer_forward(const std::string& mode, const py::array& x, const
                               const py::array& bias_x, const py::object& bias_hn, const py::array& h0,
                               const py::object& c0, const py::object& lengths, const py::object& w_hn_obj,
                               const py::object& w_hr_obj) {
-        const bool lstm = mode == "LSTM";
-        if (!lstm && mode != "GRU") throw std::invalid_argument("int8_layer_forward: mode must be 'LSTM' or 'GRU'");
+        using pyrnn::int8::Cell;
+        const Cell cell = mode == "LSTM" ? Cell::lstm : mode == "GRU" ? Cell::gru : mode == "RNN_TANH" ? Cell::rnn_tanh
+                          : mode == "RNN_RELU" ? Cell::rnn_relu
+                          : throw std::invalid_argument("int8_layer_forward: mode must be 'LSTM', 'GRU', 'RNN_TANH' or "
+                                                        "'RNN_RELU', got '" + mode + "'");
+        const bool lstm = cell == Cell::lstm;
         const W* w_hn = optional_weights<W>(w_hn_obj, "w_hn");
         const W* w_hr = optional_weights<W>(w_hr_obj, "w_hr");
-        if (w_hn && lstm) throw std::invalid_argument("int8_layer_forward: w_hn (GRU reset before) needs mode 'GRU'");
+        if (w_hn && cell != Cell::gru) throw std::invalid_argument("int8_layer_forward: w_hn (GRU reset before) needs mode 'GRU'");
         if (w_hr && !lstm) throw std::invalid_argument("int8_layer_forward: w_hr (the projection) needs mode 'LSTM'");
-        const int G = lstm ? 4 : 3;
+        const int G = pyrnn::int8::gates_of(cell);
         const F32Array xa = int8_arg<F32Array>(x, "x", {-1, -1, w_ih.K});
         const int T = static_cast<int>(xa.shape(0)), B = static_cast<int>(xa.shape(1));
         const int H = w_hr ? w_hr->K : w_hn ? w_hn->N : w_hh.K, S = w_hr ? w_hr->N : H;
@@ -726,7 +730,7 @@ py::tuple quant_layer_forward(const std::string& mode, const py::array& x, const
         }
         {
           Compute compute;
-          LayerFn<W>::layer_forward(lstm, T, B, w_ih.K, H, w_ih, w_hh, ba.data(), bhn.data(), xa.data(), ha.data(),
+          LayerFn<W>::layer_forward(cell, T, B, w_ih.K, H, w_ih, w_hh, ba.data(), bhn.data(), xa.data(), ha.data(),
                                      lstm ? ca.data() : nullptr, lengths.is_none() ? nullptr : la.data(),
                                      out.mutable_data(), hn.mutable_data(), lstm ? cna.mutable_data() : nullptr,
                                      w_hn, w_hr);

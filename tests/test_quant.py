@@ -108,11 +108,13 @@ def test_product_error_bound():
 
 
 def _model(mode, I, H, **kw):
+    if mode.startswith("RNN"):
+        return pyrnn.nn.RNN(I, H, nonlinearity=mode[4:].lower(), seed=7, **kw).eval()
     cls = pyrnn.nn.LSTM if mode == "LSTM" else pyrnn.nn.GRU
     return cls(I, H, seed=7, **kw).eval()
 
 
-@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"])
 @pytest.mark.parametrize("I,H,B,T", [(1, 1, 1, 3), (7, 15, 3, 5), (17, 16, 16, 4), (33, 65, 17, 3), (64, 33, 2, 6)])
 def test_layer_matches_reference(mode, I, H, B, T):
     m = _model(mode, I, H)
@@ -126,9 +128,16 @@ def test_layer_matches_reference(mode, I, H, B, T):
         out, (hn, cn) = qm(x, (h0, c0))
         ref_out, ref_h, ref_c = rq.lstm_forward(x, h0[0], c0[0], p["q_ih"], p["s_ih"], p["q_hh"], p["s_hh"], p["bias_x"])
         np.testing.assert_allclose(cn[0], ref_c, atol=2e-5)
-    else:
+    elif mode == "GRU":
         out, hn = qm(x, h0)
         ref_out, ref_h = rq.gru_forward(x, h0[0], p["q_ih"], p["s_ih"], p["q_hh"], p["s_hh"], p["bias_x"], p["bias_hn"])
+    else:
+        out, hn = qm(x, h0)
+        ref_out, ref_h = rq.rnn_forward(x, h0[0], p["q_ih"], p["s_ih"], p["q_hh"], p["s_hh"], p["bias_x"],
+                                        nonlinearity=mode[4:].lower())
+        assert p["q_ih"].shape == (H, I) and p["bias_hn"] is None
+        if mode == "RNN_RELU":
+            assert (out >= 0).all() and (out == 0).any()
     # The core's tanh/sigmoid differ from NumPy's by float32 rounding, which can move one h value
     # across a quantization step at a later time: far below the scheme's own error.
     np.testing.assert_allclose(out, ref_out, atol=2e-5)
@@ -192,7 +201,7 @@ def test_variants_error_against_float32(dtype, bound, mode, kw):
 ERROR_BOUND = 0.05
 
 
-@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"])
 @pytest.mark.parametrize("kw", [{}, {"num_layers": 2, "bidirectional": True}, {"batch_first": True}])
 def test_error_against_float32(mode, kw):
     m = _model(mode, 24, 48, **kw)
@@ -202,12 +211,11 @@ def test_error_against_float32(mode, kw):
     out, state = m.quantize("int8")(x)
     assert out.shape == ref.shape and out.dtype == np.float32
     assert np.abs(out - ref).max() <= ERROR_BOUND
-    for a, b in zip(np.atleast_1d(ref_state) if mode == "GRU" else ref_state,
-                    np.atleast_1d(state) if mode == "GRU" else state):
+    for a, b in zip(ref_state if mode == "LSTM" else [ref_state], state if mode == "LSTM" else [state]):
         assert np.abs(np.asarray(a) - np.asarray(b)).max() <= 2 * ERROR_BOUND
 
 
-@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH"])
 def test_lengths_equal_separate_runs(mode):
     m = _model(mode, 6, 10, num_layers=2, bidirectional=True)
     qm = m.quantize("int8")
@@ -246,8 +254,8 @@ def test_training_a_quantized_copy_is_an_error():
 def test_unsupported_options():
     with pytest.raises(ValueError, match="dtype"):
         _model("LSTM", 4, 8).quantize("int4")
-    with pytest.raises(ValueError):
-        pyrnn.nn.RNN(4, 8).quantize("int8")
+    with pytest.raises(ValueError, match="supports LSTM, GRU and RNN"):
+        pyrnn.nn.RNN(4, 8, nonlinearity="sigmoid").quantize("int8")  # Keras SimpleRNN's other activations
 
 
 _ISA_SCRIPT = """
@@ -304,10 +312,12 @@ def test_error_not_above_torch_dynamic_int8():
 
 
 @pytest.mark.parametrize("dtype", ["int8", "bfloat16"])
-@pytest.mark.parametrize("mode,kw", [("LSTM", {}), ("GRU", {}), ("GRU", {"reset_after": False})])
+@pytest.mark.parametrize("mode,kw", [("LSTM", {}), ("GRU", {}), ("GRU", {"reset_after": False}), ("RNN", {}),
+                                     ("RNN", {"nonlinearity": "relu"})])
 def test_cells_step_like_the_layer(mode, kw, dtype):
     # Streaming: one quantized cell call per step carries the state exactly as the layer's loop.
-    cell_cls, layer_cls = (pyrnn.nn.LSTMCell, pyrnn.nn.LSTM) if mode == "LSTM" else (pyrnn.nn.GRUCell, pyrnn.nn.GRU)
+    cell_cls, layer_cls = {"LSTM": (pyrnn.nn.LSTMCell, pyrnn.nn.LSTM), "GRU": (pyrnn.nn.GRUCell, pyrnn.nn.GRU),
+                           "RNN": (pyrnn.nn.RNNCell, pyrnn.nn.RNN)}[mode]
     cell = cell_cls(5, 17, seed=3, **kw)
     layer = layer_cls(5, 17, **kw)
     layer.load_state_dict({f"{k}_l0": v for k, v in cell.state_dict().items()})
@@ -325,10 +335,10 @@ def test_cells_step_like_the_layer(mode, kw, dtype):
     assert (single[0] if mode == "LSTM" else single).shape == (17,)
     # float32 rows take the streaming fast path (GRU); other inputs are converted first: same values
     wide = np.asfortranarray(x[1].astype(np.float64))
-    if mode == "GRU":
+    if mode != "LSTM":
         np.testing.assert_array_equal(qc(wide, state), qc(x[1], state))
     with pytest.raises(ValueError, match="expected shape"):
-        qc(x[1, :2], state if mode == "GRU" else (state[0], state[1]))  # 2 rows, a state of 3
+        qc(x[1, :2], state if mode != "LSTM" else (state[0], state[1]))  # 2 rows, a state of 3
     with pytest.raises(RuntimeError, match=r"quantize\('int8'\)"):
         qc.train()
 
@@ -385,7 +395,7 @@ def test_bf16_widening_tiles_sum_in_the_scalar_order(kernel, mr):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(K))
 
 
-@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"])
 @pytest.mark.parametrize("kw", [{}, {"num_layers": 2, "bidirectional": True}])
 def test_bf16_error_against_float32(mode, kw):
     m = _model(mode, 24, 48, **kw)

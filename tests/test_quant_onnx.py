@@ -1,5 +1,5 @@
 """ONNX export of an int8-quantized Keras-style model (issue 17): LSTM layers as ONNX Runtime's
-com.microsoft DynamicQuantizeLSTM, GRU / SimpleRNN-free stacks and Dense with int8 weights behind
+com.microsoft DynamicQuantizeLSTM; GRU, SimpleRNN and Dense with int8 weights behind
 DequantizeLinear (QDQ); run in onnxruntime against pyrnn's own quantized output."""
 
 import os
@@ -9,7 +9,7 @@ import pytest
 
 from pyrnn import quantized
 from pyrnn import reference_quant as rq
-from pyrnn.layers import GRU, LSTM, Bidirectional, Dense, Embedding, Input
+from pyrnn.layers import GRU, LSTM, Bidirectional, Dense, Embedding, Input, SimpleRNN
 from pyrnn.models import Sequential
 from pyrnn.utils import set_random_seed
 
@@ -86,3 +86,24 @@ def test_bfloat16_model_export_is_a_clear_error(tmp_path):
     with pytest.raises(NotImplementedError, match="'bfloat16'-quantized layer.*export the float model"):
         model.export(tmp_path / "b.onnx")
     assert isinstance(model.layers[0]._quantized, quantized.QuantizedRNN)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_int8_simple_rnn_exports_with_int8_weights(tmp_path, activation):
+    set_random_seed(2)
+    rnn = SimpleRNN(12, activation=activation, return_sequences=True)
+    model = Sequential([Input((7, 5)), rnn, Bidirectional(SimpleRNN(6)), Dense(2)])
+    x = np.random.default_rng(2).standard_normal((4, 7, 5)).astype(np.float32)
+    ref = model.predict(x, verbose=0)
+    model.quantize("int8")
+    ours = model.predict(x, verbose=0)
+    assert 0 < np.abs(ours - ref).max() <= ERROR_BOUND
+    model.export(tmp_path / "r.onnx")
+    ops = _ops(tmp_path / "r.onnx")
+    assert ("", "RNN") in ops and ("", "DequantizeLinear") in ops
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "r.onnx")).graph.initializer}
+    w = next(v for k, v in inits.items() if k.startswith("W_int8"))
+    assert w.dtype == np.int8
+    np.testing.assert_array_equal(w.reshape(12, 5), rnn._quantized.layer_quantized(0)["q_ih"])
+    # ONNX Runtime's RNN runs float32 on the dequantized weights: only the activations' rounding differs
+    assert np.abs(_run(tmp_path / "r.onnx", x) - ours).max() <= ERROR_BOUND

@@ -33,7 +33,9 @@ def _x(shape, seed=0):
 @pytest.mark.parametrize("dtype,bound", [("int8", ERROR_BOUND), ("bfloat16", 0.02)])
 @pytest.mark.parametrize("make", [lambda: torch.nn.LSTM(16, 32, num_layers=2, bidirectional=True),
                                   lambda: torch.nn.GRU(16, 32, batch_first=True),
-                                  lambda: torch.nn.LSTM(16, 32, proj_size=8)])
+                                  lambda: torch.nn.LSTM(16, 32, proj_size=8),
+                                  lambda: torch.nn.RNN(16, 32, num_layers=2),
+                                  lambda: torch.nn.RNN(16, 32, nonlinearity="relu", bidirectional=True)])
 def test_converted_module_against_float(make, dtype, bound):
     torch.manual_seed(0)
     net = Net(make()).eval()
@@ -107,10 +109,11 @@ def test_packed_sequences_and_unbatched():
         np.testing.assert_array_equal(hb.numpy(), h[:, b].numpy())
 
 
-@pytest.mark.parametrize("cls,mode", [(torch.nn.LSTMCell, "LSTM"), (torch.nn.GRUCell, "GRU")])
-def test_cells_stream(cls, mode):
+@pytest.mark.parametrize("cls,mode,kw", [(torch.nn.LSTMCell, "LSTM", {}), (torch.nn.GRUCell, "GRU", {}),
+                                         (torch.nn.RNNCell, "RNN", {"nonlinearity": "relu"})])
+def test_cells_stream(cls, mode, kw):
     torch.manual_seed(4)
-    cell = cls(6, 10)
+    cell = cls(6, 10, **kw)
     q = rt.convert(cell, dtype="bfloat16")
     assert isinstance(q, _quantized.QuantizedCell)
     x = _x((5, 2, 6), 8)
@@ -136,8 +139,8 @@ def test_gradients_and_bad_arguments_are_errors():
     with pytest.raises(ValueError, match="input"):
         with torch.no_grad():
             q(_x((3, 2, 5)))
-    rnn = rt.convert(torch.nn.RNN(4, 6), dtype="int8")  # no quantized Elman RNN: the float twin
-    assert isinstance(rnn, rt.RNN)
+    rnn = rt.convert(torch.nn.RNN(4, 6, nonlinearity="relu"), dtype="int8")
+    assert isinstance(rnn, _quantized.QuantizedRNN) and "nonlinearity='relu'" in repr(rnn)
 
 
 def test_twins_and_nested_models_convert():

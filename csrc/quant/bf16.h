@@ -10,6 +10,8 @@
 #include <cstring>
 #include <vector>
 
+#include "quant/int8.h"
+
 namespace pyrnn {
 namespace bf16 {
 
@@ -59,7 +61,7 @@ void gemm(const Table& t, int M, const std::uint16_t* a, std::ptrdiff_t lda, con
 void linear(int M, const float* x, const Weights& w, float* y);
 
 // As int8::layer_forward (w_hn: GRU reset before; w_hr: LSTM projection).
-void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
+void layer_forward(int8::Cell cell, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
                    const float* bias_x, const float* bias_hn, const float* x, const float* h0, const float* c0,
                    const std::int32_t* lengths, float* out, float* hn, float* cn,
                    const Weights* w_hn = nullptr, const Weights* w_hr = nullptr);

@@ -41,7 +41,12 @@ struct Table {
   // GRU reset before (Keras reset_after=False): rh = r * h, then the blend with W_hn (r * h).
   void (*gru_reset)(int H, const float* px, const float* ph, const float* h, float* rh);
   void (*gru_blend)(int H, const float* px, const float* ph, const float* phn, const float* bhn, float* h);
+  void (*rnn_cell)(int H, const float* px, const float* ph, bool relu, float* h);  // h = tanh or relu(px + ph)
 };
+
+// The recurrent cell a quantized layer runs (both schemes).
+enum class Cell { lstm, gru, rnn_tanh, rnn_relu };
+inline int gates_of(Cell c) { return c == Cell::lstm ? 4 : c == Cell::gru ? 3 : 1; }
 
 namespace scalar { const Table& table(); }
 namespace avx2 { const Table& table(); }
@@ -75,13 +80,13 @@ void gemm(const Table& t, int M, const std::uint8_t* a, std::ptrdiff_t lda, cons
 // y [M, N] = x [M, K] . W^T through the scheme (Dense layers).
 void linear(int M, const float* x, const Weights& w, float* y);
 
-// One layer, one direction, time-major x [T, B, I]; LSTM (G = 4, i f g o) or GRU (G = 3, r z n,
+// One layer, one direction, time-major x [T, B, I]; LSTM (G = 4, i f g o), GRU (G = 3, r z n,
 // reset after; with w_hn, reset before: w_hh then holds the 2H rows of r, z and w_hn the H rows
-// of n, applied to r * h). w_hr (LSTM, P x H): the projection h = W_hr (o * tanh(c)), so h0, hn
+// of n, applied to r * h) or a vanilla RNN (G = 1, tanh or relu; bias_x = b_ih + b_hh). w_hr (LSTM, P x H): the projection h = W_hr (o * tanh(c)), so h0, hn
 // and out are P wide and w_hh has P columns. bias_x [G*H]: added to the input projection (LSTM: b_ih + b_hh; GRU: b_ih + b_hh
 // for r, z, b_in for n); bias_hn [H] (GRU). lengths: null, or B step counts (rows past their
 // length keep their state and output zeros). out [T, B, H], hn [B, H], cn [B, H] (LSTM).
-void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
+void layer_forward(Cell cell, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
                    const float* bias_x, const float* bias_hn, const float* x, const float* h0, const float* c0,
                    const std::int32_t* lengths, float* out, float* hn, float* cn,
                    const Weights* w_hn = nullptr, const Weights* w_hr = nullptr);

@@ -114,9 +114,19 @@ void gru_blend(int H, const float* px, const float* ph, const float* phn, const 
   });
 }
 
+// One row of a vanilla RNN: h = tanh(px + ph), or relu.
+template <class S0>
+void rnn_cell(int H, const float* px, const float* ph, bool relu, float* h) {
+  using S = NoFma<S0>;
+  over_units<S>(H, [&](int j, int n) {
+    const auto pre = S::add(q_load<S>(px + j, n), q_load<S>(ph + j, n));
+    q_store<S>(h + j, relu ? vrelu<S>(pre) : vtanh<S>(pre), n);
+  });
+}
+
 template <class S>
 int8::Table make_table(const char* name, int8::GemmFn gemm) {
-  return {name, gemm, &quantize_row<S>, &lstm_cell<S>, &gru_cell<S>, &gru_reset<S>, &gru_blend<S>};
+  return {name, gemm, &quantize_row<S>, &lstm_cell<S>, &gru_cell<S>, &gru_reset<S>, &gru_blend<S>, &rnn_cell<S>};
 }
 
 }  // namespace PYRNN_KERNEL_NS

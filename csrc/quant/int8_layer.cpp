@@ -193,15 +193,16 @@ void linear_rows(P& p, int M, const float* x, float* y) {
 // One layer, one direction (int8.h: layer_forward), over either scheme. phn: GRU reset before
 // (the n gate's product of r * h); phr: the LSTM projection.
 template <class P>
-void run_layer(bool lstm, int T, int B, int I, int H, P& pih, P& phh, P* phn, P* phr, const float* bias_x,
+void run_layer(Cell cell, int T, int B, int I, int H, P& pih, P& phh, P* phn, P* phr, const float* bias_x,
                const float* bias_hn, const float* x, const float* h0, const float* c0, const std::int32_t* lengths,
                float* out, float* hn, float* cn) {
   DenormalGuard ftz;
   const Table& t = active();  // its gate epilogue: identical on every ISA
-  const int G = lstm ? 4 : 3, GH = G * H;
+  const bool lstm = cell == Cell::lstm, gru = cell == Cell::gru;
+  const int G = gates_of(cell), GH = G * H;
   const int S = phr ? phr->w.N : H;  // width of h (the projection's P)
   if (pih.w.N != GH || pih.w.K != I || phh.w.N != (phn ? 2 * H : GH) || phh.w.K != S ||
-      (phn && (lstm || phn->w.N != H || phn->w.K != H)) || (phr && (!lstm || phr->w.K != H)))
+      (phn && (!gru || phn->w.N != H || phn->w.K != H)) || (phr && (!lstm || phr->w.K != H)))
     throw std::invalid_argument("quantized layer: weight shapes");
   const std::ptrdiff_t ldp = pih.ld(), ldr = phh.ld();
   // Input projection of a chunk of steps at once (about a product's pass): xp [steps*B, ldp].
@@ -254,8 +255,10 @@ void run_layer(bool lstm, int T, int B, int I, int H, P& pih, P& phh, P* phn, P*
         (*phr)(rows, midi, midp.data());
         for (int i = 0; i < rows; ++i) std::memcpy(hb(i), midpi(i), sizeof(float) * S);
       }
-    } else {
+    } else if (gru) {
       for (int i = 0; i < rows; ++i) t.gru_cell(H, px(i), ph(i), bias_hn, hb(i));
+    } else {
+      for (int i = 0; i < rows; ++i) t.rnn_cell(H, px(i), ph(i), cell == Cell::rnn_relu, hb(i));
     }
     float* o = out + static_cast<std::size_t>(step) * BS;
     std::memset(o, 0, sizeof(float) * BS);
@@ -267,11 +270,11 @@ void run_layer(bool lstm, int T, int B, int I, int H, P& pih, P& phh, P* phn, P*
 
 // Runs a layer with the optional products made from optional weights.
 template <class P, class W, class Make>
-void layer_with(Make make, bool lstm, int T, int B, int I, int H, const W& w_ih, const W& w_hh, const W* w_hn,
+void layer_with(Make make, Cell cell, int T, int B, int I, int H, const W& w_ih, const W& w_hh, const W* w_hn,
                 const W* w_hr, const float* bias_x, const float* bias_hn, const float* x, const float* h0,
                 const float* c0, const std::int32_t* lengths, float* out, float* hn, float* cn) {
   P pih = make(w_ih), phh = make(w_hh), pn = make(w_hn ? *w_hn : w_ih), pr = make(w_hr ? *w_hr : w_ih);
-  run_layer(lstm, T, B, I, H, pih, phh, w_hn ? &pn : nullptr, w_hr ? &pr : nullptr, bias_x, bias_hn, x, h0, c0,
+  run_layer(cell, T, B, I, H, pih, phh, w_hn ? &pn : nullptr, w_hr ? &pr : nullptr, bias_x, bias_hn, x, h0, c0,
             lengths, out, hn, cn);
 }
 
@@ -282,11 +285,11 @@ void linear(int M, const float* x, const Weights& w, float* y) {
   linear_rows(p, M, x, y);
 }
 
-void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
+void layer_forward(Cell cell, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
                    const float* bias_x, const float* bias_hn, const float* x, const float* h0, const float* c0,
                    const std::int32_t* lengths, float* out, float* hn, float* cn, const Weights* w_hn,
                    const Weights* w_hr) {
-  layer_with<Int8Product>([](const Weights& w) { return Int8Product{active(), w}; }, lstm, T, B, I, H, w_ih, w_hh,
+  layer_with<Int8Product>([](const Weights& w) { return Int8Product{active(), w}; }, cell, T, B, I, H, w_ih, w_hh,
                           w_hn, w_hr, bias_x, bias_hn, x, h0, c0, lengths, out, hn, cn);
 }
 
@@ -346,11 +349,11 @@ void linear(int M, const float* x, const Weights& w, float* y) {
   int8::linear_rows(p, M, x, y);
 }
 
-void layer_forward(bool lstm, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
+void layer_forward(int8::Cell cell, int T, int B, int I, int H, const Weights& w_ih, const Weights& w_hh,
                    const float* bias_x, const float* bias_hn, const float* x, const float* h0, const float* c0,
                    const std::int32_t* lengths, float* out, float* hn, float* cn, const Weights* w_hn,
                    const Weights* w_hr) {
-  int8::layer_with<int8::Bf16Product>([](const Weights& w) { return int8::Bf16Product{active(), w}; }, lstm, T, B,
+  int8::layer_with<int8::Bf16Product>([](const Weights& w) { return int8::Bf16Product{active(), w}; }, cell, T, B,
                                       I, H, w_ih, w_hh, w_hn, w_hr, bias_x, bias_hn, x, h0, c0, lengths, out, hn, cn);
 }
 

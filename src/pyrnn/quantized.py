@@ -1,4 +1,4 @@
-"""Quantized inference copies of ``pyrnn.nn.LSTM`` / ``pyrnn.nn.GRU`` (issue 17).
+"""Quantized inference copies of ``pyrnn.nn.LSTM`` / ``GRU`` / ``RNN`` and their cells (issue 17).
 
 ``module.quantize("int8")`` returns a :class:`QuantizedRNN`: the same layers, directions and call
 signature (``input``, ``hx``, ``lengths=``), with weights quantized once (symmetric per gate row),
@@ -41,9 +41,12 @@ def check_dtype(dtype: Any, what: str = "quantize", argument: str = "dtype") -> 
 def _check_module(module: Any, dtype: str) -> str:
     check_dtype(dtype)
     mode = module.mode
-    if mode not in ("LSTM", "GRU"):
-        raise ValueError(f"quantize({dtype!r}) supports LSTM and GRU, not {type(module).__name__}")
+    if mode not in _GATES:
+        raise ValueError(f"quantize({dtype!r}) supports LSTM, GRU and RNN (tanh, relu), not {type(module).__name__}")
     return str(mode)
+
+
+_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
 def _pack(w: Any, dtype: str) -> tuple:
@@ -59,14 +62,14 @@ def _quantize_layer(mode: str, H: int, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: An
                     reset_after: bool = True, w_hr: Any = None) -> dict:
     """One layer-direction's weights in the int8 (or bfloat16) scheme (pyrnn.reference_quant), packed for the core.
     GRU reset_after=False keeps the n gate's rows apart (w_hn: applied to r * h); w_hr is the LSTM projection."""
-    G = 4 if mode == "LSTM" else 3
+    G = _GATES[mode]
     q_ih, s_ih, packed_ih = _pack(w_ih, dtype)
     q_hh, s_hh, _ = _pack(w_hh, dtype)  # whole, for the reference; packed below in the core's split
     split = mode == "GRU" and not reset_after
     packed_hh = _pack(w_hh[:2 * H], dtype)[2] if split else _pack(w_hh, dtype)[2]
     b_ih = np.zeros(G * H, np.float32) if b_ih is None else np.asarray(b_ih, np.float32)
     b_hh = np.zeros(G * H, np.float32) if b_hh is None else np.asarray(b_hh, np.float32)
-    if mode == "LSTM":
+    if mode != "GRU":
         bias_x, bias_hn = (b_ih + b_hh).astype(np.float32), None
     else:
         bias_x = b_ih.copy()
@@ -92,7 +95,7 @@ def _run_layer(mode: str, dtype: str, p: dict, x: Any, h0: Any, c0: Any, lengths
 
 
 class QuantizedRNN:
-    """An int8 LSTM or GRU for inference, made by ``pyrnn.nn.LSTM/GRU(...).quantize("int8")``."""
+    """An int8 (or bfloat16) LSTM, GRU or RNN for inference, made by ``pyrnn.nn.LSTM/GRU/RNN(...).quantize("int8")``."""
 
     training = False
 
@@ -203,7 +206,12 @@ class QuantizedRNN:
         extra += ", bidirectional=True" if self.bidirectional else ""
         extra += f", proj_size={self.proj_size}" if self.proj_size else ""
         extra += ", reset_after=False" if not self.reset_after else ""
-        return f"Quantized{self.mode}({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype!r})"
+        extra += ", nonlinearity='relu'" if self.mode == "RNN_RELU" else ""
+        return f"Quantized{_name(self.mode)}({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype!r})"
+
+
+def _name(mode: str) -> str:
+    return "RNN" if mode.startswith("RNN") else mode
 
 
 def _is_rows(a: Any, width: int) -> bool:
@@ -213,7 +221,7 @@ def _is_rows(a: Any, width: int) -> bool:
 
 
 class QuantizedCell:
-    """An int8 LSTMCell or GRUCell for inference (``cell.quantize("int8")``): one step per call,
+    """An int8 (or bfloat16) LSTMCell, GRUCell or RNNCell for inference (``cell.quantize("int8")``): one step per call,
     ``h = cell(x, h)`` / ``h, c = cell(x, (h, c))`` as the float cell, float32 results."""
 
     training = False
@@ -269,7 +277,8 @@ class QuantizedCell:
         return (hn, cn) if lstm else hn
 
     def __repr__(self) -> str:
-        return f"Quantized{self.mode}Cell({self.input_size}, {self.hidden_size}, dtype={self.dtype!r})"
+        relu = ", nonlinearity='relu'" if self.mode == "RNN_RELU" else ""
+        return f"Quantized{_name(self.mode)}Cell({self.input_size}, {self.hidden_size}{relu}, dtype={self.dtype!r})"
 
 
 class QuantizedLinear:
@@ -327,7 +336,7 @@ def _leaves(layers: list) -> list:
 
 
 def quantize_model(model: Any, mode: Any, **kwargs: Any) -> None:
-    """Keras 3's ``model.quantize(mode)``, in place: every Dense, Embedding, LSTM and GRU layer
+    """Keras 3's ``model.quantize(mode)``, in place: every Dense, Embedding, LSTM, GRU and SimpleRNN layer
     (also inside Bidirectional / TimeDistributed) runs inference through a quantized copy of its
     weights; other layers with weights are left in float32 with a warning, as Keras does. The
     model then predicts; training it (fit, train_on_batch, compute_gradients) is an error, and so is

@@ -19,7 +19,8 @@ The scheme (csrc/quant/int8.h implements it bit for bit):
 
 * Gates, cell state and h in float32 as in the float layers: LSTM
   ``pre = (y_x + (b_ih + b_hh)) + y_h``; GRU (reset after, torch's) r, z like the LSTM and
-  ``n = tanh((y_x_n + b_in) + r * (y_h_n + b_hn))``, ``h = (1 - z) * n + z * h_prev``.
+  ``n = tanh((y_x_n + b_in) + r * (y_h_n + b_hn))``, ``h = (1 - z) * n + z * h_prev``; RNN
+  ``h = act((y_x + (b_ih + b_hh)) + y_h)``, act tanh or relu.
 
 Error bound. With ``|x - s_x q_x| <= s_x / 2`` and ``|w - s_w q_w| <= s_w / 2`` elementwise,
 each pre-activation (one product ``x . w_n``) is off by at most
@@ -163,6 +164,22 @@ def gru_forward(x, h0, q_ih, s_ih, q_hh, s_hh, bias_x, bias_hn, lengths=None, re
         else:
             n = np.tanh(px[:, 2 * H:] + (int8_linear((r * h).astype(_F), q_hh[2 * H:], s_hh[2 * H:]) + bias_hn))
         return ((1 - z) * n + z * h).astype(_F), None
+
+    out, h, _ = _steps(x, h0, None, lengths, step)
+    return out, h
+
+
+def rnn_forward(x, h0, q_ih, s_ih, q_hh, s_hh, bias_x, lengths=None, nonlinearity="tanh"):
+    """int8 vanilla RNN, one direction: ``h = act(int8_linear(x, W_ih) + bias_x + int8_linear(h, W_hh))``
+    with act tanh or relu and bias_x = b_ih + b_hh; -> (out, h_n)."""
+    x = np.asarray(x, _F)
+    T, B, I = x.shape
+    H = q_hh.shape[0]
+    xp = (int8_linear(x.reshape(T * B, I), q_ih, s_ih) + np.asarray(bias_x, _F)).reshape(T, B, H)
+    act = np.tanh if nonlinearity == "tanh" else (lambda a: np.maximum(a, 0))
+
+    def step(t, live, h, c):
+        return act(xp[t, live] + int8_linear(h, q_hh, s_hh)).astype(_F), None
 
     out, h, _ = _steps(x, h0, None, lengths, step)
     return out, h

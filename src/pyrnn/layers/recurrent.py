@@ -173,9 +173,14 @@ class _Recurrent(Layer):
             self._module.gradient(name)[...] += state[name]
 
     def _quantized_copy(self, mode):
-        if self.cell.family not in ("LSTM", "GRU") or (self.activation, self.recurrent_activation) != ("tanh", "sigmoid"):
-            raise NotImplementedError(f"{self.name}: quantize() runs LSTM and GRU layers with tanh/sigmoid; "
-                                      f"{type(self).__name__} with activation={self.activation!r} stays float32")
+        if self.cell.family == "RNN":
+            supported = self.activation in ("tanh", "relu")
+        else:
+            supported = (self.activation, self.recurrent_activation) == ("tanh", "sigmoid")
+        if not supported:
+            raise NotImplementedError(f"{self.name}: quantize() runs LSTM and GRU layers with tanh/sigmoid and "
+                                      f"SimpleRNN with tanh or relu; {type(self).__name__} with "
+                                      f"activation={self.activation!r} stays float32")
         return quantized.QuantizedRNN(self._module, mode)
 
     def count_params(self):

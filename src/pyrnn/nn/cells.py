@@ -58,8 +58,9 @@ class RNNCellBase(Module):
         return super().train(mode)
 
     def quantize(self, dtype: str = "int8") -> Any:
-        """An inference-only quantized copy (``pyrnn.quantized.QuantizedCell``) of an LSTMCell or
-        GRUCell: the int8 scheme of ``pyrnn.reference_quant``. Training it raises."""
+        """An inference-only quantized copy (``pyrnn.quantized.QuantizedCell``) of an LSTMCell,
+        GRUCell or RNNCell (tanh, relu): the int8 scheme of ``pyrnn.reference_quant``, or
+        ``"bfloat16"``. Training it raises."""
         return QuantizedCell(self, dtype)
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:

@@ -504,9 +504,10 @@ class RNNBase(Module):
 
 
     def quantize(self, dtype: str = "int8") -> Any:
-        """An inference-only quantized copy (``pyrnn.quantized.QuantizedRNN``): LSTM and GRU,
-        ``dtype="int8"`` (weights per gate row, activations per row at each step, int32 products;
-        the scheme is ``pyrnn.reference_quant``'s). Training it (``train()``, ``backward``) raises."""
+        """An inference-only quantized copy (``pyrnn.quantized.QuantizedRNN``): LSTM, GRU and RNN
+        (tanh, relu), ``dtype="int8"`` (weights per gate row, activations per row at each step, int32
+        products; the scheme is ``pyrnn.reference_quant``'s) or ``"bfloat16"``. Training it
+        (``train()``, ``backward``) raises."""
         return QuantizedRNN(self, dtype)
 
 

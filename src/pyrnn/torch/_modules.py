@@ -279,9 +279,9 @@ def convert(model, dtype=None):
     depth) by its pyrnn.torch twin holding the same Parameter objects; returns ``model``
     (changed in place), or the twin when ``model`` itself is one of those modules.
 
-    ``dtype="int8"`` or ``"bfloat16"``: LSTM, GRU, LSTMCell and GRUCell become inference-only
-    modules on pyrnn's quantized kernels (``pyrnn.torch._quantized``; the weights are quantized now,
-    later changes to the originals do not reach them); RNN / RNNCell get the float twin.
+    ``dtype="int8"`` or ``"bfloat16"``: every one of them becomes an inference-only module on
+    pyrnn's quantized kernels (``pyrnn.torch._quantized``; the weights are quantized now, later
+    changes to the originals do not reach them).
 
     Only those exact classes are replaced (a subclass with its own forward stays as it is).
     Example::

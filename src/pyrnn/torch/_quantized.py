@@ -1,4 +1,4 @@
-"""``pyrnn.torch.convert(model, dtype="int8" | "bfloat16")``: torch.nn LSTM/GRU (and their cells)
+"""``pyrnn.torch.convert(model, dtype="int8" | "bfloat16")``: torch.nn LSTM/GRU/RNN (and their cells)
 replaced by inference-only modules running pyrnn's quantized kernels (``pyrnn.quantized``) on a
 quantized copy of the weights taken at conversion. Tensors in and out are CPU float32 as in torch;
 a forward that would need gradients is an error (``InferenceOnlyError``, a ValueError)."""
@@ -14,16 +14,21 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from .. import nn as pnn
 from .. import quantized
 
-_STACKS: dict[type, Any] = {torch.nn.LSTM: pnn.LSTM, torch.nn.GRU: pnn.GRU}
-_CELLS: dict[type, Any] = {torch.nn.LSTMCell: pnn.LSTMCell, torch.nn.GRUCell: pnn.GRUCell}
+_STACKS: dict[type, Any] = {torch.nn.LSTM: pnn.LSTM, torch.nn.GRU: pnn.GRU, torch.nn.RNN: pnn.RNN}
+_CELLS: dict[type, Any] = {torch.nn.LSTMCell: pnn.LSTMCell, torch.nn.GRUCell: pnn.GRUCell, torch.nn.RNNCell: pnn.RNNCell}
+
+
+def _twin_class(module: torch.nn.Module, table: dict) -> Any:
+    return next(cls for base, cls in table.items() if isinstance(module, base))
 
 
 def _numpy_twin(module: torch.nn.Module, cls: Any) -> Any:
     """The pyrnn.nn module with the torch module's options and a copy of its weights."""
-    if cls in (pnn.LSTMCell, pnn.GRUCell):
-        twin = cls(module.input_size, module.hidden_size, bias=module.bias)
+    kw = {"nonlinearity": module.nonlinearity} if cls in (pnn.RNN, pnn.RNNCell) else {}
+    if cls in _CELLS.values():
+        twin = cls(module.input_size, module.hidden_size, bias=module.bias, **kw)
     else:
-        kw = {"proj_size": module.proj_size} if cls is pnn.LSTM else {}
+        kw.update({"proj_size": module.proj_size} if cls is pnn.LSTM else {})
         twin = cls(module.input_size, module.hidden_size, num_layers=module.num_layers, bias=module.bias,
                    batch_first=module.batch_first, bidirectional=module.bidirectional, **kw)
     twin.load_state_dict({k: v.detach().to("cpu", torch.float32).numpy() for k, v in module.state_dict().items()})
@@ -45,15 +50,15 @@ def _inputs(name: str, *tensors: Any) -> list:
 
 
 class QuantizedRNN(torch.nn.Module):
-    """An int8 / bfloat16 LSTM or GRU for inference: torch's forward(input, hx) (tensors or a
+    """An int8 / bfloat16 LSTM, GRU or RNN for inference: torch's forward(input, hx) (tensors or a
     PackedSequence) on pyrnn's quantized kernels. It has no Parameters (the quantized copy is fixed)."""
 
     def __init__(self, module: torch.nn.Module, dtype: str) -> None:
         super().__init__()
-        self.mode = "LSTM" if isinstance(module, torch.nn.LSTM) else "GRU"
         self.dtype = quantized.check_dtype(dtype, "pyrnn.torch.convert")
         self.batch_first = module.batch_first
-        self._q = _numpy_twin(module, pnn.LSTM if self.mode == "LSTM" else pnn.GRU).quantize(dtype)
+        self._q = _numpy_twin(module, _twin_class(module, _STACKS)).quantize(dtype)
+        self.mode = self._q.mode  # LSTM, GRU, RNN_TANH or RNN_RELU
 
     def forward(self, input: Any, hx: Any = None) -> Any:
         lstm = self.mode == "LSTM"
@@ -78,13 +83,13 @@ class QuantizedRNN(torch.nn.Module):
 
 
 class QuantizedCell(torch.nn.Module):
-    """An int8 / bfloat16 LSTMCell or GRUCell for inference: torch's forward(input, hx)."""
+    """An int8 / bfloat16 LSTMCell, GRUCell or RNNCell for inference: torch's forward(input, hx)."""
 
     def __init__(self, module: torch.nn.Module, dtype: str) -> None:
         super().__init__()
-        self.mode = "LSTM" if isinstance(module, torch.nn.LSTMCell) else "GRU"
         self.dtype = quantized.check_dtype(dtype, "pyrnn.torch.convert")
-        self._q = _numpy_twin(module, pnn.LSTMCell if self.mode == "LSTM" else pnn.GRUCell).quantize(dtype)
+        self._q = _numpy_twin(module, _twin_class(module, _CELLS)).quantize(dtype)
+        self.mode = self._q.mode
 
     def forward(self, input: Any, hx: Any = None) -> Any:
         lstm = self.mode == "LSTM"
@@ -100,7 +105,7 @@ class QuantizedCell(torch.nn.Module):
 
 
 def quantized_twin(module: torch.nn.Module, dtype: str) -> Any:
-    """The quantized module for a torch.nn (or pyrnn.torch) LSTM/GRU/LSTMCell/GRUCell; None for others."""
+    """The quantized module for a torch.nn (or pyrnn.torch) LSTM/GRU/RNN or cell; None for others."""
     for base in _STACKS:
         if isinstance(module, base):
             return QuantizedRNN(module, dtype)
