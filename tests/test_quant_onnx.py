@@ -9,8 +9,8 @@ import pytest
 
 from pyrnn import quantized
 from pyrnn import reference_quant as rq
-from pyrnn.layers import GRU, LSTM, Bidirectional, Dense, Embedding, Input, SimpleRNN
-from pyrnn.models import Sequential
+from pyrnn.layers import GRU, LSTM, Add, Bidirectional, Dense, Embedding, Input, SimpleRNN
+from pyrnn.models import Model, Sequential
 from pyrnn.utils import set_random_seed
 
 onnx = pytest.importorskip("onnx")
@@ -64,7 +64,7 @@ def test_int8_sequential_runs_in_onnxruntime(tmp_path):
 def test_int8_weights_in_the_file_are_pyrnns(tmp_path):
     set_random_seed(1)
     lstm = LSTM(8)
-    model = Sequential([Input((5, 4)), lstm, Dense(2)])  # (functional models do not export to ONNX)
+    model = Sequential([Input((5, 4)), lstm, Dense(2)])
     model.quantize("int8")
     model.export(tmp_path / "m.onnx")
     inits = {i.name: onnx.numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "m.onnx")).graph.initializer}
@@ -80,12 +80,52 @@ def test_int8_weights_in_the_file_are_pyrnns(tmp_path):
     assert np.abs(_run(tmp_path / "m.onnx", x) - model.predict(x, verbose=0)).max() <= ORT_BOUND
 
 
-def test_bfloat16_model_export_is_a_clear_error(tmp_path):
-    model = Sequential([Input((5, 4)), GRU(8), Dense(1)])
+def _functional():
+    inp = Input((9, 6))
+    h, s_h, s_c = LSTM(20, return_sequences=True, return_state=True)(inp)
+    out = GRU(10)(h, initial_state=[Dense(10)(s_h)])
+    return Model(inp, Dense(2)(Add()([out, SimpleRNN(10)(h)])))
+
+
+@pytest.mark.parametrize("mode,bound", [("int8", ORT_BOUND), ("bfloat16", 0.02)])
+def test_functional_model_exports_quantized(tmp_path, mode, bound):
+    set_random_seed(3)
+    model = _functional()
+    x = np.random.default_rng(3).standard_normal((5, 9, 6)).astype(np.float32)
+    ref = model.predict(x, verbose=0)
+    model.quantize(mode)
+    ours = model.predict(x, verbose=0)
+    model.export(tmp_path / "f.onnx")
+    theirs = _run(tmp_path / "f.onnx", x)
+    assert theirs.shape == ours.shape
+    assert np.abs(theirs - ours).max() <= bound and np.abs(theirs - ref).max() <= bound
+    ops = _ops(tmp_path / "f.onnx")
+    if mode == "int8":
+        assert ("com.microsoft", "DynamicQuantizeLSTM") in ops and ("", "DequantizeLinear") in ops
+    else:
+        assert ("", "LSTM") in ops and ("", "Cast") in ops and ("", "DequantizeLinear") not in ops
+
+
+def test_bfloat16_weights_in_the_file_are_pyrnns(tmp_path):
+    set_random_seed(4)
+    gru, dense = GRU(8), Dense(3)
+    model = Sequential([Input((5, 4)), gru, dense])
+    x = np.random.default_rng(4).standard_normal((3, 5, 4)).astype(np.float32)
+    ref = model.predict(x, verbose=0)
     model.quantize("bfloat16")
-    with pytest.raises(NotImplementedError, match="'bfloat16'-quantized layer.*export the float model"):
-        model.export(tmp_path / "b.onnx")
-    assert isinstance(model.layers[0]._quantized, quantized.QuantizedRNN)
+    assert isinstance(gru._quantized, quantized.QuantizedRNN)
+    model.export(tmp_path / "b.onnx")
+    proto = onnx.load(str(tmp_path / "b.onnx"))
+    bf16 = {i.name: i for i in proto.graph.initializer if i.data_type == onnx.TensorProto.BFLOAT16}
+    assert {k.split("_bf16")[0] for k in bf16} == {"W", "R", "kernel"}  # the file holds bfloat16, not float32
+    assert not any(i.name.startswith(("W_", "R_", "kernel_")) and i.data_type == onnx.TensorProto.FLOAT
+                   for i in proto.graph.initializer)
+    kernel = next(v for k, v in bf16.items() if k.startswith("kernel"))
+    bits = np.frombuffer(kernel.raw_data, np.uint16).reshape(tuple(kernel.dims))
+    as_float = (bits.astype(np.uint32) << 16).view(np.float32)
+    np.testing.assert_array_equal(as_float, rq.to_bfloat16(dense.get_weights()[0]))
+    theirs = _run(tmp_path / "b.onnx", x)
+    assert np.abs(theirs - model.predict(x, verbose=0)).max() <= 0.02 and np.abs(theirs - ref).max() <= 0.02
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])

@@ -35,6 +35,12 @@ What maps to what:
   Multiply, Average, Maximum, Minimum and Concatenate (masks and-ed as Keras does). Every time
   axis is dynamic. A nested model or any other layer is a NotImplementedError naming it.
 
+A quantized Keras-style model (``model.quantize``) exports with its weights as quantized:
+``"int8"``: LSTM as ONNX Runtime's com.microsoft DynamicQuantizeLSTM, GRU/SimpleRNN/Dense with
+int8 weights behind DequantizeLinear; ``"bfloat16"``: the float operators reading bfloat16
+weights through a Cast (the activations stay float32 in ONNX Runtime, so its output differs from
+pyrnn's, which rounds them to bfloat16 too, within the scheme's error).
+
 ONNX Runtime's recurrent kernels are float32 only: a float64 model exports (as float64) but
 needs another engine to run.
 """
@@ -152,10 +158,31 @@ def _int8_weights(g, w, axis, hint):
                                      g.const(np.zeros(s.shape, np.int8), hint + "_zero_point")], axis=axis)
 
 
+def _bf16_weights(g, w, hint):
+    """A float32 weight written as bfloat16 (its rounding to nearest even: the values a
+    bfloat16-quantized layer multiplies by) with a Cast to float32 in front of the operator that
+    reads it (ONNX Runtime has no bfloat16 recurrent or MatMul kernel on the CPU)."""
+    if g.dtype != np.float32:
+        raise NotImplementedError("ONNX export: a bfloat16-quantized layer needs a float32 model")
+    bits = (rq.to_bfloat16(w).view(np.uint32) >> 16).astype(np.uint16)
+    name = g._fresh(hint + "_bf16")
+    g.initializers.append(g.helper.make_tensor(name, g.onnx.TensorProto.BFLOAT16, bits.shape, vals=bits.tobytes(),
+                                               raw=True))
+    return g.op("Cast", [name], to=g.elem_type)
+
+
+def _quantized_weights(g, w, quantized, axis, hint):
+    """The weight ``w`` (2-D) as the file holds it: float, int8 per row along ``axis`` (QDQ) or bfloat16."""
+    if quantized == "int8":
+        return _int8_weights(g, w, axis, hint)
+    if quantized == "bfloat16":
+        return _bf16_weights(g, w, hint)
+    return g.const(w, hint)
+
+
 def _check_quantized(name, quantized):
-    if quantized not in (None, "int8"):
-        raise NotImplementedError(f"ONNX export: {name}: a {quantized!r}-quantized layer (ONNX has no bfloat16 "
-                                  "recurrent operator ONNX Runtime runs on CPU); export the float model")
+    if quantized not in (None, "int8", "bfloat16"):
+        raise NotImplementedError(f"ONNX export: {name}: a {quantized!r}-quantized layer; export the float model")
 
 
 def _recurrent_node(g, cell, X, directions, hidden_size, sequence_lens="", initial_h="", initial_c="",
@@ -169,6 +196,7 @@ def _recurrent_node(g, cell, X, directions, hidden_size, sequence_lens="", initi
     None for the defaults. ``quantized="int8"``: an LSTM becomes ONNX Runtime's com.microsoft
     DynamicQuantizeLSTM (int8 W and R per gate row, activations quantized by the runtime at each
     step), a GRU/RNN the float operator reading int8 W and R through DequantizeLinear.
+    ``quantized="bfloat16"``: the float operator reading bfloat16 W and R through a Cast.
     Returns ONNX's outputs (Y [T, D, B, H], Y_h [D, B, H], and for LSTM Y_c).
     """
     op_type, attrs = cell.family, dict(cell.onnx_attrs)
@@ -200,9 +228,9 @@ def _recurrent_node(g, cell, X, directions, hidden_size, sequence_lens="", initi
                   B, sequence_lens, initial_h, initial_c, "", g.const(np.stack(sw).astype(np.float32), "W_scale"),
                   zeros, g.const(np.stack(sr).astype(np.float32), "R_scale"), zeros]
         return g.op("DynamicQuantizeLSTM", inputs, outputs=outputs, domain=MS_DOMAIN, **attrs)
-    if quantized == "int8":
-        Wn = g.op("Reshape", [_int8_weights(g, W.reshape(-1, W.shape[2]), 0, "W"), g.ints(*W.shape)])
-        Rn = g.op("Reshape", [_int8_weights(g, R.reshape(-1, R.shape[2]), 0, "R"), g.ints(*R.shape)])
+    if quantized:
+        Wn = g.op("Reshape", [_quantized_weights(g, W.reshape(-1, W.shape[2]), quantized, 0, "W"), g.ints(*W.shape)])
+        Rn = g.op("Reshape", [_quantized_weights(g, R.reshape(-1, R.shape[2]), quantized, 0, "R"), g.ints(*R.shape)])
     else:
         Wn, Rn = g.const(W, "W"), g.const(R, "R")
     inputs = [X, Wn, Rn, B, sequence_lens, initial_h]
@@ -290,7 +318,7 @@ def _dense(g, d: E.DenseExport, x, mask):
     if d.activation not in _DENSE_ACTIVATIONS:
         raise NotImplementedError(f"ONNX export: {d.name}: activation {d.activation!r} has no ONNX mapping here")
     _check_quantized(d.name, d.quantized)
-    kernel = _int8_weights(g, d.kernel, 1, "kernel") if d.quantized else g.const(d.kernel, "kernel")
+    kernel = _quantized_weights(g, d.kernel, d.quantized, 1, "kernel")
     z = g.op("MatMul", [x, kernel])  # broadcasts over (batch, time)
     if d.bias is not None:
         z = g.op("Add", [z, g.const(d.bias, "bias")])
