@@ -29,8 +29,12 @@
 #if defined(PYRNN_X86)
 #include <immintrin.h>
 static inline void cpu_relax() { _mm_pause(); }
+static inline unsigned float_mode() { return _mm_getcsr(); }
+static inline void set_float_mode(unsigned csr) { _mm_setcsr(csr); }
 #else
 static inline void cpu_relax() {}
+static inline unsigned float_mode() { return 0; }
+static inline void set_float_mode(unsigned) {}
 #endif
 
 namespace pyrnn {
@@ -163,6 +167,7 @@ class ThreadPool {
     std::uint32_t gen = seq_.load(std::memory_order_relaxed) + 1;
     if (gen == 0) gen = 1;  // 0 marks a home that never held a job
     task_ = &task;
+    csr_ = float_mode();
     n_tasks_ = n_tasks;
     n_parts_ = parts;
     error_ = nullptr;
@@ -230,12 +235,18 @@ class ThreadPool {
     const Task& task = *task_;
     const int begin = static_cast<int>(static_cast<long long>(tasks) * part / parts);
     const int end = static_cast<int>(static_cast<long long>(tasks) * (part + 1) / parts);
+    // The caller's floating-point mode (its DenormalGuard: flush-to-zero, denormals-are-zero)
+    // on every thread of the job, so that a row's result and speed do not depend on which thread
+    // computed it.
+    const unsigned saved = float_mode();
+    if (saved != csr_) set_float_mode(csr_);
     try {
       if (begin < end) task(begin, end);
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex_);
       if (!error_) error_ = std::current_exception();
     }
+    if (saved != csr_) set_float_mode(saved);
     if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == static_cast<std::uint32_t>(parts) &&
         caller_waiting_.load(std::memory_order_seq_cst))
       futex_wake_all(done_);
@@ -320,6 +331,7 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
   // The current job (written by its caller before the homes are published).
   const Task* task_ = nullptr;
+  unsigned csr_ = 0;  // the job's MXCSR
   int n_tasks_ = 0, n_parts_ = 1;
   std::exception_ptr error_;
   // Contention back-off (caller side, under run_mutex_).

@@ -81,6 +81,15 @@ def _results(seed):
         y, _ = m(x, lengths=lengths)
         gx, _ = m.backward(np.ones_like(y))
         out += [y, gx] + [m.grads[k] for k in sorted(m.grads)]
+    # quantized layers: the products and the per-row passes (quantize, gate epilogue) on the pool
+    for cls, kw, dtype, (T, B, I, H) in [
+        (pyrnn.nn.LSTM, {}, "int8", (6, 64, 40, 96)),
+        (pyrnn.nn.GRU, {"reset_after": False}, "bfloat16", (5, 300, 17, 33)),
+        (pyrnn.nn.RNN, {"nonlinearity": "relu"}, "int8", (7, 200, 9, 100)),
+    ]:
+        q = cls(I, H, seed=seed, **kw).quantize(dtype)
+        x = rng.standard_normal((T, B, I)).astype(np.float32)
+        out.append(q(x, lengths=rng.integers(0, T + 1, size=B))[0])
     return out
 
 
