@@ -148,6 +148,45 @@ inline void gate_passes(const StepArgs<T>& a, const T* wb, const T* h, int K, in
   }
 }
 
+// One gate (G = 1: the RNN, GRU's n): a tile of one unit block loads one h value per FMA, so
+// it is bound by loads (RNN forward at ~45% of the FMA rate); two blocks per tile feed two FMAs
+// per h value. acc[r][j] = sum_k h[r, k] * W[k, block j], k in order, as the one-block tile with
+// one sum (used only where that one would have one sum too: the rows do not fit in one tile),
+// so the results do not depend on how the blocks are paired.
+template <class T, class S, int R>
+PYRNN_INLINE void pair_tile(const T* w0, const T* w1, int K, const T* h, std::ptrdiff_t ldh,
+                            typename S::reg (&acc)[R][2]) {
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = S::zero();
+  for (int k = 0; k < K; ++k) {
+    const typename S::reg w0k = S::load(w0 + static_cast<std::ptrdiff_t>(k) * S::W);
+    const typename S::reg w1k = S::load(w1 + static_cast<std::ptrdiff_t>(k) * S::W);
+    for (int r = 0; r < R; ++r) {
+      const typename S::reg hb = S::set1(h[r * ldh + k]);
+      acc[r][0] = S::fmadd(hb, w0k, acc[r][0]);
+      acc[r][1] = S::fmadd(hb, w1k, acc[r][1]);
+    }
+  }
+}
+
+// Rows [r0, r0 + rows) of a pair tile, rows <= R, the height picked at compile time; the
+// epilogue runs per block (units u and u + W, n0 and n1 of them).
+template <class T, class S, int R, class Epi>
+inline void pair_rows(int rows, int r0, const T* w0, const T* w1, int K, const T* h, std::ptrdiff_t ldh, int u,
+                      int n0, int n1, Epi& epi) {
+  if constexpr (R > 0) {
+    if (rows == R) {
+      typename S::reg acc[R][2];
+      pair_tile<T, S, R>(w0, w1, K, h + r0 * ldh, ldh, acc);
+      for (int r = 0; r < R; ++r) {
+        epi(r0 + r, u, n0, &acc[r][0], 0);
+        epi(r0 + r, u + S::W, n1, &acc[r][1], 0);
+      }
+    } else {
+      pair_rows<T, S, R - 1>(rows, r0, w0, w1, K, h, ldh, u, n0, n1, epi);
+    }
+  }
+}
+
 // Rows [row0, row1) x hidden-unit blocks [blk0, blk1) of one step. Rows go in chunks so that
 // a chunk of h stays in cache while it meets every weight block. A deep product (large K) goes
 // in k-chunks whose slice of the weight block fits in L1, all but the last summed into the
@@ -178,6 +217,29 @@ inline void recurrent_step(const StepArgs<T>& a, const T* w, int row0, int row1,
     for (int blk = blk0; blk < blk1; ++blk) {
       const T* wb = w + static_cast<std::ptrdiff_t>(blk) * K * G * S::W;
       const int u = blk * S::W, n = std::min(S::W, a.H - u);
+      if constexpr (G == 1) {
+        if (a.B > rows_per_tile<S>(1) && blk + 1 < blk1) {  // two blocks at once (pair_tile)
+          constexpr int R = rows_per_tile<S>(2);
+          const T* wb1 = wb + static_cast<std::ptrdiff_t>(K) * S::W;
+          const int n1 = std::min(S::W, a.H - u - S::W);
+          auto run_pair = [&](int k0, int depth, auto& e) {
+            const T* h = a.h_in + k0;
+            const std::ptrdiff_t off = static_cast<std::ptrdiff_t>(k0) * S::W;
+            for (int r0 = c0; r0 < c1; r0 += R)
+              pair_rows<T, S, R>(std::min(R, c1 - r0), r0, wb + off, wb1 + off, depth, h, a.ld_h_in, u, n, n1, e);
+          };
+          int k0 = 0;
+          if (KSplit && K >= 2 * kDepth) {
+            auto partial = [&](int b, int uu, int nn, const typename S::reg* acc, int) {
+              add_partial<T, S>(a, b, uu, nn, acc, 0, 1);
+            };
+            for (; K - k0 > kDepth; k0 += kDepth) run_pair(k0, kDepth, partial);
+          }
+          run_pair(k0, K - k0, epi);
+          ++blk;
+          continue;
+        }
+      }
       auto run = [&](int k0, int depth, auto& e) {
         const T* wk = wb + static_cast<std::ptrdiff_t>(k0) * G * S::W;
         constexpr int GP = gates_per_pass<S>(G);
