@@ -8,10 +8,7 @@
 namespace pyrnn {
 namespace {
 constexpr int kKC = 256;  // depth of a k-block: an A panel and a B strip stay in L1
-// Rows of A per task, packed into L2 (a multiple of every tile height). 96 rather than 144: 5-8%
-// faster on the Intel Xeon measured here (alternating runs; lstm-mid's projection 178 -> 188
-// GFLOP/s on 2 threads, 2048^3 87 -> 93 on one).
-constexpr int kMC = 96;
+constexpr int kMC = 144;  // rows of A per task, packed into L2 (a multiple of every tile height)
 // Below this much work (flops, or elements to pack) the pool costs more than it saves.
 constexpr double kParallelGemmFlops = 4e5;
 constexpr double kParallelPackElements = 1 << 16;
