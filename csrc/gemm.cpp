@@ -130,10 +130,20 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
   auto multiply = [&](const T* ap, int i0, int mc, int kb, int s0, int s1) {
     const int k0 = kb * kKC, kc = std::min(kKC, K - k0);
     const bool overwrite = kb == 0 && !accumulate;
+    // B too large for L2 comes from L3 or memory: the next strip (they follow each other in
+    // memory) is fetched into L2 a slice per tile while this one is multiplied.
+    const std::size_t strip_bytes = static_cast<std::size_t>(kc) * NR * sizeof(T);
+    const int panels = ceil_div(mc, MR);
+    const int lines_per_tile =
+        strip_bytes * (s1 - s0) > kPrefetchBeyond ? ceil_div(strip_bytes / 64, panels) : 0;
     for (int s = s0; s < s1; ++s) {
       const T* bp = b.data.data() + k0 * npad + static_cast<std::size_t>(s) * kc * NR;
       const int cols = std::min(NR, N - s * NR);
+      const char* next = s + 1 < s1 ? reinterpret_cast<const char*>(bp) + strip_bytes : nullptr;
+      const char* next_end = next + strip_bytes;
       for (int p = 0; p * MR < mc; ++p) {
+        if (next)
+          for (int i = 0; i < lines_per_tile && next < next_end; ++i, next += 64) __builtin_prefetch(next, 0, 2);
         const int row = i0 + p * MR, rows = std::min(MR, M - row);
         const bool direct = read_in_place(rows);
         T* out = c + row * ldc + s * NR;

@@ -17,7 +17,7 @@ SIZES = [1, 3, 7, 8, 15, 16, 17, 33, 64]
 
 # (T, B, I, H): every size in SIZES as H and as I, batches 1, 2, 5 and 17 (tile tails),
 # sequence lengths 1, 2, 9; plus shapes that cross the GEMM blocks, the row chunks of a step
-# and its k-chunks (H >= 512).
+# and its k-chunks (H >= 512), and the weight prefetch (more than 512 KB of weights per thread).
 SHAPES = [(( 1, 2, 9)[i % 3], (1, 2, 5, 17)[i % 4], SIZES[(i + 4) % 9], h) for i, h in enumerate(SIZES)]
 SHAPES += [(9, 17, 300, 20), (3, 40, 5, 300), (2, 1, 1, 1), (2, 300, 5, 20), (2, 13, 3, 600)]
 # Long sequences of small steps: with several threads each takes windows of 16 rows through

@@ -64,6 +64,9 @@ struct BackArgs {
 // Threads that split the rows take whole chunks: every row then meets the same tile shape (and
 // summation order) whatever the number of threads.
 constexpr int kStepRowChunk = 96;
+// Weights a thread streams through, beyond about an L2's worth, are prefetched a slice ahead
+// (recurrent_step.h, gemm.cpp): from L3 or memory they would stall the first tile over them.
+constexpr std::size_t kPrefetchBeyond = std::size_t(512) << 10;
 
 template <class T>
 using StepFn = void (*)(const StepArgs<T>&, int row_begin, int row_end, int block_begin, int block_end);

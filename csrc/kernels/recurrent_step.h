@@ -110,19 +110,35 @@ inline void recurrent_tail(int rows, int r0, const T* wp, int K, const T* h, std
   }
 }
 
+// The weights a thread reads next (the next k-chunk or unit block: they follow in memory)
+// are brought into L2 a slice per tile while the current ones are multiplied, so that the
+// first tile over them does not wait on L3 or memory.
+struct Prefetcher {
+  const char* next = nullptr;
+  const char* end = nullptr;
+  int lines_per_tile = 0;
+  PYRNN_INLINE void tile() {
+    for (int i = 0; i < lines_per_tile && next < end; ++i, next += 64) __builtin_prefetch(next, 0, 2);
+  }
+};
+
 // h: the rows' inputs from column k0 on, K: the depth of this part of the product.
 template <class T, class S, int G, int GP, int G0, class Epi>
 inline void recurrent_rows(const StepArgs<T>& a, const T* wb, const T* h, int K, int row0, int row1, int u, int n,
-                           Epi& epi) {
+                           Epi& epi, Prefetcher& pf) {
   constexpr int R = rows_per_tile<S>(GP);
   const bool one_tile = a.B <= R;  // a.B: all of the step's rows, whichever of them this call runs
   int r0 = row0;
   for (; r0 + R <= row1; r0 += R) {
+    pf.tile();
     typename S::reg acc[R][GP];
     recurrent_tile<T, S, G, GP, G0, R>(wb, K, h + r0 * a.ld_h_in, a.ld_h_in, acc, one_tile);
     for (int r = 0; r < R; ++r) epi(r0 + r, u, n, acc[r], G0);
   }
-  if (r0 < row1) recurrent_tail<T, S, G, GP, G0, R - 1>(row1 - r0, r0, wb, K, h, a.ld_h_in, u, n, one_tile, epi);
+  if (r0 < row1) {
+    pf.tile();
+    recurrent_tail<T, S, G, GP, G0, R - 1>(row1 - r0, r0, wb, K, h, a.ld_h_in, u, n, one_tile, epi);
+  }
 }
 
 // out[b, gates g0..] += acc: a part of the product that is not the last one.
@@ -137,14 +153,14 @@ inline void add_partial(const StepArgs<T>& a, int b, int u, int n, const typenam
 
 template <class T, class S, int G, int GP, int G0, class Epi>
 inline void gate_passes(const StepArgs<T>& a, const T* wb, const T* h, int K, int row0, int row1, int u, int n,
-                        Epi& epi) {
+                        Epi& epi, Prefetcher& pf) {
   using reg = typename S::reg;
   if constexpr (G0 + GP < G) {
     auto partial = [&](int b, int, int, const reg* acc, int) { add_partial<T, S>(a, b, u, n, acc, G0, GP); };
-    recurrent_rows<T, S, G, GP, G0>(a, wb, h, K, row0, row1, u, n, partial);
-    gate_passes<T, S, G, GP, G0 + GP>(a, wb, h, K, row0, row1, u, n, epi);
+    recurrent_rows<T, S, G, GP, G0>(a, wb, h, K, row0, row1, u, n, partial, pf);
+    gate_passes<T, S, G, GP, G0 + GP>(a, wb, h, K, row0, row1, u, n, epi, pf);
   } else {
-    recurrent_rows<T, S, G, G - G0, G0>(a, wb, h, K, row0, row1, u, n, epi);
+    recurrent_rows<T, S, G, G - G0, G0>(a, wb, h, K, row0, row1, u, n, epi, pf);
   }
 }
 
@@ -212,6 +228,9 @@ inline void recurrent_step(const StepArgs<T>& a, const T* w, int row0, int row1,
       }
     return;
   }
+  const T* w_end = w + static_cast<std::ptrdiff_t>(blk1) * K * G * S::W;  // this call's last weights
+  // Only weights too large for L2 come from farther away (lstm-b1's 128 KB slice ran slower with it).
+  const bool prefetch = static_cast<std::size_t>(blk1 - blk0) * K * G * S::W * sizeof(T) > kPrefetchBeyond;
   for (int c0 = row0; c0 < row1; c0 += kRowChunk) {
     const int c1 = std::min(row1, c0 + kRowChunk);
     for (int blk = blk0; blk < blk1; ++blk) {
@@ -243,10 +262,20 @@ inline void recurrent_step(const StepArgs<T>& a, const T* w, int row0, int row1,
       auto run = [&](int k0, int depth, auto& e) {
         const T* wk = wb + static_cast<std::ptrdiff_t>(k0) * G * S::W;
         constexpr int GP = gates_per_pass<S>(G);
-        if (GP < G && a.B <= rows_per_tile<S>(G))  // a few rows: all gates fit in one pass
-          gate_passes<T, S, G, G, 0>(a, wk, a.h_in + k0, depth, c0, c1, u, n, e);
+        const bool one_pass = GP < G && a.B <= rows_per_tile<S>(G);  // a few rows: all gates fit in one pass
+        const std::ptrdiff_t chunk = static_cast<std::ptrdiff_t>(depth) * G * S::W;
+        Prefetcher pf;
+        if (prefetch) {
+          const int passes = one_pass ? 1 : (G + GP - 1) / GP, R = one_pass ? rows_per_tile<S>(G) : rows_per_tile<S>(GP);
+          const int tiles = passes * ((c1 - c0 + R - 1) / R);
+          pf.next = reinterpret_cast<const char*>(wk + chunk);
+          pf.end = std::min(pf.next + chunk * sizeof(T), reinterpret_cast<const char*>(w_end));
+          pf.lines_per_tile = static_cast<int>((chunk * sizeof(T) / 64 + tiles - 1) / tiles);
+        }
+        if (one_pass)
+          gate_passes<T, S, G, G, 0>(a, wk, a.h_in + k0, depth, c0, c1, u, n, e, pf);
         else
-          gate_passes<T, S, G, GP, 0>(a, wk, a.h_in + k0, depth, c0, c1, u, n, e);
+          gate_passes<T, S, G, GP, 0>(a, wk, a.h_in + k0, depth, c0, c1, u, n, e, pf);
       };
       int k0 = 0;
       if (KSplit && K >= 2 * kDepth) {
