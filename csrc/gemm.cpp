@@ -139,11 +139,14 @@ void gemm(int M, const T* a, std::ptrdiff_t rsa, std::ptrdiff_t csa, const Packe
     for (int s = s0; s < s1; ++s) {
       const T* bp = b.data.data() + k0 * npad + static_cast<std::size_t>(s) * kc * NR;
       const int cols = std::min(NR, N - s * NR);
-      const char* next = s + 1 < s1 ? reinterpret_cast<const char*>(bp) + strip_bytes : nullptr;
-      const char* next_end = next + strip_bytes;
+      Prefetcher pf;
+      if (s + 1 < s1) {
+        pf.next = reinterpret_cast<const char*>(bp) + strip_bytes;
+        pf.end = pf.next + strip_bytes;
+        pf.lines_per_tile = lines_per_tile;
+      }
       for (int p = 0; p * MR < mc; ++p) {
-        if (next)
-          for (int i = 0; i < lines_per_tile && next < next_end; ++i, next += 64) __builtin_prefetch(next, 0, 2);
+        pf.tile();
         const int row = i0 + p * MR, rows = std::min(MR, M - row);
         const bool direct = read_in_place(rows);
         T* out = c + row * ldc + s * NR;

@@ -67,6 +67,16 @@ constexpr int kStepRowChunk = 96;
 // Weights a thread streams through, beyond about an L2's worth, are prefetched a slice ahead
 // (recurrent_step.h, gemm.cpp): from L3 or memory they would stall the first tile over them.
 constexpr std::size_t kPrefetchBeyond = std::size_t(512) << 10;
+// The weights a thread reads next (the fused step's next k-chunk or unit block, the GEMM's next
+// B strip: they follow in memory) brought into L2 a slice per tile; empty, it does nothing.
+struct Prefetcher {
+  const char* next = nullptr;
+  const char* end = nullptr;
+  int lines_per_tile = 0;
+  void tile() {
+    for (int i = 0; i < lines_per_tile && next < end; ++i, next += 64) __builtin_prefetch(next, 0, 2);
+  }
+};
 
 template <class T>
 using StepFn = void (*)(const StepArgs<T>&, int row_begin, int row_end, int block_begin, int block_end);

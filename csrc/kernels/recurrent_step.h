@@ -110,18 +110,6 @@ inline void recurrent_tail(int rows, int r0, const T* wp, int K, const T* h, std
   }
 }
 
-// The weights a thread reads next (the next k-chunk or unit block: they follow in memory)
-// are brought into L2 a slice per tile while the current ones are multiplied, so that the
-// first tile over them does not wait on L3 or memory.
-struct Prefetcher {
-  const char* next = nullptr;
-  const char* end = nullptr;
-  int lines_per_tile = 0;
-  PYRNN_INLINE void tile() {
-    for (int i = 0; i < lines_per_tile && next < end; ++i, next += 64) __builtin_prefetch(next, 0, 2);
-  }
-};
-
 // h: the rows' inputs from column k0 on, K: the depth of this part of the product.
 template <class T, class S, int G, int GP, int G0, class Epi>
 inline void recurrent_rows(const StepArgs<T>& a, const T* wb, const T* h, int K, int row0, int row1, int u, int n,
